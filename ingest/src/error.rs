@@ -1,0 +1,70 @@
+//! The one error type of the `cauce-ingest` crate.
+
+use cauce_store::StoreError;
+
+/// Everything that can go wrong in the API, the queue adapters, auth and the writer.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The record store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The embedded SQLite queue or key store failed.
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// JSON could not be encoded or decoded.
+    #[error("JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// An AWS API call failed; the SDK error is kept whole.
+    #[error("{service} {operation}: {source}")]
+    Aws {
+        /// `SQS` or `DynamoDB`.
+        service: &'static str,
+        /// The API operation, such as `SendMessageBatch`.
+        operation: &'static str,
+        /// The SDK's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// SQS accepted only part of a batch, even after retries.
+    #[error("SQS {operation}: {failed} entries failed after retries: {reason}")]
+    Partial {
+        /// The API operation.
+        operation: &'static str,
+        /// How many entries failed.
+        failed: usize,
+        /// The first failure's code and message.
+        reason: String,
+    },
+    /// An AWS request could not be built (a required field was missing).
+    #[error("AWS request: {0}")]
+    Build(#[from] aws_sdk_sqs::error::BuildError),
+    /// The queue was shut down and takes no more work.
+    #[error("the queue is closed")]
+    QueueClosed,
+    /// A queue message is not what the API writes (a poison message).
+    #[error("bad queue message: {0}")]
+    BadMessage(String),
+    /// A setting is missing or invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A blocking task failed.
+    #[error("task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl IngestError {
+    /// Wraps an AWS SDK error with its service and operation.
+    pub fn aws<E>(service: &'static str, operation: &'static str, err: E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        IngestError::Aws {
+            service,
+            operation,
+            source: Box::new(err),
+        }
+    }
+}
+
+/// The result type of this crate.
+pub type Result<T, E = IngestError> = std::result::Result<T, E>;

@@ -1,0 +1,4 @@
+//! Cauce ingest.
+pub mod error;
+pub mod queue;
+pub mod validate;

@@ -1,0 +1,236 @@
+//! The `Queue` port (send, receive, ack, dead-letter) and the packing of records into messages.
+//!
+//! Adapters: [`sqlite::SqliteQueue`] (embedded) and [`sqs::SqsQueue`] (SQS FIFO). Both keep FIFO
+//! order within a message group, drop duplicate sends by dedup id, and dead-letter a message
+//! after too many receives.
+
+pub mod sqlite;
+pub mod sqs;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use cauce_store::keys::{content_hash, stable_hash};
+use cauce_store::{BadRow, Kind, Record};
+
+use crate::error::{IngestError, Result};
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutMessage {
+    /// The FIFO message group: order holds within it.
+    pub group: String,
+    /// The deduplication id: a second send with the same id is dropped.
+    pub dedup_id: String,
+    /// The body, an [`Envelope`] as JSON.
+    pub body: String,
+    /// How many items (records and rejected rows) the body carries, for `pending`.
+    pub items: u32,
+}
+
+impl OutMessage {
+    /// A message whose dedup id is the hash of its group and body.
+    pub fn new(group: String, body: String, items: u32) -> Self {
+        let mut h = group.clone().into_bytes();
+        h.push(0);
+        h.extend_from_slice(body.as_bytes());
+        OutMessage {
+            dedup_id: content_hash(&h),
+            group,
+            body,
+            items,
+        }
+    }
+}
+
+/// A received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The message id.
+    pub id: String,
+    /// The handle that acks or releases this delivery.
+    pub receipt: String,
+    /// The message group.
+    pub group: String,
+    /// The body.
+    pub body: String,
+    /// The queue's sequence number of the message, increasing within a group.
+    pub sequence: String,
+    /// How many times the message has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// A message that ended in the dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The message group.
+    pub group: String,
+    /// The body.
+    pub body: String,
+    /// Why it was dead-lettered.
+    pub reason: String,
+}
+
+/// A durable FIFO queue.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Sends messages; when this returns `Ok`, they are durable.
+    async fn send(&self, messages: Vec<OutMessage>) -> Result<()>;
+
+    /// Receives up to `max` messages, in order within each group, and hides them for the
+    /// visibility timeout. A group with a message in flight delivers nothing more until it is
+    /// acked or released.
+    async fn receive(&self, max: usize) -> Result<Vec<Delivery>>;
+
+    /// Deletes processed messages.
+    async fn ack(&self, deliveries: &[Delivery]) -> Result<()>;
+
+    /// Makes messages visible again at once, for a retry, recording why they failed.
+    async fn release(&self, deliveries: &[Delivery], reason: &str) -> Result<()>;
+
+    /// Moves one message to the dead-letter queue with its reason.
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<()>;
+
+    /// Reads up to `max` dead letters.
+    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>>;
+
+    /// How many accepted items are still in the queue (SQS: messages, approximately).
+    async fn pending(&self) -> Result<u64>;
+}
+
+/// How records are grouped and packed into messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Packing {
+    /// Each app's records spread over this many message groups, by a hash of the user (or
+    /// session, or record key), so that one user's order holds and groups run in parallel.
+    pub group_buckets: u64,
+    /// The largest message body, bytes (SQS: 256 KiB).
+    pub max_message_bytes: usize,
+}
+
+impl Default for Packing {
+    fn default() -> Self {
+        Packing {
+            group_buckets: 16,
+            max_message_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// A queue message's body, as the writer reads it.
+#[derive(Debug, Deserialize)]
+pub struct Envelope<'a> {
+    /// The kind of every item.
+    pub kind: Kind,
+    /// The tenant of every item.
+    pub app_id: String,
+    /// The stamped records, as JSON.
+    #[serde(borrow, default)]
+    pub items: Vec<&'a RawValue>,
+    /// Rejected items to archive.
+    #[serde(default)]
+    pub rejected: Vec<BadRow>,
+}
+
+impl<'a> Envelope<'a> {
+    /// Decodes a message body.
+    pub fn decode(body: &'a str) -> Result<Self> {
+        serde_json::from_str(body).map_err(|e| IngestError::BadMessage(e.to_string()))
+    }
+
+    /// Decodes the records, giving each its `ingest_seq` from the message sequence number.
+    pub fn records(&self, sequence: &str) -> Result<Vec<Record>> {
+        self.items
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| {
+                let mut r = Record::from_json(self.kind, raw.get())
+                    .map_err(|e| IngestError::BadMessage(format!("item {i}: {e}")))?;
+                if r.app_id() != self.app_id {
+                    return Err(IngestError::BadMessage(format!(
+                        "item {i} belongs to another app"
+                    )));
+                }
+                r.set_ingest_seq(cauce_store::model::ingest_seq(sequence, i));
+                Ok(r)
+            })
+            .collect()
+    }
+}
+
+/// The message group of a record.
+pub fn group_of(app_id: &str, record: &Record, buckets: u64) -> String {
+    let key = record.key();
+    let by = record.user_id().or(record.session_id()).unwrap_or(&key);
+    format!("{app_id}.{:02}", stable_hash(by) % buckets.max(1))
+}
+
+/// Builds message bodies of at most `max` bytes from JSON items, in order.
+fn pack_items(head: &str, field: &str, items: &[String], max: usize) -> Vec<(String, u32)> {
+    let open = format!("{{{head},\"{field}\":[");
+    let mut out = Vec::new();
+    let mut body = open.clone();
+    let mut n = 0u32;
+    for item in items {
+        if n > 0 && body.len() + item.len() + 3 > max {
+            body.push_str("]}");
+            out.push((std::mem::replace(&mut body, open.clone()), n));
+            n = 0;
+        }
+        if n > 0 {
+            body.push(',');
+        }
+        body.push_str(item);
+        n += 1;
+    }
+    if n > 0 {
+        body.push_str("]}");
+        out.push((body, n));
+    }
+    out
+}
+
+/// Packs one request's accepted records and rejected rows into queue messages: records by
+/// message group, in batch order, each message at most `max_message_bytes`.
+pub fn pack(
+    kind: Kind,
+    app_id: &str,
+    records: &[Record],
+    rejected: &[BadRow],
+    packing: &Packing,
+) -> Result<Vec<OutMessage>> {
+    let head = format!(
+        "\"kind\":\"{}\",\"app_id\":{}",
+        kind.as_str(),
+        serde_json::to_string(app_id)?
+    );
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for r in records {
+        let group = group_of(app_id, r, packing.group_buckets);
+        let json = r.to_json();
+        match groups.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, items)) => items.push(json),
+            None => groups.push((group, vec![json])),
+        }
+    }
+    if !rejected.is_empty() {
+        let rows = rejected
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<serde_json::Result<Vec<_>>>()?;
+        groups.push((format!("{app_id}.bad"), rows));
+    }
+    let mut out = Vec::new();
+    for (group, items) in groups {
+        let field = if group.ends_with(".bad") {
+            "rejected"
+        } else {
+            "items"
+        };
+        for (body, n) in pack_items(&head, field, &items, packing.max_message_bytes) {
+            out.push(OutMessage::new(group.clone(), body, n));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,318 @@
+//! The embedded queue: a SQLite database served by one thread that batches every waiting
+//! command into one transaction (group commit), so that many concurrent sends share one fsync.
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, Transaction};
+use tokio::sync::{mpsc, oneshot};
+
+use cauce_store::time::now_ms;
+
+use super::{DeadLetter, Delivery, OutMessage, Queue};
+use crate::error::{IngestError, Result};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, grp TEXT NOT NULL, body TEXT NOT NULL,
+    items INTEGER NOT NULL, visible_at INTEGER NOT NULL DEFAULT 0,
+    receive_count INTEGER NOT NULL DEFAULT 0, last_error TEXT);
+CREATE INDEX IF NOT EXISTS messages_grp ON messages (grp, visible_at);
+CREATE TABLE IF NOT EXISTS dedup (dedup_id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, grp TEXT NOT NULL, body TEXT NOT NULL,
+    items INTEGER NOT NULL, receive_count INTEGER NOT NULL, reason TEXT NOT NULL,
+    dead_at INTEGER NOT NULL);
+";
+
+/// How long a dedup id is remembered, as in SQS FIFO.
+const DEDUP_WINDOW_MS: i64 = 5 * 60 * 1000;
+
+/// Settings of the embedded queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqliteQueueConfig {
+    /// How long a received message stays hidden before it is delivered again.
+    pub visibility_timeout: Duration,
+    /// A message received this many times without an ack goes to the dead letters.
+    pub max_receives: u32,
+}
+
+impl Default for SqliteQueueConfig {
+    fn default() -> Self {
+        SqliteQueueConfig {
+            visibility_timeout: Duration::from_secs(30),
+            max_receives: 5,
+        }
+    }
+}
+
+enum Command {
+    Send(Vec<OutMessage>),
+    Receive(usize),
+    Ack(Vec<Delivery>),
+    Release(Vec<Delivery>, String),
+    DeadLetter(Delivery, String),
+    DeadLetters(usize),
+    Pending,
+    Close,
+}
+
+enum Reply {
+    Done,
+    Deliveries(Vec<Delivery>),
+    DeadLetters(Vec<DeadLetter>),
+    Count(u64),
+}
+
+type Job = (Command, oneshot::Sender<Result<Reply>>);
+
+/// The SQLite queue. Cloning shares the same database thread.
+#[derive(Clone)]
+pub struct SqliteQueue {
+    tx: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for SqliteQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteQueue").finish_non_exhaustive()
+    }
+}
+
+impl SqliteQueue {
+    /// Opens (and creates if needed) the queue at `path` and starts its thread. The thread
+    /// stops when every clone of the queue is dropped.
+    pub fn open(path: impl AsRef<Path>, config: SqliteQueueConfig) -> Result<Self> {
+        let conn = cauce_store::sqlite::open(path.as_ref())?;
+        conn.execute_batch(SCHEMA)?;
+        let (tx, rx) = mpsc::channel::<Job>(4096);
+        std::thread::Builder::new()
+            .name("cauce-queue".into())
+            .spawn(move || serve(conn, rx, config))
+            .map_err(|e| IngestError::Config(format!("cannot start the queue thread: {e}")))?;
+        Ok(SqliteQueue { tx })
+    }
+
+    /// Stops the queue's thread after the work already waiting; later calls fail with
+    /// [`IngestError::QueueClosed`].
+    pub async fn close(&self) -> Result<()> {
+        self.call(Command::Close).await.map(|_| ())
+    }
+
+    async fn call(&self, cmd: Command) -> Result<Reply> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send((cmd, reply))
+            .await
+            .map_err(|_| IngestError::QueueClosed)?;
+        rx.await.map_err(|_| IngestError::QueueClosed)?
+    }
+}
+
+fn serve(mut conn: Connection, mut rx: mpsc::Receiver<Job>, config: SqliteQueueConfig) {
+    let mut last_prune = 0i64;
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < 1024 {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let now = now_ms();
+        let result = (|| -> Result<Vec<Result<Reply>>> {
+            let tx = conn.transaction()?;
+            let replies = jobs
+                .iter()
+                .map(|(cmd, _)| run(&tx, cmd, now, &config))
+                .collect();
+            if now - last_prune > DEDUP_WINDOW_MS / 5 {
+                tx.execute("DELETE FROM dedup WHERE at < ?1", [now - DEDUP_WINDOW_MS])?;
+                last_prune = now;
+            }
+            tx.commit()?;
+            Ok(replies)
+        })();
+        let closing = jobs.iter().any(|(cmd, _)| matches!(cmd, Command::Close));
+        match result {
+            Ok(replies) => {
+                for ((_, reply), r) in jobs.into_iter().zip(replies) {
+                    let _ = reply.send(r);
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                tracing::error!(error = %msg, "Queue transaction failed.");
+                for (_, reply) in jobs {
+                    let _ = reply.send(Err(IngestError::Config(format!(
+                        "queue transaction failed: {msg}"
+                    ))));
+                }
+            }
+        }
+        if closing {
+            rx.close();
+        }
+    }
+}
+
+fn run(tx: &Transaction<'_>, cmd: &Command, now: i64, config: &SqliteQueueConfig) -> Result<Reply> {
+    match cmd {
+        Command::Send(messages) => {
+            let mut dedup = tx.prepare_cached("INSERT OR IGNORE INTO dedup (dedup_id, at) VALUES (?1, ?2)")?;
+            let mut insert =
+                tx.prepare_cached("INSERT INTO messages (grp, body, items) VALUES (?1, ?2, ?3)")?;
+            for m in messages {
+                if dedup.execute(params![m.dedup_id, now])? == 1 {
+                    insert.execute(params![m.group, m.body, m.items])?;
+                }
+            }
+            Ok(Reply::Done)
+        }
+        Command::Receive(max) => receive(tx, *max, now, config).map(Reply::Deliveries),
+        Command::Ack(deliveries) => {
+            let mut del =
+                tx.prepare_cached("DELETE FROM messages WHERE id = ?1 AND receive_count = ?2")?;
+            for d in deliveries {
+                del.execute(params![d.id, d.receive_count])?;
+            }
+            Ok(Reply::Done)
+        }
+        Command::Release(deliveries, reason) => {
+            let mut upd = tx.prepare_cached(
+                "UPDATE messages SET visible_at = ?3, last_error = ?4 WHERE id = ?1 AND receive_count = ?2",
+            )?;
+            for d in deliveries {
+                upd.execute(params![d.id, d.receive_count, now, reason])?;
+            }
+            Ok(Reply::Done)
+        }
+        Command::DeadLetter(d, reason) => {
+            move_to_dead_letters(tx, &d.id, reason, now)?;
+            Ok(Reply::Done)
+        }
+        Command::DeadLetters(max) => {
+            let mut stmt = tx.prepare_cached(
+                "SELECT grp, body, reason FROM dead_letters ORDER BY id LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([*max as i64], |r| {
+                Ok(DeadLetter {
+                    group: r.get(0)?,
+                    body: r.get(1)?,
+                    reason: r.get(2)?,
+                })
+            })?;
+            Ok(Reply::DeadLetters(rows.collect::<rusqlite::Result<_>>()?))
+        }
+        Command::Close => Ok(Reply::Done),
+        Command::Pending => {
+            let n: i64 =
+                tx.query_row("SELECT COALESCE(SUM(items), 0) FROM messages", [], |r| r.get(0))?;
+            Ok(Reply::Count(n as u64))
+        }
+    }
+}
+
+fn move_to_dead_letters(tx: &Transaction<'_>, id: &str, reason: &str, now: i64) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO dead_letters (grp, body, items, receive_count, reason, dead_at)
+         SELECT grp, body, items, receive_count, ?2, ?3 FROM messages WHERE id = ?1",
+    )?
+    .execute(params![id, reason, now])?;
+    tx.prepare_cached("DELETE FROM messages WHERE id = ?1")?
+        .execute([id])?;
+    Ok(())
+}
+
+fn receive(
+    tx: &Transaction<'_>,
+    max: usize,
+    now: i64,
+    config: &SqliteQueueConfig,
+) -> Result<Vec<Delivery>> {
+    // The first messages of every group that has nothing in flight, in id order.
+    let candidates: Vec<(i64, String, String, u32, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT id, grp, body, receive_count, last_error FROM messages m
+             WHERE m.visible_at <= ?1
+               AND NOT EXISTS (SELECT 1 FROM messages p WHERE p.grp = m.grp AND p.visible_at > ?1)
+             ORDER BY id LIMIT ?2",
+        )?
+        .query_map(params![now, max as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let hidden_until = now + config.visibility_timeout.as_millis() as i64;
+    let mut out = Vec::with_capacity(candidates.len());
+    let mut blocked: Vec<String> = Vec::new();
+    for (id, group, body, count, last_error) in candidates {
+        if blocked.contains(&group) {
+            continue;
+        }
+        if count >= config.max_receives {
+            let reason = format!(
+                "received {count} times without success; last error: {}",
+                last_error.as_deref().unwrap_or("none recorded")
+            );
+            move_to_dead_letters(tx, &id.to_string(), &reason, now)?;
+            // Later messages of the group wait for the next receive, to keep order simple.
+            blocked.push(group);
+            continue;
+        }
+        tx.prepare_cached("UPDATE messages SET visible_at = ?2, receive_count = ?3 WHERE id = ?1")?
+            .execute(params![id, hidden_until, count + 1])?;
+        out.push(Delivery {
+            id: id.to_string(),
+            receipt: format!("{id}:{}", count + 1),
+            group,
+            body,
+            sequence: id.to_string(),
+            receive_count: count + 1,
+        });
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl Queue for SqliteQueue {
+    async fn send(&self, messages: Vec<OutMessage>) -> Result<()> {
+        self.call(Command::Send(messages)).await.map(|_| ())
+    }
+
+    async fn receive(&self, max: usize) -> Result<Vec<Delivery>> {
+        match self.call(Command::Receive(max)).await? {
+            Reply::Deliveries(d) => Ok(d),
+            _ => unreachable!("receive replies with deliveries"),
+        }
+    }
+
+    async fn ack(&self, deliveries: &[Delivery]) -> Result<()> {
+        self.call(Command::Ack(deliveries.to_vec())).await.map(|_| ())
+    }
+
+    async fn release(&self, deliveries: &[Delivery], reason: &str) -> Result<()> {
+        self.call(Command::Release(deliveries.to_vec(), reason.to_owned()))
+            .await
+            .map(|_| ())
+    }
+
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<()> {
+        self.call(Command::DeadLetter(delivery.clone(), reason.to_owned()))
+            .await
+            .map(|_| ())
+    }
+
+    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>> {
+        match self.call(Command::DeadLetters(max)).await? {
+            Reply::DeadLetters(d) => Ok(d),
+            _ => unreachable!("dead_letters replies with dead letters"),
+        }
+    }
+
+    async fn pending(&self) -> Result<u64> {
+        match self.call(Command::Pending).await? {
+            Reply::Count(n) => Ok(n),
+            _ => unreachable!("pending replies with a count"),
+        }
+    }
+}

@@ -1,0 +1,510 @@
+//! Validation: a request body becomes stamped records plus per-item rejections. Pure functions,
+//! no I/O.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use cauce_store::model::{Json, Kind, Record, Stamp, Step};
+use cauce_store::time::{opt_millis, BAD_TIMESTAMP};
+
+/// Every limit the API enforces. Each is a setting; the defaults follow the design.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// The largest request body, bytes (413 above it).
+    pub max_body_bytes: usize,
+    /// The most items in one batch (413 above it).
+    pub max_items: usize,
+    /// The largest item, bytes (the item is rejected with `too_large`).
+    pub max_item_bytes: usize,
+    /// The deepest nesting inside `properties` and `context` (1 = a flat object).
+    pub max_depth: usize,
+    /// The most keys in any one object inside `properties` and `context`.
+    pub max_keys: usize,
+    /// The longest id or name, in bytes.
+    pub max_id_bytes: usize,
+    /// The most steps in one story.
+    pub max_steps: usize,
+    /// How far in the future a timestamp may be, ms.
+    pub max_future_ms: i64,
+    /// How far in the past a timestamp may be, ms.
+    pub max_past_ms: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            max_items: 500,
+            max_item_bytes: 32 * 1024,
+            max_depth: 5,
+            max_keys: 100,
+            max_id_bytes: 256,
+            max_steps: 200,
+            max_future_ms: 24 * 3600 * 1000,
+            max_past_ms: 30 * 24 * 3600 * 1000,
+        }
+    }
+}
+
+/// The stable error code of a rejected item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Code {
+    /// A required field is absent or null.
+    MissingField,
+    /// A field has the wrong JSON type (or the item is not an object).
+    BadType,
+    /// A value has the right type but is not allowed (an unknown outcome, a control character).
+    BadValue,
+    /// A string that must not be empty is empty.
+    EmptyField,
+    /// An id or name is longer than the limit.
+    TooLong,
+    /// A timestamp is neither RFC 3339 nor whole epoch milliseconds.
+    BadTimestamp,
+    /// A timestamp is too far in the future or the past.
+    TimestampOutOfRange,
+    /// The item is larger than the item limit.
+    TooLarge,
+    /// `properties` or `context` nest deeper than the limit.
+    TooDeep,
+    /// An object inside `properties` or `context` has more keys than the limit.
+    TooManyKeys,
+    /// A story has more steps than the limit.
+    TooManySteps,
+}
+
+impl Code {
+    /// The code as it appears in responses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::MissingField => "missing_field",
+            Code::BadType => "bad_type",
+            Code::BadValue => "bad_value",
+            Code::EmptyField => "empty_field",
+            Code::TooLong => "too_long",
+            Code::BadTimestamp => "bad_timestamp",
+            Code::TimestampOutOfRange => "timestamp_out_of_range",
+            Code::TooLarge => "too_large",
+            Code::TooDeep => "too_deep",
+            Code::TooManyKeys => "too_many_keys",
+            Code::TooManySteps => "too_many_steps",
+        }
+    }
+}
+
+/// Why one item was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// The item's index in the batch.
+    pub index: usize,
+    /// The item's id, when one could be read.
+    pub id: Option<String>,
+    /// The stable error code.
+    pub error: Code,
+    /// The field at fault (`item` for the item as a whole), as a path such as `steps[2].at`.
+    pub field: String,
+    /// A human-readable message naming the field.
+    pub message: String,
+}
+
+/// Why a whole body was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// The body is not JSON of the form `{"sent_at"?, "batch": [...]}` (400).
+    Malformed(String),
+    /// `sent_at` is not a timestamp (400).
+    BadSentAt(String),
+    /// The batch is empty (400).
+    EmptyBatch,
+    /// The batch has more items than the limit (413).
+    TooManyItems {
+        /// Items sent.
+        items: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// A validated body.
+#[derive(Debug)]
+pub struct Parsed<'a> {
+    /// The accepted records, stamped, in batch order.
+    pub accepted: Vec<Record>,
+    /// The rejected items, in batch order, with the item as sent.
+    pub rejected: Vec<(Rejection, &'a str)>,
+}
+
+#[derive(Deserialize)]
+struct Body<'a> {
+    #[serde(default, deserialize_with = "opt_millis")]
+    sent_at: Option<i64>,
+    #[serde(borrow)]
+    batch: Vec<&'a RawValue>,
+}
+
+struct Fault {
+    code: Code,
+    field: String,
+    message: String,
+}
+
+fn fault(code: Code, field: impl Into<String>, message: impl Into<String>) -> Fault {
+    Fault {
+        code,
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Validates a request body of one kind, received at `received_at` (epoch ms) for `app_id`.
+pub fn parse_batch<'a>(
+    kind: Kind,
+    body: &'a [u8],
+    app_id: &str,
+    received_at: i64,
+    limits: &Limits,
+) -> Result<Parsed<'a>, BodyError> {
+    let body: Body<'a> = serde_json::from_slice(body).map_err(|e| {
+        let msg = e.to_string();
+        if msg.starts_with(BAD_TIMESTAMP) {
+            BodyError::BadSentAt(format!("`sent_at`: {}", strip_position(&msg)))
+        } else {
+            BodyError::Malformed(strip_position(&msg).to_owned())
+        }
+    })?;
+    if body.batch.is_empty() {
+        return Err(BodyError::EmptyBatch);
+    }
+    if body.batch.len() > limits.max_items {
+        return Err(BodyError::TooManyItems {
+            items: body.batch.len(),
+            max: limits.max_items,
+        });
+    }
+    let stamp = Stamp {
+        app_id: app_id.to_owned(),
+        received_at,
+        skew_ms: body.sent_at.map_or(0, |sent| received_at - sent),
+    };
+    let mut parsed = Parsed {
+        accepted: Vec::with_capacity(body.batch.len()),
+        rejected: Vec::new(),
+    };
+    for (index, raw) in body.batch.into_iter().enumerate() {
+        match parse_item(kind, raw.get(), &stamp, limits) {
+            Ok(record) => parsed.accepted.push(record),
+            Err(f) => parsed.rejected.push((
+                Rejection {
+                    index,
+                    id: probe_id(kind, raw.get()),
+                    error: f.code,
+                    field: f.field,
+                    message: f.message,
+                },
+                raw.get(),
+            )),
+        }
+    }
+    Ok(parsed)
+}
+
+fn parse_item(kind: Kind, raw: &str, stamp: &Stamp, limits: &Limits) -> Result<Record, Fault> {
+    if raw.len() > limits.max_item_bytes {
+        return Err(fault(
+            Code::TooLarge,
+            "item",
+            format!(
+                "item is {} bytes; the limit is {}",
+                raw.len(),
+                limits.max_item_bytes
+            ),
+        ));
+    }
+    let mut record = match Record::from_json(kind, raw) {
+        Ok(r) => r,
+        Err(_) => return Err(explain_decode_error(kind, raw)),
+    };
+    check_record(&record, stamp, limits)?;
+    record.stamp(stamp);
+    Ok(record)
+}
+
+/// Re-decodes a failing item with path tracking to name the field and classify the error.
+fn explain_decode_error(kind: Kind, raw: &str) -> Fault {
+    fn path_err<T: serde::de::DeserializeOwned>(
+        raw: &str,
+    ) -> Option<serde_path_to_error::Error<serde_json::Error>> {
+        let de = &mut serde_json::Deserializer::from_str(raw);
+        serde_path_to_error::deserialize::<_, T>(de).err()
+    }
+    let err = match kind {
+        Kind::Event => path_err::<cauce_store::Event>(raw),
+        Kind::Story => path_err::<cauce_store::Story>(raw),
+        Kind::Test => path_err::<cauce_store::Test>(raw),
+    };
+    let Some(err) = err else {
+        return fault(Code::BadValue, "item", "item could not be decoded");
+    };
+    let path = err.path().to_string();
+    let inner = err.inner().to_string();
+    let msg = strip_position(&inner);
+    let at = |leaf: &str| match (path.as_str(), leaf) {
+        (".", "") => "item".to_owned(),
+        (".", l) => l.to_owned(),
+        (p, "") => p.to_owned(),
+        (p, l) => format!("{p}.{l}"),
+    };
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        let field = at(name);
+        return fault(Code::MissingField, &field, format!("`{field}` is required"));
+    }
+    let field = at("");
+    if let Some(rest) = msg.strip_prefix(BAD_TIMESTAMP) {
+        let detail = rest.trim_start_matches(':').trim();
+        return fault(Code::BadTimestamp, &field, format!("`{field}`: {detail}"));
+    }
+    if msg.starts_with("invalid type") {
+        if field == "item" {
+            return fault(Code::BadType, field, "an item must be a JSON object");
+        }
+        // `null` for a required field reads as a missing field.
+        let code = if msg.starts_with("invalid type: null") {
+            Code::MissingField
+        } else {
+            Code::BadType
+        };
+        return fault(code, &field, format!("`{field}`: {msg}"));
+    }
+    fault(Code::BadValue, &field, format!("`{field}`: {msg}"))
+}
+
+fn strip_position(msg: &str) -> &str {
+    msg.rfind(" at line ").map_or(msg, |i| &msg[..i])
+}
+
+fn check_id(field: &str, value: &str, limits: &Limits) -> Result<(), Fault> {
+    if value.is_empty() {
+        return Err(fault(
+            Code::EmptyField,
+            field,
+            format!("`{field}` must not be empty"),
+        ));
+    }
+    if value.len() > limits.max_id_bytes {
+        return Err(fault(
+            Code::TooLong,
+            field,
+            format!(
+                "`{field}` is {} bytes; the limit is {}",
+                value.len(),
+                limits.max_id_bytes
+            ),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(fault(
+            Code::BadValue,
+            field,
+            format!("`{field}` must not contain control characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_opt_id(field: &str, value: Option<&str>, limits: &Limits) -> Result<(), Fault> {
+    value.map_or(Ok(()), |v| check_id(field, v, limits))
+}
+
+fn check_time(field: &str, client_ms: i64, stamp: &Stamp, limits: &Limits) -> Result<(), Fault> {
+    let corrected = client_ms.saturating_add(stamp.skew_ms);
+    let ahead = corrected - stamp.received_at;
+    if ahead > limits.max_future_ms || -ahead > limits.max_past_ms {
+        let when = cauce_store::time::format_rfc3339(client_ms);
+        return Err(fault(
+            Code::TimestampOutOfRange,
+            field,
+            format!(
+                "`{field}` ({when}) is more than {} h in the future or {} days in the past",
+                limits.max_future_ms / 3_600_000,
+                limits.max_past_ms / 86_400_000
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_json(field: &str, value: Option<&Json>, limits: &Limits) -> Result<(), Fault> {
+    let Some(value) = value else { return Ok(()) };
+    match scan_object(value.get(), limits.max_depth, limits.max_keys) {
+        Ok(()) => Ok(()),
+        Err(ScanError::NotObject) => Err(fault(
+            Code::BadType,
+            field,
+            format!("`{field}` must be a JSON object"),
+        )),
+        Err(ScanError::TooDeep) => Err(fault(
+            Code::TooDeep,
+            field,
+            format!(
+                "`{field}` nests deeper than {} levels",
+                limits.max_depth
+            ),
+        )),
+        Err(ScanError::TooManyKeys) => Err(fault(
+            Code::TooManyKeys,
+            field,
+            format!(
+                "an object in `{field}` has more than {} keys",
+                limits.max_keys
+            ),
+        )),
+    }
+}
+
+fn check_steps(steps: &[Step], stamp: &Stamp, limits: &Limits) -> Result<(), Fault> {
+    if steps.len() > limits.max_steps {
+        return Err(fault(
+            Code::TooManySteps,
+            "steps",
+            format!(
+                "`steps` has {} steps; the limit is {}",
+                steps.len(),
+                limits.max_steps
+            ),
+        ));
+    }
+    for (i, step) in steps.iter().enumerate() {
+        check_id(&format!("steps[{i}].name"), &step.name, limits)?;
+        check_time(&format!("steps[{i}].at"), step.at, stamp, limits)?;
+        check_json(
+            &format!("steps[{i}].properties"),
+            step.properties.as_ref(),
+            limits,
+        )?;
+    }
+    Ok(())
+}
+
+fn check_record(record: &Record, stamp: &Stamp, limits: &Limits) -> Result<(), Fault> {
+    match record {
+        Record::Event(e) => {
+            check_id("event_id", &e.event_id, limits)?;
+            check_id("name", &e.name, limits)?;
+            check_opt_id("user_id", e.user_id.as_deref(), limits)?;
+            check_opt_id("session_id", e.session_id.as_deref(), limits)?;
+            check_time("timestamp", e.timestamp, stamp, limits)?;
+            check_json("properties", e.properties.as_ref(), limits)?;
+            check_json("context", e.context.as_ref(), limits)
+        }
+        Record::Story(s) => {
+            check_id("story_id", &s.story_id, limits)?;
+            check_id("name", &s.name, limits)?;
+            check_opt_id("user_id", s.user_id.as_deref(), limits)?;
+            check_opt_id("session_id", s.session_id.as_deref(), limits)?;
+            check_time("started_at", s.started_at, stamp, limits)?;
+            check_time("updated_at", s.updated_at, stamp, limits)?;
+            if let Some(ended) = s.ended_at {
+                check_time("ended_at", ended, stamp, limits)?;
+            }
+            check_steps(&s.steps, stamp, limits)?;
+            check_json("properties", s.properties.as_ref(), limits)
+        }
+        Record::Test(t) => {
+            check_id("experiment", &t.experiment, limits)?;
+            check_id("user_id", &t.user_id, limits)?;
+            check_id("variant", &t.variant, limits)?;
+            check_time("exposed_at", t.exposed_at, stamp, limits)?;
+            check_time("updated_at", t.updated_at, stamp, limits)?;
+            check_json("properties", t.properties.as_ref(), limits)
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum ScanError {
+    NotObject,
+    TooDeep,
+    TooManyKeys,
+}
+
+/// Checks that raw JSON (already known to be valid) is an object, nests at most `max_depth`
+/// levels and has at most `max_keys` keys in any object, without building a tree.
+fn scan_object(raw: &str, max_depth: usize, max_keys: usize) -> Result<(), ScanError> {
+    let bytes = raw.trim_start().as_bytes();
+    if bytes.first() != Some(&b'{') {
+        return Err(ScanError::NotObject);
+    }
+    // One entry per open container: Some(key count) for objects, None for arrays.
+    let mut stack: Vec<Option<usize>> = Vec::with_capacity(max_depth + 1);
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                stack.push((b == b'{').then_some(0));
+                if stack.len() > max_depth {
+                    return Err(ScanError::TooDeep);
+                }
+            }
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b':' => {
+                if let Some(Some(keys)) = stack.last_mut() {
+                    *keys += 1;
+                    if *keys > max_keys {
+                        return Err(ScanError::TooManyKeys);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Reads the id of a rejected item, leniently, for the error report.
+fn probe_id(kind: Kind, raw: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(raw).ok()?;
+    let get = |f: &str| v.get(f).and_then(|x| x.as_str()).map(str::to_owned);
+    match kind {
+        Kind::Event => get("event_id"),
+        Kind::Story => get("story_id"),
+        Kind::Test => match (get("experiment"), get("user_id")) {
+            (Some(e), Some(u)) => Some(format!("{e}/{u}")),
+            (e, u) => e.or(u),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_counts_depth_and_keys_outside_strings() {
+        assert_eq!(scan_object(r#"{"a":{"b":[1,{"c":"x:{"}]}}"#, 4, 9), Ok(()));
+        assert_eq!(
+            scan_object(r#"{"a":{"b":[1,{"c":2}]}}"#, 3, 9),
+            Err(ScanError::TooDeep)
+        );
+        assert_eq!(
+            scan_object(r#"{"a":1,"b":2,"c":"\":"}"#, 3, 2),
+            Err(ScanError::TooManyKeys)
+        );
+        assert_eq!(scan_object("[1]", 3, 2), Err(ScanError::NotObject));
+    }
+}

@@ -1,0 +1,320 @@
+//! The embedded `RecordStore`: SQLite tables per kind, and a change log written in the same
+//! transaction as each change (the embedded change feed).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::change::{Change, Op};
+use crate::error::{Result, StoreError};
+use crate::model::{Kind, Record};
+use crate::port::{BadRow, PutOutcome, RecordStore};
+
+/// The shard name of the embedded change log.
+pub const CHANGE_LOG_SHARD: &str = "sqlite";
+
+/// Opens a SQLite database the way every embedded adapter wants it: WAL, full durability on
+/// commit, and a busy timeout so that the CLI can work beside a running server.
+pub fn open(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+/// Runs a closure on a shared connection in tokio's blocking pool.
+pub async fn with_conn<T, F>(conn: &Arc<Mutex<Connection>>, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+{
+    let conn = Arc::clone(conn);
+    tokio::task::spawn_blocking(move || {
+        let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    })
+    .await?
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    app_id TEXT NOT NULL, key TEXT NOT NULL, user_id TEXT, ts INTEGER NOT NULL,
+    updated_at INTEGER, doc TEXT NOT NULL, PRIMARY KEY (app_id, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stories (
+    app_id TEXT NOT NULL, key TEXT NOT NULL, user_id TEXT, ts INTEGER NOT NULL,
+    updated_at INTEGER, doc TEXT NOT NULL, PRIMARY KEY (app_id, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tests (
+    app_id TEXT NOT NULL, key TEXT NOT NULL, user_id TEXT, ts INTEGER NOT NULL,
+    updated_at INTEGER, doc TEXT NOT NULL, PRIMARY KEY (app_id, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_user ON events (app_id, user_id, ts);
+CREATE INDEX IF NOT EXISTS stories_user ON stories (app_id, user_id, ts);
+CREATE INDEX IF NOT EXISTS tests_user ON tests (app_id, user_id, ts);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, op TEXT NOT NULL,
+    app_id TEXT NOT NULL, key TEXT NOT NULL, new_doc TEXT, old_doc TEXT);
+CREATE TABLE IF NOT EXISTS bad_rows (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, app_id TEXT NOT NULL, kind TEXT NOT NULL,
+    received_at INTEGER NOT NULL, item_index INTEGER NOT NULL, item_id TEXT,
+    error TEXT NOT NULL, message TEXT NOT NULL, raw TEXT NOT NULL);
+";
+
+/// The SQLite record store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (and creates if needed) the store at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let conn = open(&path)?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every stored record of one kind and app, by key.
+    pub async fn scan(&self, kind: Kind, app_id: &str) -> Result<Vec<Record>> {
+        let app_id = app_id.to_owned();
+        with_conn(&self.conn, move |c| {
+            let sql = format!(
+                "SELECT doc FROM {} WHERE app_id = ?1 ORDER BY key",
+                kind.plural()
+            );
+            let mut stmt = c.prepare(&sql)?;
+            let docs = stmt
+                .query_map([&app_id], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            docs.iter()
+                .map(|d| Ok(Record::from_json(kind, d)?))
+                .collect()
+        })
+        .await
+    }
+
+    /// The archived bad rows of one app, oldest first.
+    pub async fn bad_rows(&self, app_id: &str) -> Result<Vec<BadRow>> {
+        let app_id = app_id.to_owned();
+        with_conn(&self.conn, move |c| {
+            let mut stmt = c.prepare(
+                "SELECT kind, received_at, item_index, item_id, error, message, raw
+                 FROM bad_rows WHERE app_id = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([&app_id], |r| {
+                Ok(BadRow {
+                    app_id: app_id.clone(),
+                    kind: Kind::parse(&r.get::<_, String>(0)?).unwrap_or(Kind::Event),
+                    received_at: r.get(1)?,
+                    index: r.get::<_, i64>(2)? as usize,
+                    id: r.get(3)?,
+                    error: r.get(4)?,
+                    message: r.get(5)?,
+                    raw: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    /// Reads the change log after position `after`, at most `limit` changes, in order.
+    pub async fn changes_after(&self, after: u64, limit: usize) -> Result<Vec<Change>> {
+        with_conn(&self.conn, move |c| {
+            let mut stmt = c.prepare(
+                "SELECT seq, kind, op, new_doc, old_doc FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = stmt
+                .query_map(params![after as i64, limit as i64], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter()
+                .map(|(seq, kind, op, new_doc, old_doc)| decode_change(seq, &kind, &op, new_doc, old_doc))
+                .collect()
+        })
+        .await
+    }
+
+    /// The position of the newest change in the log (0 when it is empty).
+    pub async fn last_change(&self) -> Result<u64> {
+        with_conn(&self.conn, |c| {
+            let seq: Option<i64> = c.query_row("SELECT MAX(seq) FROM changes", [], |r| r.get(0))?;
+            Ok(seq.unwrap_or(0) as u64)
+        })
+        .await
+    }
+}
+
+fn decode_change(
+    seq: i64,
+    kind: &str,
+    op: &str,
+    new_doc: Option<String>,
+    old_doc: Option<String>,
+) -> Result<Change> {
+    let kind = Kind::parse(kind).ok_or_else(|| StoreError::BadChange(format!("kind {kind:?}")))?;
+    let op = Op::parse(op).ok_or_else(|| StoreError::BadChange(format!("op {op:?}")))?;
+    let decode = |doc: Option<String>| -> Result<Option<Record>> {
+        doc.map(|d| Record::from_json(kind, &d)).transpose().map_err(Into::into)
+    };
+    Ok(Change {
+        kind,
+        op,
+        shard: CHANGE_LOG_SHARD.to_owned(),
+        sequence: seq.to_string(),
+        ttl_expired: false,
+        new_image: decode(new_doc)?,
+        old_image: decode(old_doc)?,
+    })
+}
+
+fn put_one(tx: &rusqlite::Transaction<'_>, record: &Record) -> Result<PutOutcome> {
+    let kind = record.kind();
+    let table = kind.plural();
+    let key = record.key();
+    let doc = record.to_json();
+    let existing: Option<(Option<i64>, String)> = tx
+        .prepare_cached(&format!(
+            "SELECT updated_at, doc FROM {table} WHERE app_id = ?1 AND key = ?2"
+        ))?
+        .query_row(params![record.app_id(), key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (outcome, op, old_doc) = match (existing, record.updated_at()) {
+        (None, _) => (PutOutcome::Inserted, Op::Insert, None),
+        (Some(_), None) => return Ok(PutOutcome::Duplicate),
+        (Some((Some(stored), _)), Some(new)) if new <= stored => return Ok(PutOutcome::Stale),
+        (Some((_, old)), Some(_)) => (PutOutcome::Replaced, Op::Modify, Some(old)),
+    };
+    tx.prepare_cached(&format!(
+        "INSERT INTO {table} (app_id, key, user_id, ts, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (app_id, key) DO UPDATE SET user_id = ?3, ts = ?4, updated_at = ?5, doc = ?6"
+    ))?
+    .execute(params![
+        record.app_id(),
+        key,
+        record.user_id(),
+        record.ts(),
+        record.updated_at(),
+        doc
+    ])?;
+    tx.prepare_cached(
+        "INSERT INTO changes (kind, op, app_id, key, new_doc, old_doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![kind.as_str(), op.as_str(), record.app_id(), key, doc, old_doc])?;
+    Ok(outcome)
+}
+
+#[async_trait]
+impl RecordStore for SqliteStore {
+    async fn put(&self, records: Vec<Record>) -> Result<Vec<PutOutcome>> {
+        with_conn(&self.conn, move |c| {
+            let tx = c.transaction()?;
+            let outcomes = records
+                .iter()
+                .map(|r| put_one(&tx, r))
+                .collect::<Result<Vec<_>>>()?;
+            tx.commit()?;
+            Ok(outcomes)
+        })
+        .await
+    }
+
+    async fn get(&self, kind: Kind, app_id: &str, key: &str) -> Result<Option<Record>> {
+        let (app_id, key) = (app_id.to_owned(), key.to_owned());
+        with_conn(&self.conn, move |c| {
+            let doc: Option<String> = c
+                .prepare_cached(&format!(
+                    "SELECT doc FROM {} WHERE app_id = ?1 AND key = ?2",
+                    kind.plural()
+                ))?
+                .query_row(params![app_id, key], |r| r.get(0))
+                .optional()?;
+            doc.map(|d| Record::from_json(kind, &d))
+                .transpose()
+                .map_err(Into::into)
+        })
+        .await
+    }
+
+    async fn timeline(&self, app_id: &str, user_id: &str, limit: usize) -> Result<Vec<Record>> {
+        let (app_id, user_id) = (app_id.to_owned(), user_id.to_owned());
+        with_conn(&self.conn, move |c| {
+            let mut out = Vec::new();
+            for kind in Kind::ALL {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT doc FROM {} WHERE app_id = ?1 AND user_id = ?2 ORDER BY ts DESC LIMIT ?3",
+                    kind.plural()
+                ))?;
+                let docs = stmt
+                    .query_map(params![app_id, user_id, limit as i64], |r| {
+                        r.get::<_, String>(0)
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                for d in docs {
+                    out.push(Record::from_json(kind, &d)?);
+                }
+            }
+            Ok(newest_first(out, limit))
+        })
+        .await
+    }
+
+    async fn archive_rejected(&self, rows: Vec<BadRow>) -> Result<()> {
+        with_conn(&self.conn, move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO bad_rows (app_id, kind, received_at, item_index, item_id, error, message, raw)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?;
+                for r in &rows {
+                    stmt.execute(params![
+                        r.app_id,
+                        r.kind.as_str(),
+                        r.received_at,
+                        r.index as i64,
+                        r.id,
+                        r.error,
+                        r.message,
+                        r.raw
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// Sorts records newest `ts` first (ties by key, for a stable order) and keeps the first `limit`.
+pub fn newest_first(mut records: Vec<Record>, limit: usize) -> Vec<Record> {
+    records.sort_by(|a, b| b.ts().cmp(&a.ts()).then_with(|| a.key().cmp(&b.key())));
+    records.truncate(limit);
+    records
+}

@@ -1,0 +1,79 @@
+//! Decoding DynamoDB Streams events (from `aws_lambda_events`, whose images are `serde_dynamo`
+//! items) into the same [`Change`] that the SQLite change log yields.
+
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use serde_dynamo::AttributeValue;
+
+use crate::change::{Change, Op};
+use crate::error::{Result, StoreError};
+use crate::model::{Kind, Record};
+
+/// The principal that DynamoDB uses for removals caused by TTL expiry.
+pub const TTL_PRINCIPAL: &str = "dynamodb.amazonaws.com";
+
+fn string_attr<'a>(item: &'a serde_dynamo::Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v),
+        _ => None,
+    }
+}
+
+fn decode_image(item: &serde_dynamo::Item) -> Result<Option<(Kind, Record)>> {
+    if item.is_empty() {
+        return Ok(None);
+    }
+    let kind = string_attr(item, "kind")
+        .and_then(Kind::parse)
+        .ok_or_else(|| StoreError::BadChange("image without a valid `kind` attribute".into()))?;
+    let doc = string_attr(item, "doc")
+        .ok_or_else(|| StoreError::BadChange("image without a `doc` string attribute".into()))?;
+    Ok(Some((kind, Record::from_json(kind, doc)?)))
+}
+
+/// The feed name of a record: the table and stream label from its source ARN.
+fn shard_of(record: &EventRecord) -> String {
+    let arn = record.event_source_arn.as_deref().unwrap_or("dynamodb");
+    let tail = arn.rsplit_once(":table/").map_or(arn, |(_, t)| t);
+    tail.replace("/stream/", "@").replace(['/', ':'], "_")
+}
+
+/// Whether the service removed the record because its TTL expired.
+pub fn is_ttl_expiry(record: &EventRecord) -> bool {
+    record
+        .user_identity
+        .as_ref()
+        .is_some_and(|u| u.type_ == "Service" && u.principal_id == TTL_PRINCIPAL)
+}
+
+/// Decodes one stream record.
+pub fn decode_record(record: &EventRecord) -> Result<Change> {
+    let op = Op::parse(&record.event_name).ok_or_else(|| {
+        StoreError::BadChange(format!("unknown event name {:?}", record.event_name))
+    })?;
+    let new = decode_image(&record.change.new_image)?;
+    let old = decode_image(&record.change.old_image)?;
+    let kind = new
+        .as_ref()
+        .or(old.as_ref())
+        .map(|(k, _)| *k)
+        .ok_or_else(|| StoreError::BadChange("record without images".into()))?;
+    let sequence = record
+        .change
+        .sequence_number
+        .clone()
+        .ok_or_else(|| StoreError::BadChange("record without a sequence number".into()))?;
+    Ok(Change {
+        kind,
+        op,
+        shard: shard_of(record),
+        sequence,
+        ttl_expired: op == Op::Remove && is_ttl_expiry(record),
+        new_image: new.map(|(_, r)| r),
+        old_image: old.map(|(_, r)| r),
+    })
+}
+
+/// Decodes every record of a stream event; a record that fails keeps its error, in place.
+pub fn decode_event(event: &Event) -> Vec<Result<Change>> {
+    event.records.iter().map(decode_record).collect()
+}
