@@ -38,6 +38,9 @@ pub enum IngestError {
     /// An AWS request could not be built (a required field was missing).
     #[error("AWS request: {0}")]
     Build(#[from] aws_sdk_sqs::error::BuildError),
+    /// The API key is missing or unknown (the authorizer's 401).
+    #[error("Unauthorized")]
+    Unauthorized,
     /// The queue was shut down and takes no more work.
     #[error("the queue is closed")]
     QueueClosed,

@@ -348,10 +348,7 @@ fn check_json(field: &str, value: Option<&Json>, limits: &Limits) -> Result<(), 
         Err(ScanError::TooDeep) => Err(fault(
             Code::TooDeep,
             field,
-            format!(
-                "`{field}` nests deeper than {} levels",
-                limits.max_depth
-            ),
+            format!("`{field}` nests deeper than {} levels", limits.max_depth),
         )),
         Err(ScanError::TooManyKeys) => Err(fault(
             Code::TooManyKeys,

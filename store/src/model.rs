@@ -391,7 +391,8 @@ mod tests {
 
     #[test]
     fn test_keys_join_experiment_and_user() {
-        let json = r#"{"experiment":"exp","user_id":"u","variant":"a","exposed_at":1,"updated_at":2}"#;
+        let json =
+            r#"{"experiment":"exp","user_id":"u","variant":"a","exposed_at":1,"updated_at":2}"#;
         let r = Record::from_json(Kind::Test, json).unwrap();
         assert_eq!(r.key(), "exp\u{1f}u");
         assert_eq!(r.updated_at(), Some(2));

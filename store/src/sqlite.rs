@@ -71,7 +71,9 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -180,7 +182,9 @@ fn decode_change(
     let kind = Kind::parse(kind).ok_or_else(|| StoreError::BadChange(format!("kind {kind:?}")))?;
     let op = Op::parse(op).ok_or_else(|| StoreError::BadChange(format!("op {op:?}")))?;
     let decode = |doc: Option<String>| -> Result<Option<Record>> {
-        doc.map(|d| Record::from_json(kind, &d)).transpose().map_err(Into::into)
+        doc.map(|d| Record::from_json(kind, &d))
+            .transpose()
+            .map_err(Into::into)
     };
     Ok(Change {
         kind,
@@ -202,7 +206,9 @@ fn put_one(tx: &rusqlite::Transaction<'_>, record: &Record) -> Result<PutOutcome
         .prepare_cached(&format!(
             "SELECT updated_at, doc FROM {table} WHERE app_id = ?1 AND key = ?2"
         ))?
-        .query_row(params![record.app_id(), key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![record.app_id(), key], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     let (outcome, op, old_doc) = match (existing, record.updated_at()) {
         (None, _) => (PutOutcome::Inserted, Op::Insert, None),

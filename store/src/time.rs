@@ -57,7 +57,9 @@ impl Visitor<'_> for MillisVisitor {
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<i64, E> {
-        Err(E::custom(format!("{BAD_TIMESTAMP}: {v} is not a timestamp")))
+        Err(E::custom(format!(
+            "{BAD_TIMESTAMP}: {v} is not a timestamp"
+        )))
     }
 }
 

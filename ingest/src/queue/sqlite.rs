@@ -159,7 +159,8 @@ fn serve(mut conn: Connection, mut rx: mpsc::Receiver<Job>, config: SqliteQueueC
 fn run(tx: &Transaction<'_>, cmd: &Command, now: i64, config: &SqliteQueueConfig) -> Result<Reply> {
     match cmd {
         Command::Send(messages) => {
-            let mut dedup = tx.prepare_cached("INSERT OR IGNORE INTO dedup (dedup_id, at) VALUES (?1, ?2)")?;
+            let mut dedup =
+                tx.prepare_cached("INSERT OR IGNORE INTO dedup (dedup_id, at) VALUES (?1, ?2)")?;
             let mut insert =
                 tx.prepare_cached("INSERT INTO messages (grp, body, items) VALUES (?1, ?2, ?3)")?;
             for m in messages {
@@ -188,7 +189,7 @@ fn run(tx: &Transaction<'_>, cmd: &Command, now: i64, config: &SqliteQueueConfig
             Ok(Reply::Done)
         }
         Command::DeadLetter(d, reason) => {
-            move_to_dead_letters(tx, &d.id, reason, now)?;
+            move_to_dead_letters(tx, d, reason, now)?;
             Ok(Reply::Done)
         }
         Command::DeadLetters(max) => {
@@ -206,21 +207,34 @@ fn run(tx: &Transaction<'_>, cmd: &Command, now: i64, config: &SqliteQueueConfig
         }
         Command::Close => Ok(Reply::Done),
         Command::Pending => {
-            let n: i64 =
-                tx.query_row("SELECT COALESCE(SUM(items), 0) FROM messages", [], |r| r.get(0))?;
+            let n: i64 = tx.query_row("SELECT COALESCE(SUM(items), 0) FROM messages", [], |r| {
+                r.get(0)
+            })?;
             Ok(Reply::Count(n as u64))
         }
     }
 }
 
-fn move_to_dead_letters(tx: &Transaction<'_>, id: &str, reason: &str, now: i64) -> Result<()> {
+/// Moves a message to the dead letters. The delivery's own group and body are kept, so a message
+/// that came from another queue (a Lambda event) can be dead-lettered here too.
+fn move_to_dead_letters(tx: &Transaction<'_>, d: &Delivery, reason: &str, now: i64) -> Result<()> {
+    let items: i64 = tx
+        .prepare_cached("SELECT COALESCE(SUM(items), 0) FROM messages WHERE id = ?1")?
+        .query_row([&d.id], |r| r.get(0))?;
     tx.prepare_cached(
         "INSERT INTO dead_letters (grp, body, items, receive_count, reason, dead_at)
-         SELECT grp, body, items, receive_count, ?2, ?3 FROM messages WHERE id = ?1",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![id, reason, now])?;
+    .execute(params![
+        d.group,
+        d.body,
+        items,
+        d.receive_count,
+        reason,
+        now
+    ])?;
     tx.prepare_cached("DELETE FROM messages WHERE id = ?1")?
-        .execute([id])?;
+        .execute([&d.id])?;
     Ok(())
 }
 
@@ -249,26 +263,27 @@ fn receive(
         if blocked.contains(&group) {
             continue;
         }
-        if count >= config.max_receives {
-            let reason = format!(
-                "received {count} times without success; last error: {}",
-                last_error.as_deref().unwrap_or("none recorded")
-            );
-            move_to_dead_letters(tx, &id.to_string(), &reason, now)?;
-            // Later messages of the group wait for the next receive, to keep order simple.
-            blocked.push(group);
-            continue;
-        }
-        tx.prepare_cached("UPDATE messages SET visible_at = ?2, receive_count = ?3 WHERE id = ?1")?
-            .execute(params![id, hidden_until, count + 1])?;
-        out.push(Delivery {
+        let delivery = Delivery {
             id: id.to_string(),
             receipt: format!("{id}:{}", count + 1),
             group,
             body,
             sequence: id.to_string(),
             receive_count: count + 1,
-        });
+        };
+        if count >= config.max_receives {
+            let reason = format!(
+                "received {count} times without success; last error: {}",
+                last_error.as_deref().unwrap_or("none recorded")
+            );
+            move_to_dead_letters(tx, &delivery, &reason, now)?;
+            // Later messages of the group wait for the next receive, to keep order simple.
+            blocked.push(delivery.group);
+            continue;
+        }
+        tx.prepare_cached("UPDATE messages SET visible_at = ?2, receive_count = ?3 WHERE id = ?1")?
+            .execute(params![id, hidden_until, count + 1])?;
+        out.push(delivery);
     }
     Ok(out)
 }
@@ -287,7 +302,9 @@ impl Queue for SqliteQueue {
     }
 
     async fn ack(&self, deliveries: &[Delivery]) -> Result<()> {
-        self.call(Command::Ack(deliveries.to_vec())).await.map(|_| ())
+        self.call(Command::Ack(deliveries.to_vec()))
+            .await
+            .map(|_| ())
     }
 
     async fn release(&self, deliveries: &[Delivery], reason: &str) -> Result<()> {

@@ -36,7 +36,9 @@ pub struct SqsQueue {
     wait: Duration,
 }
 
-fn sqs_err<E: std::error::Error + Send + Sync + 'static>(op: &'static str) -> impl Fn(E) -> IngestError {
+fn sqs_err<E: std::error::Error + Send + Sync + 'static>(
+    op: &'static str,
+) -> impl Fn(E) -> IngestError {
     move |e| IngestError::aws("SQS", op, e)
 }
 
@@ -146,7 +148,11 @@ impl SqsQueue {
                 .iter()
                 .filter_map(|f| f.id().parse().ok())
                 .collect();
-            tracing::warn!(failed = todo.len(), attempt, "SQS refused entries; retrying.");
+            tracing::warn!(
+                failed = todo.len(),
+                attempt,
+                "SQS refused entries; retrying."
+            );
         }
         Err(IngestError::Partial {
             operation: "SendMessageBatch",
@@ -253,7 +259,11 @@ impl Queue for SqsQueue {
     }
 
     async fn release(&self, deliveries: &[Delivery], reason: &str) -> Result<()> {
-        tracing::warn!(messages = deliveries.len(), error = reason, "Releasing messages for a retry.");
+        tracing::warn!(
+            messages = deliveries.len(),
+            error = reason,
+            "Releasing messages for a retry."
+        );
         for chunk in deliveries.chunks(BATCH_ENTRIES) {
             let entries = chunk
                 .iter()

@@ -1,0 +1,76 @@
+//! Typed configuration of the Lambda binaries, read once from the environment at start. A
+//! missing or invalid setting fails at once with a message that names it.
+
+use std::time::Duration;
+
+use crate::error::{IngestError, Result};
+
+/// The settings of the AWS deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// `CAUCE_QUEUE_URL`: the SQS FIFO queue.
+    pub queue_url: String,
+    /// `CAUCE_DLQ_URL`: its dead-letter queue.
+    pub dlq_url: String,
+    /// `CAUCE_TABLE_PREFIX`: the record tables are `{prefix}-events`, `-stories`, `-tests`, `-bad-rows`.
+    pub table_prefix: String,
+    /// `CAUCE_CLIENTS_TABLE`: the API-key table the authorizer reads.
+    pub clients_table: String,
+    /// `CAUCE_TTL_DAYS` (default 30; 0 = no TTL): how long records stay in the hot store.
+    pub ttl_days: u32,
+    /// `CAUCE_MAX_RECEIVES` (default 5): receives before a failing message is dead-lettered.
+    pub max_receives: u32,
+    /// `CAUCE_RECEIVE_WAIT_SECS` (default 10): the long-poll of `cauce worker`.
+    pub receive_wait: Duration,
+}
+
+fn required(name: &str) -> Result<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| IngestError::Config(format!("the setting {name} is missing")))
+}
+
+fn number(name: &str, default: u32) -> Result<u32> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v.parse().map_err(|_| {
+            IngestError::Config(format!(
+                "the setting {name} must be a whole number, not {v:?}"
+            ))
+        }),
+        _ => Ok(default),
+    }
+}
+
+impl AwsSettings {
+    /// Reads the settings that `needs` names from the environment.
+    pub fn from_env(needs: Needs) -> Result<Self> {
+        let opt = |want: bool, name: &str| {
+            if want {
+                required(name)
+            } else {
+                Ok(String::new())
+            }
+        };
+        Ok(AwsSettings {
+            queue_url: opt(needs.queue, "CAUCE_QUEUE_URL")?,
+            dlq_url: opt(needs.queue, "CAUCE_DLQ_URL")?,
+            table_prefix: opt(needs.tables, "CAUCE_TABLE_PREFIX")?,
+            clients_table: opt(needs.clients, "CAUCE_CLIENTS_TABLE")?,
+            ttl_days: number("CAUCE_TTL_DAYS", 30)?,
+            max_receives: number("CAUCE_MAX_RECEIVES", 5)?,
+            receive_wait: Duration::from_secs(u64::from(number("CAUCE_RECEIVE_WAIT_SECS", 10)?)),
+        })
+    }
+}
+
+/// Which settings a binary needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// The queue and its DLQ.
+    pub queue: bool,
+    /// The record tables.
+    pub tables: bool,
+    /// The clients table.
+    pub clients: bool,
+}

@@ -1,0 +1,55 @@
+//! The CLI: argument parsing and dispatch.
+
+mod apps;
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Cauce: analytics-first event ingestion with streaming export to a Parquet data lake.
+#[derive(Debug, Parser)]
+#[command(name = "cauce", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the embedded deployment keeps its data.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataArgs {
+    /// The data folder (SQLite databases, and later the lake).
+    #[arg(long, env = "CAUCE_DATA", default_value = "./cauce-data")]
+    pub data: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API and the writer in one process on the embedded adapters (SQLite, a folder).
+    Serve(serve::ServeArgs),
+    /// Manage apps and their API keys.
+    #[command(subcommand)]
+    Apps(apps::AppsCommand),
+}
+
+/// Parses the command line and runs the command.
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAUCE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Apps(cmd) => apps::run(cmd).await,
+        }
+    })
+}

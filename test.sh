@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Cauce's one test command. On a fresh machine it installs what the tests need (moto's server,
+# in a local virtualenv), starts moto on a free loopback port, stops it at exit even on
+# failure, and runs formatting, lints and the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV="${CAUCE_VENV:-.venv}"
+if ! "$VENV/bin/python" -c 'import moto.server' >/dev/null 2>&1; then
+  echo "test.sh: installing moto[server] into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5'
+fi
+
+PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p target
+"$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >target/moto.log 2>&1 &
+MOTO_PID=$!
+trap 'kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true' EXIT
+
+"$VENV/bin/python" - "$PORT" <<'PY'
+import sys, time, urllib.request
+url = f"http://127.0.0.1:{sys.argv[1]}/moto-api/"
+for _ in range(150):
+    try:
+        urllib.request.urlopen(url, timeout=1)
+        sys.exit(0)
+    except Exception:
+        time.sleep(0.2)
+sys.exit("test.sh: moto_server did not start; see target/moto.log")
+PY
+
+export AWS_ENDPOINT_URL="http://127.0.0.1:$PORT"
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+unset AWS_PROFILE AWS_SESSION_TOKEN
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
