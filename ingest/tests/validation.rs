@@ -1,0 +1,118 @@
+//! One row per validation rule: the item, the stable error code and the field it names.
+
+use cauce_ingest::validate::{parse_batch, BodyError, Code, Limits};
+use cauce_store::{Kind, Record};
+
+const NOW: i64 = 1_790_000_000_000; // 2026-09-21T14:13:20Z
+const DAY: i64 = 86_400_000;
+
+fn one(kind: Kind, item: &str) -> Result<Record, (Code, String, String)> {
+    let body = format!(r#"{{"batch":[{item}]}}"#);
+    let mut parsed = parse_batch(kind, body.as_bytes(), "app", NOW, &Limits::default())
+        .unwrap_or_else(|e| panic!("body refused: {e:?}"));
+    match (parsed.accepted.pop(), parsed.rejected.pop()) {
+        (Some(r), None) => Ok(r),
+        (None, Some((rej, raw))) => {
+            assert_eq!(raw, item, "the rejected item is kept as sent");
+            Err((rej.error, rej.field, rej.message))
+        }
+        other => panic!("one item gives one outcome, got {other:?}"),
+    }
+}
+
+const EVENT: &str = r#""event_id":"e1","name":"open","timestamp":1790000000000"#;
+const STORY: &str = r#""story_id":"s1","name":"checkout","started_at":1790000000000,"updated_at":1790000000000"#;
+const TEST: &str = r#""experiment":"x","user_id":"u","variant":"a","exposed_at":1790000000000,"updated_at":1790000000000"#;
+
+#[test]
+fn every_rule_has_its_code_and_names_its_field() {
+    let deep = r#"{"a":{"b":{"c":{"d":{"e":{"f":1}}}}}}"#;
+    let wide = format!(
+        "{{{}}}",
+        (0..101).map(|i| format!("\"k{i}\":1")).collect::<Vec<_>>().join(",")
+    );
+    let big = "x".repeat(33 * 1024);
+    let long = "y".repeat(257);
+    let future = NOW + 2 * DAY;
+    let past = NOW - 31 * DAY;
+    let steps = (0..201)
+        .map(|_| r#"{"name":"s","at":1790000000000}"#)
+        .collect::<Vec<_>>()
+        .join(",");
+    #[rustfmt::skip]
+    let table: Vec<(&str, Kind, String, Code, &str)> = vec![
+        ("event without event_id", Kind::Event, r#"{"name":"n","timestamp":1790000000000}"#.into(), Code::MissingField, "event_id"),
+        ("event without name", Kind::Event, r#"{"event_id":"e","timestamp":1790000000000}"#.into(), Code::MissingField, "name"),
+        ("event without timestamp", Kind::Event, r#"{"event_id":"e","name":"n"}"#.into(), Code::MissingField, "timestamp"),
+        ("null required field", Kind::Event, r#"{"event_id":null,"name":"n","timestamp":1790000000000}"#.into(), Code::MissingField, "event_id"),
+        ("number for a string", Kind::Event, r#"{"event_id":7,"name":"n","timestamp":1790000000000}"#.into(), Code::BadType, "event_id"),
+        ("item not an object", Kind::Event, "[1,2]".into(), Code::BadType, "item"),
+        ("properties not an object", Kind::Event, format!(r#"{{{EVENT},"properties":[1]}}"#), Code::BadType, "properties"),
+        ("context not an object", Kind::Event, format!(r#"{{{EVENT},"context":"ios"}}"#), Code::BadType, "context"),
+        ("timestamp not a time", Kind::Event, r#"{"event_id":"e","name":"n","timestamp":"tuesday"}"#.into(), Code::BadTimestamp, "timestamp"),
+        ("fractional milliseconds", Kind::Event, r#"{"event_id":"e","name":"n","timestamp":1.5}"#.into(), Code::BadTimestamp, "timestamp"),
+        ("timestamp too far ahead", Kind::Event, format!(r#"{{"event_id":"e","name":"n","timestamp":{future}}}"#), Code::TimestampOutOfRange, "timestamp"),
+        ("timestamp too old", Kind::Event, format!(r#"{{"event_id":"e","name":"n","timestamp":{past}}}"#), Code::TimestampOutOfRange, "timestamp"),
+        ("empty id", Kind::Event, r#"{"event_id":"","name":"n","timestamp":1790000000000}"#.into(), Code::EmptyField, "event_id"),
+        ("id too long", Kind::Event, format!(r#"{{"event_id":"{long}","name":"n","timestamp":1790000000000}}"#), Code::TooLong, "event_id"),
+        ("control character in id", Kind::Event, r#"{"event_id":"a\u0007b","name":"n","timestamp":1790000000000}"#.into(), Code::BadValue, "event_id"),
+        ("item too large", Kind::Event, format!(r#"{{{EVENT},"properties":{{"blob":"{big}"}}}}"#), Code::TooLarge, "item"),
+        ("properties too deep", Kind::Event, format!(r#"{{{EVENT},"properties":{deep}}}"#), Code::TooDeep, "properties"),
+        ("too many keys", Kind::Event, format!(r#"{{{EVENT},"context":{wide}}}"#), Code::TooManyKeys, "context"),
+        ("story without steps", Kind::Story, format!("{{{STORY}}}"), Code::MissingField, "steps"),
+        ("unknown outcome", Kind::Story, format!(r#"{{{STORY},"steps":[],"outcome":"won"}}"#), Code::BadValue, "outcome"),
+        ("step without at", Kind::Story, format!(r#"{{{STORY},"steps":[{{"name":"cart"}}]}}"#), Code::MissingField, "steps[0].at"),
+        ("step at not a time", Kind::Story, format!(r#"{{{STORY},"steps":[{{"name":"a","at":1790000000000}},{{"name":"b","at":"soon"}}]}}"#), Code::BadTimestamp, "steps[1].at"),
+        ("step in the future", Kind::Story, format!(r#"{{{STORY},"steps":[{{"name":"a","at":{future}}}]}}"#), Code::TimestampOutOfRange, "steps[0].at"),
+        ("too many steps", Kind::Story, format!(r#"{{{STORY},"steps":[{steps}]}}"#), Code::TooManySteps, "steps"),
+        ("story updated_at missing", Kind::Story, r#"{"story_id":"s","name":"n","started_at":1790000000000,"steps":[]}"#.into(), Code::MissingField, "updated_at"),
+        ("test without user", Kind::Test, r#"{"experiment":"x","variant":"a","exposed_at":1790000000000,"updated_at":1790000000000}"#.into(), Code::MissingField, "user_id"),
+        ("converted not a bool", Kind::Test, format!(r#"{{{TEST},"converted":"yes"}}"#), Code::BadType, "converted"),
+        ("value not a number", Kind::Test, format!(r#"{{{TEST},"value":"9.99"}}"#), Code::BadType, "value"),
+        ("empty variant", Kind::Test, r#"{"experiment":"x","user_id":"u","variant":"","exposed_at":1790000000000,"updated_at":1790000000000}"#.into(), Code::EmptyField, "variant"),
+    ];
+    for (name, kind, item, code, field) in table {
+        match one(kind, &item) {
+            Ok(_) => panic!("{name}: accepted, expected {code:?}"),
+            Err((got, got_field, message)) => {
+                assert_eq!((got, got_field.as_str()), (code, field), "{name}: {message}");
+                assert!(
+                    message.contains(field.split('[').next().unwrap()) || field == "item",
+                    "{name}: the message names the field: {message}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn valid_items_of_each_kind_are_accepted_and_stamped() {
+    let e = one(Kind::Event, &format!(r#"{{{EVENT},"app_id":"someone-else","properties":{{"a":{{"b":[1]}}}},"context":{{"os":"ios"}}}}"#)).unwrap();
+    assert_eq!(e.app_id(), "app", "the tenant comes from the key, not the body");
+    assert_eq!(e.received_at(), NOW);
+    let s = one(Kind::Story, &format!(r#"{{{STORY},"outcome":"completed","steps":[{{"name":"cart","at":"2026-09-21T14:13:20Z"}}]}}"#)).unwrap();
+    assert_eq!(s.updated_at(), Some(NOW));
+    let t = one(Kind::Test, &format!(r#"{{{TEST},"converted":true,"value":9.5}}"#)).unwrap();
+    assert_eq!(t.key(), "x\u{1f}u");
+}
+
+#[test]
+fn sent_at_corrects_client_clock_skew() {
+    // The client's clock is 10 s behind: it sent at NOW-10s by its clock.
+    let body = format!(r#"{{"sent_at":{},"batch":[{{{EVENT}}}]}}"#, NOW - 10_000);
+    let parsed = parse_batch(Kind::Event, body.as_bytes(), "app", NOW, &Limits::default()).unwrap();
+    assert_eq!(parsed.accepted[0].ts(), 1_790_000_000_000 + 10_000);
+}
+
+#[test]
+fn body_level_errors() {
+    let limits = Limits::default();
+    let refuse = |body: &str| parse_batch(Kind::Event, body.as_bytes(), "app", NOW, &limits).unwrap_err();
+    assert!(matches!(refuse("not json"), BodyError::Malformed(_)));
+    assert!(matches!(refuse(r#"{"events":[]}"#), BodyError::Malformed(m) if m.contains("batch")));
+    assert!(matches!(refuse(r#"{"batch":{}}"#), BodyError::Malformed(_)));
+    assert_eq!(refuse(r#"{"batch":[]}"#), BodyError::EmptyBatch);
+    assert!(matches!(refuse(r#"{"sent_at":"noon","batch":[{}]}"#), BodyError::BadSentAt(m) if m.contains("sent_at")));
+    let many = format!(r#"{{"batch":[{}]}}"#, vec!["{}"; 501].join(","));
+    assert_eq!(refuse(&many), BodyError::TooManyItems { items: 501, max: 500 });
+}

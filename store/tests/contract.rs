@@ -1,0 +1,232 @@
+//! The `RecordStore` contract, run against both adapters: SQLite (embedded) and DynamoDB (the
+//! moto server that `./test.sh` starts; `AWS_ENDPOINT_URL` points at it).
+
+use cauce_store::change::Op;
+use cauce_store::dynamo::{DynamoStore, Tables};
+use cauce_store::sqlite::SqliteStore;
+use cauce_store::{Kind, PutOutcome, Record, RecordStore, Stamp};
+
+const NOW: i64 = 1_790_000_000_000;
+
+fn record(kind: Kind, app: &str, json: &str) -> Record {
+    let mut r = Record::from_json(kind, json).expect("test record decodes");
+    r.stamp(&Stamp {
+        app_id: app.into(),
+        received_at: NOW,
+        skew_ms: 0,
+    });
+    r
+}
+
+fn event(app: &str, id: &str, name: &str, user: &str, ts: i64) -> Record {
+    let json = format!(
+        r#"{{"event_id":"{id}","name":"{name}","timestamp":{ts},"user_id":"{user}","properties":{{"n":1}}}}"#
+    );
+    record(Kind::Event, app, &json)
+}
+
+fn story(app: &str, id: &str, user: &str, updated_at: i64, outcome: &str) -> Record {
+    let json = format!(
+        r#"{{"story_id":"{id}","name":"checkout","user_id":"{user}","started_at":{NOW},"updated_at":{updated_at},"outcome":"{outcome}","steps":[{{"name":"cart","at":{NOW}}}]}}"#
+    );
+    record(Kind::Story, app, &json)
+}
+
+fn test(app: &str, user: &str, updated_at: i64, converted: bool) -> Record {
+    let json = format!(
+        r#"{{"experiment":"price","user_id":"{user}","variant":"b","exposed_at":{NOW},"updated_at":{updated_at},"converted":{converted}}}"#
+    );
+    record(Kind::Test, app, &json)
+}
+
+fn name_of(r: &Record) -> String {
+    match r {
+        Record::Event(e) => e.name.clone(),
+        Record::Story(s) => format!("{:?}", s.outcome),
+        Record::Test(t) => format!("{:?}", t.converted),
+    }
+}
+
+async fn first_event_copy_wins(store: &dyn RecordStore) {
+    let out = store
+        .put(vec![
+            event("a1", "e1", "first", "u1", NOW),
+            event("a1", "e1", "second", "u1", NOW + 5),
+            event("a1", "e2", "other", "u1", NOW),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        [
+            PutOutcome::Inserted,
+            PutOutcome::Duplicate,
+            PutOutcome::Inserted
+        ]
+    );
+    let again = store
+        .put(vec![event("a1", "e1", "third", "u1", NOW)])
+        .await
+        .unwrap();
+    assert_eq!(again, [PutOutcome::Duplicate], "a resend in a later batch");
+    let stored = store.get(Kind::Event, "a1", "e1").await.unwrap().unwrap();
+    assert_eq!(name_of(&stored), "first");
+}
+
+async fn older_update_never_wins(store: &dyn RecordStore) {
+    // Versions arrive out of order: 200, then 100 (older), then 300, then 300 again.
+    let out = store
+        .put(vec![
+            story("a1", "s1", "u1", NOW + 200, "abandoned"),
+            story("a1", "s1", "u1", NOW + 100, "in_progress"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(out, [PutOutcome::Inserted, PutOutcome::Stale]);
+    let stored = store.get(Kind::Story, "a1", "s1").await.unwrap().unwrap();
+    assert_eq!(name_of(&stored), "Abandoned");
+    let out = store
+        .put(vec![story("a1", "s1", "u1", NOW + 300, "completed")])
+        .await
+        .unwrap();
+    assert_eq!(out, [PutOutcome::Replaced]);
+    let out = store
+        .put(vec![
+            story("a1", "s1", "u1", NOW + 300, "failed"),
+            story("a1", "s1", "u1", NOW + 150, "failed"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(out, [PutOutcome::Stale, PutOutcome::Stale], "ties keep the stored one");
+    let stored = store.get(Kind::Story, "a1", "s1").await.unwrap().unwrap();
+    assert_eq!(name_of(&stored), "Completed");
+    assert_eq!(stored.updated_at(), Some(NOW + 300));
+}
+
+async fn tests_upsert_by_experiment_and_user(store: &dyn RecordStore) {
+    let out = store
+        .put(vec![
+            test("a1", "u1", NOW + 50, true),
+            test("a1", "u1", NOW + 10, false),
+            test("a1", "u2", NOW + 10, false),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        [
+            PutOutcome::Inserted,
+            PutOutcome::Stale,
+            PutOutcome::Inserted
+        ]
+    );
+    let key = format!("price{}u1", cauce_store::model::KEY_SEPARATOR);
+    let stored = store.get(Kind::Test, "a1", &key).await.unwrap().unwrap();
+    assert_eq!(name_of(&stored), "Some(true)");
+}
+
+async fn timeline_is_per_app_and_user_newest_first(store: &dyn RecordStore) {
+    store
+        .put(vec![
+            event("t1", "old", "a", "ann", NOW - 3_000),
+            event("t1", "new", "b", "ann", NOW - 1_000),
+            event("t1", "mid", "c", "ann", NOW - 2_000),
+            event("t1", "bob", "d", "bob", NOW),
+            event("t2", "ann-elsewhere", "e", "ann", NOW),
+            story("t1", "journey", "ann", NOW + 1, "completed"),
+        ])
+        .await
+        .unwrap();
+    let keys = |rs: Vec<Record>| rs.iter().map(Record::key).collect::<Vec<_>>();
+    let all = store.timeline("t1", "ann", 10).await.unwrap();
+    // The story's ts is its started_at (NOW), the newest.
+    assert_eq!(keys(all), ["journey", "new", "mid", "old"]);
+    let two = store.timeline("t1", "ann", 2).await.unwrap();
+    assert_eq!(keys(two), ["journey", "new"]);
+    assert_eq!(
+        keys(store.timeline("t2", "ann", 10).await.unwrap()),
+        ["ann-elsewhere"]
+    );
+    assert!(store.timeline("t1", "nobody", 10).await.unwrap().is_empty());
+}
+
+async fn apps_are_isolated(store: &dyn RecordStore) {
+    let out = store
+        .put(vec![
+            event("iso-a", "same", "from-a", "u", NOW),
+            event("iso-b", "same", "from-b", "u", NOW),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(out, [PutOutcome::Inserted, PutOutcome::Inserted]);
+    let a = store.get(Kind::Event, "iso-a", "same").await.unwrap().unwrap();
+    let b = store.get(Kind::Event, "iso-b", "same").await.unwrap().unwrap();
+    assert_eq!((name_of(&a), name_of(&b)), ("from-a".into(), "from-b".into()));
+    assert!(store.get(Kind::Event, "iso-c", "same").await.unwrap().is_none());
+}
+
+async fn run_contract(store: &dyn RecordStore) {
+    first_event_copy_wins(store).await;
+    older_update_never_wins(store).await;
+    tests_upsert_by_experiment_and_user(store).await;
+    timeline_is_per_app_and_user_newest_first(store).await;
+    apps_are_isolated(store).await;
+}
+
+#[tokio::test]
+async fn sqlite_store_passes_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("store.db")).unwrap();
+    run_contract(&store).await;
+}
+
+#[tokio::test]
+async fn dynamodb_store_passes_the_contract() {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "AWS_ENDPOINT_URL must point at a moto server: run ./test.sh"
+    );
+    let aws = cauce_store::aws::sdk_config().await;
+    let prefix = format!("contract{}", std::process::id());
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        Tables::with_prefix(&prefix),
+        30,
+    );
+    store.create_tables().await.unwrap();
+    run_contract(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_change_log_records_every_change_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("store.db")).unwrap();
+    store
+        .put(vec![
+            event("a", "e1", "x", "u", NOW),
+            event("a", "e1", "dup", "u", NOW),
+            story("a", "s1", "u", NOW + 2, "in_progress"),
+            story("a", "s1", "u", NOW + 1, "failed"),
+            story("a", "s1", "u", NOW + 3, "completed"),
+        ])
+        .await
+        .unwrap();
+    let changes = store.changes_after(0, 100).await.unwrap();
+    let ops: Vec<_> = changes.iter().map(|c| (c.kind, c.op)).collect();
+    assert_eq!(
+        ops,
+        [
+            (Kind::Event, Op::Insert),
+            (Kind::Story, Op::Insert),
+            (Kind::Story, Op::Modify)
+        ],
+        "duplicates and stale versions make no change"
+    );
+    let modify = &changes[2];
+    assert_eq!(modify.old_image.as_ref().unwrap().updated_at(), Some(NOW + 2));
+    assert_eq!(modify.new_image.as_ref().unwrap().updated_at(), Some(NOW + 3));
+    assert_eq!(store.last_change().await.unwrap(), 3);
+    let after = store.changes_after(2, 100).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].sequence, "3");
+}
