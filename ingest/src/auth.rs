@@ -264,7 +264,7 @@ impl AppAdmin for SqliteKeys {
     async fn list_apps(&self) -> Result<Vec<App>> {
         self.with(|c| {
             let mut stmt = c.prepare(
-                "SELECT app_id, name, role, rate_limit, disabled, created_at FROM apps ORDER BY created_at, app_id",
+                "SELECT app_id, name, role, rate_limit, disabled, created_at FROM apps ORDER BY rowid",
             )?;
             let rows = stmt.query_map([], |r| {
                 Ok(App {

@@ -1,0 +1,111 @@
+//! The AWS path of the API: a real API Gateway REST proxy event, converted by `lambda_http` as
+//! in Lambda, through the same Router with the tenant from the authorizer context; and the
+//! REQUEST authorizer over the clients table on the moto server.
+
+mod common;
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
+use axum::http::StatusCode;
+use cauce_ingest::api::{router, ApiConfig, ApiState, Tenancy};
+use cauce_ingest::auth::{hash_key, DynamoKeys, KeyInfo, Role};
+use cauce_ingest::lambda::authorize;
+use cauce_ingest::queue::{Envelope, Queue};
+use cauce_ingest::queue::sqlite::{SqliteQueue, SqliteQueueConfig};
+use cauce_store::sqlite::SqliteStore;
+use cauce_store::time::format_rfc3339;
+use common::{now, send};
+
+const PROXY_EVENT: &str = include_str!("data/apigw-rest-authorized.json");
+const AUTHORIZER_EVENT: &str = include_str!("data/apigw-authorizer-request.json");
+
+fn lambda_request(json: &str) -> lambda_http::Request {
+    // The fixture's times are moved to now, so that they stay within the accepted window.
+    let json = json
+        .replace("2026-11-27T11:59:59.500Z", &format_rfc3339(now() - 500))
+        .replace("2026-11-27T12:00:00Z", &format_rfc3339(now()));
+    lambda_http::request::from_str(&json).expect("a REST proxy event")
+}
+
+#[tokio::test]
+async fn rest_proxy_event_takes_the_tenant_from_the_authorizer() {
+    // As the Terraform sets it: the stage prefix is not part of the routes.
+    std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Arc::new(SqliteQueue::open(dir.path().join("q.db"), SqliteQueueConfig::default()).unwrap());
+    let store = Arc::new(SqliteStore::open(dir.path().join("s.db")).unwrap());
+    let state = ApiState::new(queue.clone(), store, Tenancy::Authorizer, None, ApiConfig::default());
+    let app = router(Arc::new(state));
+
+    let req = lambda_request(PROXY_EVENT);
+    assert_eq!(req.uri().path(), "/v1/events");
+    let res = send(&app, req.map(axum::body::Body::new)).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.json);
+
+    let got = queue.receive(10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].group.starts_with("app_gateway."), "{}", got[0].group);
+    let env = Envelope::decode(&got[0].body).unwrap();
+    let records = env.records(&got[0].sequence).unwrap();
+    assert_eq!(records[0].app_id(), "app_gateway", "the body's app_id is ignored");
+
+    // Without an authorizer context the request is refused.
+    let mut bare: serde_json::Value = serde_json::from_str(PROXY_EVENT).unwrap();
+    bare["requestContext"]
+        .as_object_mut()
+        .unwrap()
+        .remove("authorizer");
+    let req = lambda_request(&bare.to_string());
+    let res = send(&app, req.map(axum::body::Body::new)).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(res.json["error"], "missing_authorizer_context");
+}
+
+#[tokio::test]
+async fn authorizer_allows_denies_and_refuses_by_hashed_key() {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "AWS_ENDPOINT_URL must point at a moto server: run ./test.sh"
+    );
+    let aws = cauce_store::aws::sdk_config().await;
+    let keys = DynamoKeys::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        format!("clients-{}", std::process::id()),
+    );
+    keys.create_table().await.unwrap();
+    let good = cauce_ingest::auth::generate_key();
+    let disabled = cauce_ingest::auth::generate_key();
+    for (key, off) in [(&good, false), (&disabled, true)] {
+        let info = KeyInfo {
+            app_id: "app_shop".into(),
+            role: Role::Ingest,
+            disabled: off,
+            rate_limit: None,
+        };
+        keys.put_key(&hash_key(key), &info).await.unwrap();
+    }
+    let request = |key: &str| -> ApiGatewayCustomAuthorizerRequestTypeRequest {
+        serde_json::from_str(&AUTHORIZER_EVENT.replace("KEY_PLACEHOLDER", key)).unwrap()
+    };
+
+    let allow = authorize(&request(&good), &keys).await.unwrap();
+    let json = serde_json::to_value(&allow).unwrap();
+    assert_eq!(json["principalId"], "app_shop");
+    assert_eq!(json["context"]["app_id"], "app_shop");
+    assert_eq!(json["context"]["role"], "ingest");
+    assert_eq!(json["usageIdentifierKey"], good.as_str());
+    assert_eq!(json["policyDocument"]["Statement"][0]["Effect"], "Allow");
+    assert_eq!(
+        json["policyDocument"]["Statement"][0]["Resource"][0],
+        "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/*"
+    );
+
+    let deny = authorize(&request(&disabled), &keys).await.unwrap();
+    assert_eq!(deny.policy_document.statement[0].effect, "Deny");
+
+    for key in ["ck_unknown", ""] {
+        let err = authorize(&request(key), &keys).await.unwrap_err();
+        assert_eq!(err.to_string(), "Unauthorized", "API Gateway maps exactly this to 401");
+    }
+}
