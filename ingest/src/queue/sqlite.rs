@@ -238,54 +238,62 @@ fn move_to_dead_letters(tx: &Transaction<'_>, d: &Delivery, reason: &str, now: i
     Ok(())
 }
 
+type Candidate = (i64, String, String, u32, Option<String>);
+
 fn receive(
     tx: &Transaction<'_>,
     max: usize,
     now: i64,
     config: &SqliteQueueConfig,
 ) -> Result<Vec<Delivery>> {
-    // The first messages of every group that has nothing in flight, in id order.
-    let candidates: Vec<(i64, String, String, u32, Option<String>)> = tx
-        .prepare_cached(
-            "SELECT id, grp, body, receive_count, last_error FROM messages m
-             WHERE m.visible_at <= ?1
-               AND NOT EXISTS (SELECT 1 FROM messages p WHERE p.grp = m.grp AND p.visible_at > ?1)
-             ORDER BY id LIMIT ?2",
-        )?
-        .query_map(params![now, max as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
     let hidden_until = now + config.visibility_timeout.as_millis() as i64;
-    let mut out = Vec::with_capacity(candidates.len());
-    let mut blocked: Vec<String> = Vec::new();
-    for (id, group, body, count, last_error) in candidates {
-        if blocked.contains(&group) {
-            continue;
+    let mut out = Vec::with_capacity(max);
+    loop {
+        // The first messages of every group that has nothing in flight, in id order.
+        let candidates: Vec<Candidate> = tx
+            .prepare_cached(
+                "SELECT id, grp, body, receive_count, last_error FROM messages m
+                 WHERE m.visible_at <= ?1
+                   AND NOT EXISTS (SELECT 1 FROM messages p WHERE p.grp = m.grp AND p.visible_at > ?1)
+                 ORDER BY id LIMIT ?2",
+            )?
+            .query_map(params![now, (max - out.len()) as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        if candidates.is_empty() {
+            return Ok(out);
         }
-        let delivery = Delivery {
-            id: id.to_string(),
-            receipt: format!("{id}:{}", count + 1),
-            group,
-            body,
-            sequence: id.to_string(),
-            receive_count: count + 1,
-        };
-        if count >= config.max_receives {
-            let reason = format!(
-                "received {count} times without success; last error: {}",
-                last_error.as_deref().unwrap_or("none recorded")
-            );
-            move_to_dead_letters(tx, &delivery, &reason, now)?;
-            // Later messages of the group wait for the next receive, to keep order simple.
-            blocked.push(delivery.group);
-            continue;
-        }
-        tx.prepare_cached("UPDATE messages SET visible_at = ?2, receive_count = ?3 WHERE id = ?1")?
+        let mut dead = 0;
+        for (id, group, body, count, last_error) in candidates {
+            let delivery = Delivery {
+                id: id.to_string(),
+                receipt: format!("{id}:{}", count + 1),
+                group,
+                body,
+                sequence: id.to_string(),
+                receive_count: count + 1,
+            };
+            if count >= config.max_receives {
+                let reason = format!(
+                    "received {count} times without success; last error: {}",
+                    last_error.as_deref().unwrap_or("none recorded")
+                );
+                move_to_dead_letters(tx, &delivery, &reason, now)?;
+                dead += 1;
+                continue;
+            }
+            tx.prepare_cached(
+                "UPDATE messages SET visible_at = ?2, receive_count = ?3 WHERE id = ?1",
+            )?
             .execute(params![id, hidden_until, count + 1])?;
-        out.push(delivery);
+            out.push(delivery);
+        }
+        // Look again only when dead letters made room, so a group goes on with its next message.
+        if dead == 0 || out.len() >= max {
+            return Ok(out);
+        }
     }
-    Ok(out)
 }
 
 #[async_trait]

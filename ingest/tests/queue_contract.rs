@@ -1,0 +1,185 @@
+//! The `Queue` contract, run against both adapters: SQLite (embedded) and SQS FIFO (the moto
+//! server that `./test.sh` starts).
+
+use std::time::Duration;
+
+use cauce_ingest::queue::sqlite::{SqliteQueue, SqliteQueueConfig};
+use cauce_ingest::queue::sqs::SqsQueue;
+use cauce_ingest::queue::{Delivery, OutMessage, Queue};
+
+const MAX_RECEIVES: u32 = 3;
+
+fn msg(group: &str, body: &str) -> OutMessage {
+    OutMessage::new(group.into(), body.into(), 1)
+}
+
+fn bodies(ds: &[Delivery], group: &str) -> Vec<String> {
+    ds.iter()
+        .filter(|d| d.group == group)
+        .map(|d| d.body.clone())
+        .collect()
+}
+
+/// Receives until `n` messages came or nothing more comes.
+async fn receive_n(q: &dyn Queue, n: usize) -> Vec<Delivery> {
+    let mut out = Vec::new();
+    for _ in 0..10 {
+        let got = q.receive(n - out.len()).await.unwrap();
+        if got.is_empty() {
+            break;
+        }
+        out.extend(got);
+        if out.len() >= n {
+            break;
+        }
+    }
+    out
+}
+
+async fn fifo_order_holds_within_a_group(q: &dyn Queue) {
+    q.send(vec![msg("g1", "m1"), msg("g2", "n1"), msg("g1", "m2")])
+        .await
+        .unwrap();
+    q.send(vec![msg("g1", "m3"), msg("g2", "n2")]).await.unwrap();
+    let got = receive_n(q, 5).await;
+    assert_eq!(bodies(&got, "g1"), ["m1", "m2", "m3"]);
+    assert_eq!(bodies(&got, "g2"), ["n1", "n2"]);
+    assert!(got.iter().all(|d| d.sequence.parse::<u128>().is_ok()), "numeric sequence numbers");
+    assert_eq!(q.pending().await.unwrap(), 5);
+    q.ack(&got).await.unwrap();
+    assert_eq!(q.pending().await.unwrap(), 0);
+    assert!(q.receive(10).await.unwrap().is_empty());
+}
+
+async fn a_group_in_flight_waits(q: &dyn Queue) {
+    q.send(vec![msg("g3", "a"), msg("g3", "b")]).await.unwrap();
+    let first = q.receive(1).await.unwrap();
+    assert_eq!(bodies(&first, "g3"), ["a"]);
+    assert!(
+        q.receive(10).await.unwrap().is_empty(),
+        "b must wait while a is in flight"
+    );
+    q.release(&first, "retry").await.unwrap();
+    let again = receive_n(q, 2).await;
+    assert_eq!(bodies(&again, "g3"), ["a", "b"], "a retried message keeps its place");
+    assert_eq!(again[0].receive_count, 2);
+    q.ack(&again).await.unwrap();
+}
+
+async fn duplicates_are_dropped(q: &dyn Queue) {
+    let m = msg("g4", "same content");
+    q.send(vec![m.clone()]).await.unwrap();
+    q.send(vec![m.clone(), msg("g4", "other")]).await.unwrap();
+    let got = receive_n(q, 3).await;
+    assert_eq!(bodies(&got, "g4"), ["same content", "other"]);
+    q.ack(&got).await.unwrap();
+}
+
+async fn dead_letters_keep_their_reason(q: &dyn Queue) {
+    q.send(vec![msg("g5", "poison")]).await.unwrap();
+    let got = q.receive(1).await.unwrap();
+    q.dead_letter(&got[0], "undecodable message: expected value")
+        .await
+        .unwrap();
+    assert!(q.receive(10).await.unwrap().is_empty());
+    let dead = q.dead_letters(10).await.unwrap();
+    let found = dead.iter().find(|d| d.body == "poison").expect("dead-lettered");
+    assert_eq!(found.reason, "undecodable message: expected value");
+    assert_eq!(found.group, "g5");
+}
+
+async fn dead_lettered_after_too_many_receives(q: &dyn Queue) {
+    q.send(vec![msg("g6", "flaky"), msg("g6", "next")])
+        .await
+        .unwrap();
+    for attempt in 1..=MAX_RECEIVES {
+        let got = q.receive(1).await.unwrap();
+        assert_eq!(bodies(&got, "g6"), ["flaky"], "attempt {attempt}");
+        assert_eq!(got[0].receive_count, attempt);
+        q.release(&got, "store unavailable").await.unwrap();
+    }
+    // The next receive moves it to the dead letters; its group goes on.
+    let got = receive_n(q, 1).await;
+    assert_eq!(bodies(&got, "g6"), ["next"], "the group is not blocked forever");
+    q.ack(&got).await.unwrap();
+    let dead = q.dead_letters(10).await.unwrap();
+    assert!(dead.iter().any(|d| d.body == "flaky"), "{dead:?}");
+}
+
+macro_rules! contract {
+    ($make:expr) => {{
+        fifo_order_holds_within_a_group(&$make("order").await).await;
+        a_group_in_flight_waits(&$make("inflight").await).await;
+        duplicates_are_dropped(&$make("dedup").await).await;
+        dead_letters_keep_their_reason(&$make("dlq").await).await;
+        dead_lettered_after_too_many_receives(&$make("redrive").await).await;
+    }};
+}
+
+#[tokio::test]
+async fn sqlite_queue_passes_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SqliteQueueConfig {
+        visibility_timeout: Duration::from_secs(30),
+        max_receives: MAX_RECEIVES,
+    };
+    let make = |name: &str| {
+        let path = dir.path().join(format!("{name}.db"));
+        async move { SqliteQueue::open(path, config).unwrap() }
+    };
+    contract!(make);
+}
+
+#[tokio::test]
+async fn sqs_fifo_queue_passes_the_contract() {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "AWS_ENDPOINT_URL must point at a moto server: run ./test.sh"
+    );
+    let aws = cauce_store::aws::sdk_config().await;
+    let client = aws_sdk_sqs::Client::new(&aws);
+    let pid = std::process::id();
+    let make = |name: &str| {
+        let (client, name) = (client.clone(), format!("{name}-{pid}"));
+        async move {
+            SqsQueue::create(client, &name, MAX_RECEIVES, Duration::from_secs(30))
+                .await
+                .unwrap()
+        }
+    };
+    contract!(make);
+}
+
+/// SQS FIFO sequence numbers grow within a group; moto draws them at random, so this is checked
+/// on the embedded queue only.
+#[tokio::test]
+async fn sqlite_sequence_numbers_grow_within_a_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = SqliteQueue::open(dir.path().join("q.db"), SqliteQueueConfig::default()).unwrap();
+    q.send(vec![msg("g", "1"), msg("h", "x"), msg("g", "2"), msg("g", "3")])
+        .await
+        .unwrap();
+    let got = q.receive(10).await.unwrap();
+    let seqs: Vec<u128> = got
+        .iter()
+        .filter(|d| d.group == "g")
+        .map(|d| d.sequence.parse().unwrap())
+        .collect();
+    assert_eq!(seqs.len(), 3);
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+}
+
+#[tokio::test]
+async fn sqlite_queue_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    {
+        let q = SqliteQueue::open(&path, SqliteQueueConfig::default()).unwrap();
+        q.send(vec![msg("g", "durable")]).await.unwrap();
+        q.close().await.unwrap();
+        assert!(q.send(vec![msg("g", "after close")]).await.is_err());
+    }
+    let q = SqliteQueue::open(&path, SqliteQueueConfig::default()).unwrap();
+    let got = q.receive(10).await.unwrap();
+    assert_eq!(bodies(&got, "g"), ["durable"]);
+}
