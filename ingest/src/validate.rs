@@ -223,7 +223,11 @@ fn parse_item(kind: Kind, raw: &str, stamp: &Stamp, limits: &Limits) -> Result<R
         ));
     }
     if !raw.trim_start().starts_with('{') {
-        return Err(fault(Code::BadType, "item", "an item must be a JSON object"));
+        return Err(fault(
+            Code::BadType,
+            "item",
+            "an item must be a JSON object",
+        ));
     }
     let mut record = match Record::from_json(kind, raw) {
         Ok(r) => r,

@@ -17,7 +17,13 @@ async fn status_codes() {
     let r = &h.router;
 
     // 202: all accepted.
-    let res = post(r, "/v1/events", key, batch(&[event("a", "u"), event("b", "u")])).await;
+    let res = post(
+        r,
+        "/v1/events",
+        key,
+        batch(&[event("a", "u"), event("b", "u")]),
+    )
+    .await;
     assert_eq!(res.status, StatusCode::ACCEPTED);
     assert_eq!(res.json["accepted"], 2);
     assert_eq!(res.json["rejected"], serde_json::json!([]));
@@ -42,24 +48,49 @@ async fn status_codes() {
     for (body, code) in [
         ("{".to_owned(), "malformed_body"),
         (r#"{"batch":[]}"#.to_owned(), "empty_batch"),
-        (r#"{"sent_at":"x","batch":[{}]}"#.to_owned(), "bad_timestamp"),
+        (
+            r#"{"sent_at":"x","batch":[{}]}"#.to_owned(),
+            "bad_timestamp",
+        ),
         (batch(&["{}".to_owned()]), "no_valid_items"),
     ] {
         let res = post(r, "/v1/events", key, body).await;
-        assert_eq!((res.status, res.json["error"].as_str()), (StatusCode::BAD_REQUEST, Some(code)));
+        assert_eq!(
+            (res.status, res.json["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code))
+        );
     }
 
     // 401: missing and invalid keys.
-    let res = call(r, Method::POST, "/v1/events", None, Some("application/json"), batch(&[event("e", "u")])).await;
-    assert_eq!((res.status, res.json["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("missing_api_key")));
+    let res = call(
+        r,
+        Method::POST,
+        "/v1/events",
+        None,
+        Some("application/json"),
+        batch(&[event("e", "u")]),
+    )
+    .await;
+    assert_eq!(
+        (res.status, res.json["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("missing_api_key"))
+    );
     let res = post(r, "/v1/events", "ck_wrong", batch(&[event("e", "u")])).await;
-    assert_eq!((res.status, res.json["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_api_key")));
+    assert_eq!(
+        (res.status, res.json["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_api_key"))
+    );
 
     // 403: a disabled key, and a role that may not write.
     let gone = h.app("gone", None, Role::Developer).await;
-    cauce_ingest::auth::AppAdmin::disable_app(h.keys.as_ref(), &gone.app_id).await.unwrap();
+    cauce_ingest::auth::AppAdmin::disable_app(h.keys.as_ref(), &gone.app_id)
+        .await
+        .unwrap();
     let res = post(r, "/v1/events", &gone.api_key, batch(&[event("e", "u")])).await;
-    assert_eq!((res.status, res.json["error"].as_str()), (StatusCode::FORBIDDEN, Some("disabled_key")));
+    assert_eq!(
+        (res.status, res.json["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("disabled_key"))
+    );
     let analyst = h.app("analyst", None, Role::Analyst).await;
     let res = post(r, "/v1/events", &analyst.api_key, batch(&[event("e", "u")])).await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
@@ -67,31 +98,66 @@ async fn status_codes() {
     // 413: too large a body, too many items.
     let huge = format!(r#"{{"batch":["{}"]}}"#, "x".repeat(1024 * 1024 + 10));
     let res = post(r, "/v1/events", key, huge).await;
-    assert_eq!((res.status, res.json["error"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large")));
+    assert_eq!(
+        (res.status, res.json["error"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large"))
+    );
     let many = batch(&vec!["{}".to_owned(); 501]);
     let res = post(r, "/v1/events", key, many).await;
-    assert_eq!((res.status, res.json["error"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("too_many_items")));
+    assert_eq!(
+        (res.status, res.json["error"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("too_many_items"))
+    );
 
     // 415: not JSON.
-    let res = call(r, Method::POST, "/v1/events", Some(key), Some("text/plain"), batch(&[event("e", "u")])).await;
+    let res = call(
+        r,
+        Method::POST,
+        "/v1/events",
+        Some(key),
+        Some("text/plain"),
+        batch(&[event("e", "u")]),
+    )
+    .await;
     assert_eq!(res.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let res = call(r, Method::POST, "/v1/events", Some(key), None, batch(&[event("e", "u")])).await;
+    let res = call(
+        r,
+        Method::POST,
+        "/v1/events",
+        Some(key),
+        None,
+        batch(&[event("e", "u")]),
+    )
+    .await;
     assert_eq!(res.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
     // 429 with Retry-After: an app limited to 2 requests a second.
     let slow = h.app("slow", Some(2), Role::Developer).await;
     let mut statuses = Vec::new();
     for i in 0..4 {
-        let res = post(r, "/v1/events", &slow.api_key, batch(&[event(&format!("r{i}"), "u")])).await;
+        let res = post(
+            r,
+            "/v1/events",
+            &slow.api_key,
+            batch(&[event(&format!("r{i}"), "u")]),
+        )
+        .await;
         statuses.push(res.status);
         if res.status == StatusCode::TOO_MANY_REQUESTS {
-            let retry: u64 = res.headers["retry-after"].to_str().unwrap().parse().unwrap();
+            let retry: u64 = res.headers["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
             assert!(retry >= 1, "Retry-After is at least one second");
             assert_eq!(res.json["error"], "rate_limited");
         }
     }
     assert_eq!(&statuses[..2], [StatusCode::ACCEPTED; 2]);
-    assert!(statuses[2..].contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    assert!(
+        statuses[2..].contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
 
     // 404 for an unknown route.
     let res = call(r, Method::GET, "/v2/nothing", Some(key), None, "").await;
@@ -100,7 +166,10 @@ async fn status_codes() {
     // 503: the queue is down; nothing is accepted.
     h.queue.close().await.unwrap();
     let res = post(r, "/v1/events", key, batch(&[event("late", "u")])).await;
-    assert_eq!((res.status, res.json["error"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("queue_unavailable")));
+    assert_eq!(
+        (res.status, res.json["error"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("queue_unavailable"))
+    );
     assert!(res.headers.contains_key("retry-after"));
     let res = call(r, Method::GET, "/healthz", None, None, "").await;
     assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -121,7 +190,11 @@ async fn accepted_items_are_stored_and_rejected_ones_archived() {
     assert_eq!(res.json["accepted"], 3);
 
     let res = call(&h.router, Method::GET, "/healthz", None, None, "").await;
-    assert_eq!(res.json, serde_json::json!({"status": "ok", "pending": 4}), "3 accepted + 1 bad row wait");
+    assert_eq!(
+        res.json,
+        serde_json::json!({"status": "ok", "pending": 4}),
+        "3 accepted + 1 bad row wait"
+    );
     h.drain().await;
     let res = call(&h.router, Method::GET, "/healthz", None, None, "").await;
     assert_eq!(res.json["pending"], 0);
@@ -132,7 +205,10 @@ async fn accepted_items_are_stored_and_rejected_ones_archived() {
     let bad = h.store.bad_rows(&app.app_id).await.unwrap();
     assert_eq!(bad.len(), 1);
     assert_eq!((bad[0].index, bad[0].error.as_str()), (1, "bad_timestamp"));
-    assert_eq!(bad[0].raw, items[1], "the rejected item is archived as sent");
+    assert_eq!(
+        bad[0].raw, items[1],
+        "the rejected item is archived as sent"
+    );
 }
 
 #[tokio::test]
@@ -140,7 +216,13 @@ async fn the_tenant_comes_from_the_key_alone() {
     let h = Harness::new(ApiConfig::default());
     let a = h.app("a", None, Role::Developer).await;
     let b = h.app("b", None, Role::Developer).await;
-    post(&h.router, "/v1/events", &a.api_key, batch(&[event("a1", "shared-user")])).await;
+    post(
+        &h.router,
+        "/v1/events",
+        &a.api_key,
+        batch(&[event("a1", "shared-user")]),
+    )
+    .await;
     // B claims to be A in the body.
     let claim = format!(
         r#"{{"event_id":"b1","name":"n","timestamp":{},"user_id":"shared-user","app_id":"{}"}}"#,
@@ -155,20 +237,47 @@ async fn the_tenant_comes_from_the_key_alone() {
         let app = app.to_owned();
         async move { store.timeline(&app, "shared-user", 10).await.unwrap() }
     };
-    assert_eq!(of(&a.app_id).await.iter().map(|r| r.key()).collect::<Vec<_>>(), ["a1"]);
-    assert_eq!(of(&b.app_id).await.iter().map(|r| r.key()).collect::<Vec<_>>(), ["b1"]);
+    assert_eq!(
+        of(&a.app_id)
+            .await
+            .iter()
+            .map(|r| r.key())
+            .collect::<Vec<_>>(),
+        ["a1"]
+    );
+    assert_eq!(
+        of(&b.app_id)
+            .await
+            .iter()
+            .map(|r| r.key())
+            .collect::<Vec<_>>(),
+        ["b1"]
+    );
 
     // Reading: each key sees its own app's timeline only.
     let path = "/v1/users/shared-user/timeline";
     let res = call(&h.router, Method::GET, path, Some(&b.api_key), None, "").await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(res.json["app_id"], b.app_id.as_str());
-    let ids: Vec<_> = res.json["records"].as_array().unwrap().iter().map(|r| r["event_id"].clone()).collect();
+    let ids: Vec<_> = res.json["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["event_id"].clone())
+        .collect();
     assert_eq!(ids, [serde_json::json!("b1")]);
     assert_eq!(res.json["records"][0]["kind"], "event");
     // An ingest-only key may not read.
     let ingest = h.app("ingest", None, Role::Ingest).await;
-    let res = call(&h.router, Method::GET, path, Some(&ingest.api_key), None, "").await;
+    let res = call(
+        &h.router,
+        Method::GET,
+        path,
+        Some(&ingest.api_key),
+        None,
+        "",
+    )
+    .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
 }
 
@@ -178,28 +287,107 @@ async fn admin_routes_manage_apps_and_keys() {
     let admin = h.app("ops", None, Role::Admin).await;
     let dev = h.app("dev", None, Role::Developer).await;
     let r = &h.router;
-    let res = call(r, Method::POST, "/v1/admin/apps", Some(&dev.api_key), Some("application/json"), r#"{"name":"x"}"#).await;
+    let res = call(
+        r,
+        Method::POST,
+        "/v1/admin/apps",
+        Some(&dev.api_key),
+        Some("application/json"),
+        r#"{"name":"x"}"#,
+    )
+    .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN, "only admins manage apps");
 
-    let res = call(r, Method::POST, "/v1/admin/apps", Some(&admin.api_key), Some("application/json"), r#"{"name":"shop","rate_limit":50}"#).await;
+    let res = call(
+        r,
+        Method::POST,
+        "/v1/admin/apps",
+        Some(&admin.api_key),
+        Some("application/json"),
+        r#"{"name":"shop","rate_limit":50}"#,
+    )
+    .await;
     assert_eq!(res.status, StatusCode::CREATED);
-    let (shop_id, shop_key) = (res.json["app_id"].as_str().unwrap().to_owned(), res.json["api_key"].as_str().unwrap().to_owned());
+    let (shop_id, shop_key) = (
+        res.json["app_id"].as_str().unwrap().to_owned(),
+        res.json["api_key"].as_str().unwrap().to_owned(),
+    );
     assert!(shop_key.len() >= 3 + 32, "at least 128 bits of key");
-    assert_eq!(post(r, "/v1/events", &shop_key, batch(&[event("s1", "u")])).await.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        post(r, "/v1/events", &shop_key, batch(&[event("s1", "u")]))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
 
-    let res = call(r, Method::GET, "/v1/admin/apps", Some(&admin.api_key), None, "").await;
-    let names: Vec<_> = res.json["apps"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap().to_owned()).collect();
+    let res = call(
+        r,
+        Method::GET,
+        "/v1/admin/apps",
+        Some(&admin.api_key),
+        None,
+        "",
+    )
+    .await;
+    let names: Vec<_> = res.json["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(names, ["ops", "dev", "shop"]);
-    assert!(!res.json.to_string().contains(&shop_key), "keys are never listed");
+    assert!(
+        !res.json.to_string().contains(&shop_key),
+        "keys are never listed"
+    );
 
-    let res = call(r, Method::POST, &format!("/v1/admin/apps/{shop_id}/rotate-key"), Some(&admin.api_key), None, "").await;
+    let res = call(
+        r,
+        Method::POST,
+        &format!("/v1/admin/apps/{shop_id}/rotate-key"),
+        Some(&admin.api_key),
+        None,
+        "",
+    )
+    .await;
     let new_key = res.json["api_key"].as_str().unwrap().to_owned();
-    assert_eq!(post(r, "/v1/events", &shop_key, batch(&[event("s2", "u")])).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(post(r, "/v1/events", &new_key, batch(&[event("s3", "u")])).await.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        post(r, "/v1/events", &shop_key, batch(&[event("s2", "u")]))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        post(r, "/v1/events", &new_key, batch(&[event("s3", "u")]))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
 
-    let res = call(r, Method::POST, &format!("/v1/admin/apps/{shop_id}/disable"), Some(&admin.api_key), None, "").await;
+    let res = call(
+        r,
+        Method::POST,
+        &format!("/v1/admin/apps/{shop_id}/disable"),
+        Some(&admin.api_key),
+        None,
+        "",
+    )
+    .await;
     assert_eq!(res.status, StatusCode::OK);
-    assert_eq!(post(r, "/v1/events", &new_key, batch(&[event("s4", "u")])).await.status, StatusCode::FORBIDDEN);
-    let res = call(r, Method::POST, "/v1/admin/apps/app_nope/disable", Some(&admin.api_key), None, "").await;
+    assert_eq!(
+        post(r, "/v1/events", &new_key, batch(&[event("s4", "u")]))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let res = call(
+        r,
+        Method::POST,
+        "/v1/admin/apps/app_nope/disable",
+        Some(&admin.api_key),
+        None,
+        "",
+    )
+    .await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
 }

@@ -11,8 +11,8 @@ use axum::http::StatusCode;
 use cauce_ingest::api::{router, ApiConfig, ApiState, Tenancy};
 use cauce_ingest::auth::{hash_key, DynamoKeys, KeyInfo, Role};
 use cauce_ingest::lambda::authorize;
-use cauce_ingest::queue::{Envelope, Queue};
 use cauce_ingest::queue::sqlite::{SqliteQueue, SqliteQueueConfig};
+use cauce_ingest::queue::{Envelope, Queue};
 use cauce_store::sqlite::SqliteStore;
 use cauce_store::time::format_rfc3339;
 use common::{now, send};
@@ -33,9 +33,16 @@ async fn rest_proxy_event_takes_the_tenant_from_the_authorizer() {
     // As the Terraform sets it: the stage prefix is not part of the routes.
     std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
     let dir = tempfile::tempdir().unwrap();
-    let queue = Arc::new(SqliteQueue::open(dir.path().join("q.db"), SqliteQueueConfig::default()).unwrap());
+    let queue =
+        Arc::new(SqliteQueue::open(dir.path().join("q.db"), SqliteQueueConfig::default()).unwrap());
     let store = Arc::new(SqliteStore::open(dir.path().join("s.db")).unwrap());
-    let state = ApiState::new(queue.clone(), store, Tenancy::Authorizer, None, ApiConfig::default());
+    let state = ApiState::new(
+        queue.clone(),
+        store,
+        Tenancy::Authorizer,
+        None,
+        ApiConfig::default(),
+    );
     let app = router(Arc::new(state));
 
     let req = lambda_request(PROXY_EVENT);
@@ -48,7 +55,11 @@ async fn rest_proxy_event_takes_the_tenant_from_the_authorizer() {
     assert!(got[0].group.starts_with("app_gateway."), "{}", got[0].group);
     let env = Envelope::decode(&got[0].body).unwrap();
     let records = env.records(&got[0].sequence).unwrap();
-    assert_eq!(records[0].app_id(), "app_gateway", "the body's app_id is ignored");
+    assert_eq!(
+        records[0].app_id(),
+        "app_gateway",
+        "the body's app_id is ignored"
+    );
 
     // Without an authorizer context the request is refused.
     let mut bare: serde_json::Value = serde_json::from_str(PROXY_EVENT).unwrap();
@@ -106,6 +117,10 @@ async fn authorizer_allows_denies_and_refuses_by_hashed_key() {
 
     for key in ["ck_unknown", ""] {
         let err = authorize(&request(key), &keys).await.unwrap_err();
-        assert_eq!(err.to_string(), "Unauthorized", "API Gateway maps exactly this to 401");
+        assert_eq!(
+            err.to_string(),
+            "Unauthorized",
+            "API Gateway maps exactly this to 401"
+        );
     }
 }

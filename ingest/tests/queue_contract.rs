@@ -40,11 +40,16 @@ async fn fifo_order_holds_within_a_group(q: &dyn Queue) {
     q.send(vec![msg("g1", "m1"), msg("g2", "n1"), msg("g1", "m2")])
         .await
         .unwrap();
-    q.send(vec![msg("g1", "m3"), msg("g2", "n2")]).await.unwrap();
+    q.send(vec![msg("g1", "m3"), msg("g2", "n2")])
+        .await
+        .unwrap();
     let got = receive_n(q, 5).await;
     assert_eq!(bodies(&got, "g1"), ["m1", "m2", "m3"]);
     assert_eq!(bodies(&got, "g2"), ["n1", "n2"]);
-    assert!(got.iter().all(|d| d.sequence.parse::<u128>().is_ok()), "numeric sequence numbers");
+    assert!(
+        got.iter().all(|d| d.sequence.parse::<u128>().is_ok()),
+        "numeric sequence numbers"
+    );
     assert_eq!(q.pending().await.unwrap(), 5);
     q.ack(&got).await.unwrap();
     assert_eq!(q.pending().await.unwrap(), 0);
@@ -61,7 +66,11 @@ async fn a_group_in_flight_waits(q: &dyn Queue) {
     );
     q.release(&first, "retry").await.unwrap();
     let again = receive_n(q, 2).await;
-    assert_eq!(bodies(&again, "g3"), ["a", "b"], "a retried message keeps its place");
+    assert_eq!(
+        bodies(&again, "g3"),
+        ["a", "b"],
+        "a retried message keeps its place"
+    );
     assert_eq!(again[0].receive_count, 2);
     q.ack(&again).await.unwrap();
 }
@@ -83,7 +92,10 @@ async fn dead_letters_keep_their_reason(q: &dyn Queue) {
         .unwrap();
     assert!(q.receive(10).await.unwrap().is_empty());
     let dead = q.dead_letters(10).await.unwrap();
-    let found = dead.iter().find(|d| d.body == "poison").expect("dead-lettered");
+    let found = dead
+        .iter()
+        .find(|d| d.body == "poison")
+        .expect("dead-lettered");
     assert_eq!(found.reason, "undecodable message: expected value");
     assert_eq!(found.group, "g5");
 }
@@ -100,7 +112,11 @@ async fn dead_lettered_after_too_many_receives(q: &dyn Queue) {
     }
     // The next receive moves it to the dead letters; its group goes on.
     let got = receive_n(q, 1).await;
-    assert_eq!(bodies(&got, "g6"), ["next"], "the group is not blocked forever");
+    assert_eq!(
+        bodies(&got, "g6"),
+        ["next"],
+        "the group is not blocked forever"
+    );
     q.ack(&got).await.unwrap();
     let dead = q.dead_letters(10).await.unwrap();
     assert!(dead.iter().any(|d| d.body == "flaky"), "{dead:?}");
@@ -156,9 +172,14 @@ async fn sqs_fifo_queue_passes_the_contract() {
 async fn sqlite_sequence_numbers_grow_within_a_group() {
     let dir = tempfile::tempdir().unwrap();
     let q = SqliteQueue::open(dir.path().join("q.db"), SqliteQueueConfig::default()).unwrap();
-    q.send(vec![msg("g", "1"), msg("h", "x"), msg("g", "2"), msg("g", "3")])
-        .await
-        .unwrap();
+    q.send(vec![
+        msg("g", "1"),
+        msg("h", "x"),
+        msg("g", "2"),
+        msg("g", "3"),
+    ])
+    .await
+    .unwrap();
     let got = q.receive(10).await.unwrap();
     let seqs: Vec<u128> = got
         .iter()

@@ -21,7 +21,8 @@ fn one(kind: Kind, item: &str) -> Result<Record, (Code, String, String)> {
 }
 
 const EVENT: &str = r#""event_id":"e1","name":"open","timestamp":1790000000000"#;
-const STORY: &str = r#""story_id":"s1","name":"checkout","started_at":1790000000000,"updated_at":1790000000000"#;
+const STORY: &str =
+    r#""story_id":"s1","name":"checkout","started_at":1790000000000,"updated_at":1790000000000"#;
 const TEST: &str = r#""experiment":"x","user_id":"u","variant":"a","exposed_at":1790000000000,"updated_at":1790000000000"#;
 
 #[test]
@@ -29,7 +30,10 @@ fn every_rule_has_its_code_and_names_its_field() {
     let deep = r#"{"a":{"b":{"c":{"d":{"e":{"f":1}}}}}}"#;
     let wide = format!(
         "{{{}}}",
-        (0..101).map(|i| format!("\"k{i}\":1")).collect::<Vec<_>>().join(",")
+        (0..101)
+            .map(|i| format!("\"k{i}\":1"))
+            .collect::<Vec<_>>()
+            .join(",")
     );
     let big = "x".repeat(33 * 1024);
     let long = "y".repeat(257);
@@ -75,7 +79,11 @@ fn every_rule_has_its_code_and_names_its_field() {
         match one(kind, &item) {
             Ok(_) => panic!("{name}: accepted, expected {code:?}"),
             Err((got, got_field, message)) => {
-                assert_eq!((got, got_field.as_str()), (code, field), "{name}: {message}");
+                assert_eq!(
+                    (got, got_field.as_str()),
+                    (code, field),
+                    "{name}: {message}"
+                );
                 assert!(
                     message.contains(field.split('[').next().unwrap()) || field == "item",
                     "{name}: the message names the field: {message}"
@@ -88,11 +96,19 @@ fn every_rule_has_its_code_and_names_its_field() {
 #[test]
 fn valid_items_of_each_kind_are_accepted_and_stamped() {
     let e = one(Kind::Event, &format!(r#"{{{EVENT},"app_id":"someone-else","properties":{{"a":{{"b":[1]}}}},"context":{{"os":"ios"}}}}"#)).unwrap();
-    assert_eq!(e.app_id(), "app", "the tenant comes from the key, not the body");
+    assert_eq!(
+        e.app_id(),
+        "app",
+        "the tenant comes from the key, not the body"
+    );
     assert_eq!(e.received_at(), NOW);
     let s = one(Kind::Story, &format!(r#"{{{STORY},"outcome":"completed","steps":[{{"name":"cart","at":"2026-09-21T14:13:20Z"}}]}}"#)).unwrap();
     assert_eq!(s.updated_at(), Some(NOW));
-    let t = one(Kind::Test, &format!(r#"{{{TEST},"converted":true,"value":9.5}}"#)).unwrap();
+    let t = one(
+        Kind::Test,
+        &format!(r#"{{{TEST},"converted":true,"value":9.5}}"#),
+    )
+    .unwrap();
     assert_eq!(t.key(), "x\u{1f}u");
 }
 
@@ -107,12 +123,21 @@ fn sent_at_corrects_client_clock_skew() {
 #[test]
 fn body_level_errors() {
     let limits = Limits::default();
-    let refuse = |body: &str| parse_batch(Kind::Event, body.as_bytes(), "app", NOW, &limits).unwrap_err();
+    let refuse =
+        |body: &str| parse_batch(Kind::Event, body.as_bytes(), "app", NOW, &limits).unwrap_err();
     assert!(matches!(refuse("not json"), BodyError::Malformed(_)));
     assert!(matches!(refuse(r#"{"events":[]}"#), BodyError::Malformed(m) if m.contains("batch")));
     assert!(matches!(refuse(r#"{"batch":{}}"#), BodyError::Malformed(_)));
     assert_eq!(refuse(r#"{"batch":[]}"#), BodyError::EmptyBatch);
-    assert!(matches!(refuse(r#"{"sent_at":"noon","batch":[{}]}"#), BodyError::BadSentAt(m) if m.contains("sent_at")));
+    assert!(
+        matches!(refuse(r#"{"sent_at":"noon","batch":[{}]}"#), BodyError::BadSentAt(m) if m.contains("sent_at"))
+    );
     let many = format!(r#"{{"batch":[{}]}}"#, vec!["{}"; 501].join(","));
-    assert_eq!(refuse(&many), BodyError::TooManyItems { items: 501, max: 500 });
+    assert_eq!(
+        refuse(&many),
+        BodyError::TooManyItems {
+            items: 501,
+            max: 500
+        }
+    );
 }

@@ -61,15 +61,29 @@ async fn a_mid_batch_failure_returns_it_and_everything_after() {
     );
     // The first message is stored, with ingest_seq from the SQS sequence number.
     assert_eq!(stored(&w.store).await, ["e-1", "e-2"]);
-    let e2 = w.store.get(Kind::Event, "app_1", "e-2").await.unwrap().unwrap();
+    let e2 = w
+        .store
+        .get(Kind::Event, "app_1", "e-2")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(e2.ingest_seq(), "1884949646046769612800001");
     // The poison message went to the dead letters with its reason, and is not retried.
     let dead = w.dlq.dead_letters(10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].body, "{not an envelope");
-    assert!(dead[0].reason.starts_with("undecodable message"), "{}", dead[0].reason);
+    assert!(
+        dead[0].reason.starts_with("undecodable message"),
+        "{}",
+        dead[0].reason
+    );
     // The failing message's transaction was rolled back whole: e-3 is not stored either.
-    assert!(w.store.get(Kind::Event, "app_1", "e-3").await.unwrap().is_none());
+    assert!(w
+        .store
+        .get(Kind::Event, "app_1", "e-3")
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]
@@ -84,7 +98,11 @@ async fn a_message_failing_at_its_last_receive_is_dead_lettered_and_the_rest_goe
     assert_eq!(stored(&w.store).await, ["e-1", "e-2", "e-4"]);
     let dead = w.dlq.dead_letters(10).await.unwrap();
     assert_eq!(dead.len(), 2);
-    assert!(dead[1].reason.contains("boom is not welcome"), "{}", dead[1].reason);
+    assert!(
+        dead[1].reason.contains("boom is not welcome"),
+        "{}",
+        dead[1].reason
+    );
 }
 
 #[tokio::test]
@@ -97,5 +115,9 @@ async fn a_redelivered_batch_changes_nothing() {
         assert!(response.batch_item_failures.is_empty());
     }
     assert_eq!(stored(&w.store).await, ["e-1", "e-2"]);
-    assert_eq!(w.store.last_change().await.unwrap(), 2, "no change for the copies");
+    assert_eq!(
+        w.store.last_change().await.unwrap(),
+        2,
+        "no change for the copies"
+    );
 }

@@ -97,7 +97,11 @@ async fn older_update_never_wins(store: &dyn RecordStore) {
         ])
         .await
         .unwrap();
-    assert_eq!(out, [PutOutcome::Stale, PutOutcome::Stale], "ties keep the stored one");
+    assert_eq!(
+        out,
+        [PutOutcome::Stale, PutOutcome::Stale],
+        "ties keep the stored one"
+    );
     let stored = store.get(Kind::Story, "a1", "s1").await.unwrap().unwrap();
     assert_eq!(name_of(&stored), "Completed");
     assert_eq!(stored.updated_at(), Some(NOW + 300));
@@ -159,10 +163,25 @@ async fn apps_are_isolated(store: &dyn RecordStore) {
         .await
         .unwrap();
     assert_eq!(out, [PutOutcome::Inserted, PutOutcome::Inserted]);
-    let a = store.get(Kind::Event, "iso-a", "same").await.unwrap().unwrap();
-    let b = store.get(Kind::Event, "iso-b", "same").await.unwrap().unwrap();
-    assert_eq!((name_of(&a), name_of(&b)), ("from-a".into(), "from-b".into()));
-    assert!(store.get(Kind::Event, "iso-c", "same").await.unwrap().is_none());
+    let a = store
+        .get(Kind::Event, "iso-a", "same")
+        .await
+        .unwrap()
+        .unwrap();
+    let b = store
+        .get(Kind::Event, "iso-b", "same")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (name_of(&a), name_of(&b)),
+        ("from-a".into(), "from-b".into())
+    );
+    assert!(store
+        .get(Kind::Event, "iso-c", "same")
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn run_contract(store: &dyn RecordStore) {
@@ -223,8 +242,14 @@ async fn sqlite_change_log_records_every_change_in_order() {
         "duplicates and stale versions make no change"
     );
     let modify = &changes[2];
-    assert_eq!(modify.old_image.as_ref().unwrap().updated_at(), Some(NOW + 2));
-    assert_eq!(modify.new_image.as_ref().unwrap().updated_at(), Some(NOW + 3));
+    assert_eq!(
+        modify.old_image.as_ref().unwrap().updated_at(),
+        Some(NOW + 2)
+    );
+    assert_eq!(
+        modify.new_image.as_ref().unwrap().updated_at(),
+        Some(NOW + 3)
+    );
     assert_eq!(store.last_change().await.unwrap(), 3);
     let after = store.changes_after(2, 100).await.unwrap();
     assert_eq!(after.len(), 1);

@@ -38,8 +38,14 @@ fn insert_modify_ttl_remove_and_user_remove_decode() {
     assert!(changes[0].old_image.is_none());
 
     let (old, new) = (&changes[1].old_image, &changes[1].new_image);
-    assert_eq!(old.as_ref().and_then(Record::updated_at), Some(1_795_800_005_000));
-    assert_eq!(new.as_ref().and_then(Record::updated_at), Some(1_795_800_009_000));
+    assert_eq!(
+        old.as_ref().and_then(Record::updated_at),
+        Some(1_795_800_005_000)
+    );
+    assert_eq!(
+        new.as_ref().and_then(Record::updated_at),
+        Some(1_795_800_009_000)
+    );
     let Some(Record::Story(s)) = new else {
         panic!("the modify carries the new story");
     };

@@ -64,7 +64,10 @@ impl Harness {
                 return;
             }
             let report = write_batch(&batch, self.store.as_ref(), self.queue.as_ref(), 5).await;
-            assert!(report.statuses.iter().all(|s| *s == Status::Done), "{report:?}");
+            assert!(
+                report.statuses.iter().all(|s| *s == Status::Done),
+                "{report:?}"
+            );
             self.queue.ack(&batch).await.unwrap();
         }
         panic!("the queue did not drain");
@@ -109,7 +112,15 @@ pub async fn call(
 }
 
 pub async fn post(router: &Router, path: &str, key: &str, body: String) -> Reply {
-    call(router, Method::POST, path, Some(key), Some("application/json"), body).await
+    call(
+        router,
+        Method::POST,
+        path,
+        Some(key),
+        Some("application/json"),
+        body,
+    )
+    .await
 }
 
 pub fn now() -> i64 {
