@@ -260,12 +260,21 @@ impl Record {
 
     /// Encodes the record's fields as JSON, without the `kind` tag.
     pub fn to_json(&self) -> String {
-        let out = match self {
-            Record::Event(r) => serde_json::to_string(r),
-            Record::Story(r) => serde_json::to_string(r),
-            Record::Test(r) => serde_json::to_string(r),
+        let mut out = String::with_capacity(512);
+        self.write_json(&mut out);
+        out
+    }
+
+    /// Appends the record's fields as JSON, without the `kind` tag, to `out`.
+    pub fn write_json(&self, out: &mut String) {
+        let mut buf = std::mem::take(out).into_bytes();
+        let res = match self {
+            Record::Event(r) => serde_json::to_writer(&mut buf, r),
+            Record::Story(r) => serde_json::to_writer(&mut buf, r),
+            Record::Test(r) => serde_json::to_writer(&mut buf, r),
         };
-        out.expect("records always serialize")
+        res.expect("records always serialize: their fields are strings, numbers and valid JSON");
+        *out = String::from_utf8(buf).expect("serde_json writes UTF-8");
     }
 
     /// The record's kind.

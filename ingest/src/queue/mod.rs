@@ -159,36 +159,66 @@ impl<'a> Envelope<'a> {
     }
 }
 
-/// The message group of a record.
-pub fn group_of(app_id: &str, record: &Record, buckets: u64) -> String {
-    let key = record.key();
-    let by = record.user_id().or(record.session_id()).unwrap_or(&key);
-    format!("{app_id}.{:02}", stable_hash(by) % buckets.max(1))
+/// The message-group bucket of a record: a hash of its user (or session, or key).
+pub fn bucket_of(record: &Record, buckets: u64) -> u64 {
+    let hash = match record.user_id().or(record.session_id()) {
+        Some(by) => stable_hash(by),
+        None => stable_hash(&record.key()),
+    };
+    hash % buckets.max(1)
 }
 
-/// Builds message bodies of at most `max` bytes from JSON items, in order.
-fn pack_items(head: &str, field: &str, items: &[String], max: usize) -> Vec<(String, u32)> {
-    let open = format!("{{{head},\"{field}\":[");
-    let mut out = Vec::new();
-    let mut body = open.clone();
-    let mut n = 0u32;
-    for item in items {
-        if n > 0 && body.len() + item.len() + 3 > max {
-            body.push_str("]}");
-            out.push((std::mem::replace(&mut body, open.clone()), n));
-            n = 0;
+/// The message group of a record: `{app_id}.{bucket}`.
+pub fn group_of(app_id: &str, record: &Record, buckets: u64) -> String {
+    format!("{app_id}.{:02}", bucket_of(record, buckets))
+}
+
+/// Builds the bodies of one message group, in order, each at most `max` bytes.
+struct BodyBuilder {
+    group: String,
+    open: String,
+    body: String,
+    items: u32,
+    done: Vec<OutMessage>,
+}
+
+impl BodyBuilder {
+    fn new(group: String, head: &str, field: &str) -> Self {
+        let open = format!("{{{head},\"{field}\":[");
+        BodyBuilder {
+            group,
+            body: open.clone(),
+            open,
+            items: 0,
+            done: Vec::new(),
         }
-        if n > 0 {
-            body.push(',');
+    }
+
+    fn push(&mut self, item: &str, max: usize) {
+        if self.items > 0 && self.body.len() + item.len() + 3 > max {
+            self.flush();
         }
-        body.push_str(item);
-        n += 1;
+        if self.items > 0 {
+            self.body.push(',');
+        }
+        self.body.push_str(item);
+        self.items += 1;
     }
-    if n > 0 {
-        body.push_str("]}");
-        out.push((body, n));
+
+    fn flush(&mut self) {
+        if self.items > 0 {
+            self.body.push_str("]}");
+            let body = std::mem::replace(&mut self.body, self.open.clone());
+            self.done
+                .push(OutMessage::new(self.group.clone(), body, self.items));
+            self.items = 0;
+        }
     }
-    out
+
+    fn finish(mut self) -> Vec<OutMessage> {
+        self.flush();
+        self.done
+    }
 }
 
 /// Packs one request's accepted records and rejected rows into queue messages: records by
@@ -205,32 +235,33 @@ pub fn pack(
         kind.as_str(),
         serde_json::to_string(app_id)?
     );
-    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    let max = packing.max_message_bytes;
+    let buckets = packing.group_buckets.max(1);
+    let mut builders: Vec<Option<BodyBuilder>> = (0..buckets).map(|_| None).collect();
+    let mut order = Vec::new();
+    let mut json = String::with_capacity(1024);
     for r in records {
-        let group = group_of(app_id, r, packing.group_buckets);
-        let json = r.to_json();
-        match groups.iter_mut().find(|(g, _)| *g == group) {
-            Some((_, items)) => items.push(json),
-            None => groups.push((group, vec![json])),
+        let b = bucket_of(r, buckets) as usize;
+        let builder = builders[b].get_or_insert_with(|| {
+            order.push(b);
+            BodyBuilder::new(format!("{app_id}.{b:02}"), &head, "items")
+        });
+        json.clear();
+        r.write_json(&mut json);
+        builder.push(&json, max);
+    }
+    let mut out = Vec::new();
+    for b in order {
+        if let Some(builder) = builders[b].take() {
+            out.extend(builder.finish());
         }
     }
     if !rejected.is_empty() {
-        let rows = rejected
-            .iter()
-            .map(serde_json::to_string)
-            .collect::<serde_json::Result<Vec<_>>>()?;
-        groups.push((format!("{app_id}.bad"), rows));
-    }
-    let mut out = Vec::new();
-    for (group, items) in groups {
-        let field = if group.ends_with(".bad") {
-            "rejected"
-        } else {
-            "items"
-        };
-        for (body, n) in pack_items(&head, field, &items, packing.max_message_bytes) {
-            out.push(OutMessage::new(group.clone(), body, n));
+        let mut builder = BodyBuilder::new(format!("{app_id}.bad"), &head, "rejected");
+        for row in rejected {
+            builder.push(&serde_json::to_string(row)?, max);
         }
+        out.extend(builder.finish());
     }
     Ok(out)
 }
