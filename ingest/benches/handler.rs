@@ -33,8 +33,14 @@ fn handler(c: &mut Criterion) {
     group.throughput(Throughput::Elements(100));
     group.bench_function("parse_validate_pack_100_events", |b| {
         b.iter(|| {
-            let parsed = parse_batch(Kind::Event, black_box(body.as_bytes()), "app_1", NOW, &limits)
-                .unwrap();
+            let parsed = parse_batch(
+                Kind::Event,
+                black_box(body.as_bytes()),
+                "app_1",
+                NOW,
+                &limits,
+            )
+            .unwrap();
             let messages = pack(Kind::Event, "app_1", &parsed.accepted, &[], &packing).unwrap();
             black_box(messages)
         })
@@ -42,8 +48,14 @@ fn handler(c: &mut Criterion) {
     group.bench_function("parse_validate_100_events", |b| {
         b.iter(|| {
             black_box(
-                parse_batch(Kind::Event, black_box(body.as_bytes()), "app_1", NOW, &limits)
-                    .unwrap(),
+                parse_batch(
+                    Kind::Event,
+                    black_box(body.as_bytes()),
+                    "app_1",
+                    NOW,
+                    &limits,
+                )
+                .unwrap(),
             )
         })
     });

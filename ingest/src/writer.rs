@@ -83,17 +83,14 @@ fn decode(d: &Delivery) -> Result<Decoded> {
 
 async fn store_all(
     store: &dyn RecordStore,
-    items: Vec<&Decoded>,
+    items: impl IntoIterator<Item = Decoded>,
     counts: &mut Counts,
 ) -> Result<()> {
-    let records: Vec<Record> = items
-        .iter()
-        .flat_map(|d| d.records.iter().cloned())
-        .collect();
-    let rejected: Vec<BadRow> = items
-        .iter()
-        .flat_map(|d| d.rejected.iter().cloned())
-        .collect();
+    let (mut records, mut rejected) = (Vec::new(), Vec::new());
+    for d in items {
+        records.extend(d.records);
+        rejected.extend(d.rejected);
+    }
     let archived = rejected.len() as u64;
     if !records.is_empty() {
         let outcomes = store.put(records).await?;
@@ -118,10 +115,11 @@ pub async fn write_batch(
         counts: Counts::default(),
         error: None,
     };
-    let decoded: Vec<Result<Decoded>> = deliveries.iter().map(decode).collect();
+    let mut decoded: Vec<Option<Result<Decoded>>> =
+        deliveries.iter().map(|d| Some(decode(d))).collect();
     let mut i = 0;
     while i < deliveries.len() {
-        if let Err(e) = &decoded[i] {
+        if let Some(Err(e)) = &decoded[i] {
             // A poison message: it can never be decoded.
             let reason = format!("undecodable message: {e}");
             if !dead_letter(queue, &deliveries[i], &reason).await {
@@ -133,27 +131,26 @@ pub async fn write_batch(
             continue;
         }
         // The run of decodable messages starting at i, written in one store call.
-        let run: Vec<(usize, &Decoded)> = decoded[i..]
-            .iter()
-            .map_while(|d| d.as_ref().ok())
-            .enumerate()
-            .map(|(k, d)| (i + k, d))
-            .collect();
-        let end = i + run.len();
-        let all = run.iter().map(|(_, d)| *d).collect();
-        if store_all(store, all, &mut report.counts).await.is_ok() {
+        let end = (i..deliveries.len())
+            .find(|&j| matches!(decoded[j], Some(Err(_))))
+            .unwrap_or(deliveries.len());
+        let run = decoded[i..end].iter_mut().filter_map(|d| match d.take() {
+            Some(Ok(d)) => Some(d),
+            _ => None,
+        });
+        if store_all(store, run, &mut report.counts).await.is_ok() {
             report.statuses[i..end].fill(Status::Done);
             i = end;
             continue;
         }
-        // Find the failing message: write one at a time.
-        for (j, d) in run {
-            let Err(e) = store_all(store, vec![d], &mut report.counts).await else {
+        // Find the failing message: decode again and write one at a time.
+        for (j, msg) in deliveries.iter().enumerate().take(end).skip(i) {
+            let one = decode(msg).into_iter();
+            let Err(e) = store_all(store, one, &mut report.counts).await else {
                 report.statuses[j] = Status::Done;
                 continue;
             };
             let reason = format!("store write failed: {e}");
-            let msg = &deliveries[j];
             if msg.receive_count >= max_receives && dead_letter(queue, msg, &reason).await {
                 report.statuses[j] = Status::DeadLettered;
                 continue;

@@ -28,6 +28,10 @@ pub struct ServeArgs {
     /// Requests a second per key for apps that set no rate of their own.
     #[arg(long, env = "CAUCE_RATE_LIMIT", default_value_t = 2_000)]
     rate_limit: u32,
+    /// Message groups per app in the queue: one user's order always holds; more groups let
+    /// more writers run in parallel, fewer put more items in each message.
+    #[arg(long, env = "CAUCE_GROUP_BUCKETS", default_value_t = 1)]
+    group_buckets: u64,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -44,10 +48,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             ..PollConfig::default()
         },
     ));
-    let config = ApiConfig {
+    let mut config = ApiConfig {
         default_rate_limit: args.rate_limit,
         ..ApiConfig::default()
     };
+    config.packing.group_buckets = args.group_buckets.max(1);
     let tenancy = Tenancy::Keys(Arc::new(CachedKeys::new(keys.clone(), KEY_CACHE_TTL)));
     let state = ApiState::new(queue, store, tenancy, Some(keys), config);
     let listener = tokio::net::TcpListener::bind(args.addr)

@@ -28,6 +28,11 @@ impl Kind {
     /// All kinds, in a fixed order.
     pub const ALL: [Kind; 3] = [Kind::Event, Kind::Story, Kind::Test];
 
+    /// The kind's position in [`Kind::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The singular name used in JSON (`event`, `story`, `test`).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -23,6 +23,8 @@ pub fn open(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // 64 MiB of page cache (the default is 2 MiB): queue bodies and indexes stay in memory.
+    conn.pragma_update(None, "cache_size", -65_536)?;
     Ok(conn)
 }
 
@@ -113,6 +115,17 @@ impl SqliteStore {
         .await
     }
 
+    /// How many records of one kind and app are stored.
+    pub async fn count(&self, kind: Kind, app_id: &str) -> Result<u64> {
+        let app_id = app_id.to_owned();
+        with_conn(&self.conn, move |c| {
+            let sql = format!("SELECT COUNT(*) FROM {} WHERE app_id = ?1", kind.plural());
+            let n: i64 = c.query_row(&sql, [&app_id], |r| r.get(0))?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     /// The archived bad rows of one app, oldest first.
     pub async fn bad_rows(&self, app_id: &str) -> Result<Vec<BadRow>> {
         let app_id = app_id.to_owned();
@@ -197,41 +210,81 @@ fn decode_change(
     })
 }
 
-fn put_one(tx: &rusqlite::Transaction<'_>, record: &Record) -> Result<PutOutcome> {
-    let kind = record.kind();
-    let table = kind.plural();
+/// The SQL of one kind's table, built once.
+struct Statements {
+    select: String,
+    insert_new: String,
+    upsert: String,
+}
+
+impl Statements {
+    fn of(kind: Kind) -> Statements {
+        let t = kind.plural();
+        Statements {
+            select: format!("SELECT updated_at, doc FROM {t} WHERE app_id = ?1 AND key = ?2"),
+            insert_new: format!(
+                "INSERT INTO {t} (app_id, key, user_id, ts, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (app_id, key) DO NOTHING"
+            ),
+            upsert: format!(
+                "INSERT INTO {t} (app_id, key, user_id, ts, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (app_id, key) DO UPDATE SET user_id = ?3, ts = ?4, updated_at = ?5, doc = ?6"
+            ),
+        }
+    }
+}
+
+fn put_one(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &Statements,
+    record: &Record,
+) -> Result<PutOutcome> {
     let key = record.key();
     let doc = record.to_json();
-    let existing: Option<(Option<i64>, String)> = tx
-        .prepare_cached(&format!(
-            "SELECT updated_at, doc FROM {table} WHERE app_id = ?1 AND key = ?2"
-        ))?
-        .query_row(params![record.app_id(), key], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
-    let (outcome, op, old_doc) = match (existing, record.updated_at()) {
-        (None, _) => (PutOutcome::Inserted, Op::Insert, None),
-        (Some(_), None) => return Ok(PutOutcome::Duplicate),
-        (Some((Some(stored), _)), Some(new)) if new <= stored => return Ok(PutOutcome::Stale),
-        (Some((_, old)), Some(_)) => (PutOutcome::Replaced, Op::Modify, Some(old)),
-    };
-    tx.prepare_cached(&format!(
-        "INSERT INTO {table} (app_id, key, user_id, ts, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (app_id, key) DO UPDATE SET user_id = ?3, ts = ?4, updated_at = ?5, doc = ?6"
-    ))?
-    .execute(params![
+    let row = params![
         record.app_id(),
         key,
         record.user_id(),
         record.ts(),
         record.updated_at(),
         doc
-    ])?;
+    ];
+    let (outcome, op, old_doc) = match record.updated_at() {
+        // Events: insert-only; the first copy wins.
+        None => {
+            if tx.prepare_cached(&sql.insert_new)?.execute(row)? == 0 {
+                return Ok(PutOutcome::Duplicate);
+            }
+            (PutOutcome::Inserted, Op::Insert, None)
+        }
+        // Stories and tests: a newer `updated_at` replaces an older one, never the reverse.
+        Some(new) => {
+            let existing: Option<(Option<i64>, String)> = tx
+                .prepare_cached(&sql.select)?
+                .query_row(params![record.app_id(), key], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            let decided = match existing {
+                None => (PutOutcome::Inserted, Op::Insert, None),
+                Some((Some(stored), _)) if new <= stored => return Ok(PutOutcome::Stale),
+                Some((_, old)) => (PutOutcome::Replaced, Op::Modify, Some(old)),
+            };
+            tx.prepare_cached(&sql.upsert)?.execute(row)?;
+            decided
+        }
+    };
     tx.prepare_cached(
         "INSERT INTO changes (kind, op, app_id, key, new_doc, old_doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![kind.as_str(), op.as_str(), record.app_id(), key, doc, old_doc])?;
+    .execute(params![
+        record.kind().as_str(),
+        op.as_str(),
+        record.app_id(),
+        key,
+        doc,
+        old_doc
+    ])?;
     Ok(outcome)
 }
 
@@ -240,9 +293,10 @@ impl RecordStore for SqliteStore {
     async fn put(&self, records: Vec<Record>) -> Result<Vec<PutOutcome>> {
         with_conn(&self.conn, move |c| {
             let tx = c.transaction()?;
+            let sql = Kind::ALL.map(Statements::of);
             let outcomes = records
                 .iter()
-                .map(|r| put_one(&tx, r))
+                .map(|r| put_one(&tx, &sql[r.kind().index()], r))
                 .collect::<Result<Vec<_>>>()?;
             tx.commit()?;
             Ok(outcomes)

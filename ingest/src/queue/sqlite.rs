@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use cauce_store::time::now_ms;
@@ -14,10 +14,12 @@ use super::{DeadLetter, Delivery, OutMessage, Queue};
 use crate::error::{IngestError, Result};
 
 const SCHEMA: &str = "
+-- Small columns first: a large body spills into overflow pages that a scan of the columns
+-- after it would have to read.
 CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, grp TEXT NOT NULL, body TEXT NOT NULL,
-    items INTEGER NOT NULL, visible_at INTEGER NOT NULL DEFAULT 0,
-    receive_count INTEGER NOT NULL DEFAULT 0, last_error TEXT);
+    id INTEGER PRIMARY KEY AUTOINCREMENT, grp TEXT NOT NULL, items INTEGER NOT NULL,
+    visible_at INTEGER NOT NULL DEFAULT 0, receive_count INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS messages_grp ON messages (grp, visible_at);
 CREATE TABLE IF NOT EXISTS dedup (dedup_id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -111,6 +113,13 @@ impl SqliteQueue {
 
 fn serve(mut conn: Connection, mut rx: mpsc::Receiver<Job>, config: SqliteQueueConfig) {
     let mut last_prune = 0i64;
+    // Items in the queue, kept in memory so that `pending` never scans the table; changes of a
+    // transaction count only once it commits.
+    let mut pending: i64 = conn
+        .query_row("SELECT COALESCE(SUM(items), 0) FROM messages", [], |r| {
+            r.get(0)
+        })
+        .unwrap_or(0);
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < 1024 {
@@ -120,11 +129,12 @@ fn serve(mut conn: Connection, mut rx: mpsc::Receiver<Job>, config: SqliteQueueC
             }
         }
         let now = now_ms();
+        let mut delta = 0i64;
         let result = (|| -> Result<Vec<Result<Reply>>> {
             let tx = conn.transaction()?;
             let replies = jobs
                 .iter()
-                .map(|(cmd, _)| run(&tx, cmd, now, &config))
+                .map(|(cmd, _)| run(&tx, cmd, now, &config, pending, &mut delta))
                 .collect();
             if now - last_prune > DEDUP_WINDOW_MS / 5 {
                 tx.execute("DELETE FROM dedup WHERE at < ?1", [now - DEDUP_WINDOW_MS])?;
@@ -133,9 +143,13 @@ fn serve(mut conn: Connection, mut rx: mpsc::Receiver<Job>, config: SqliteQueueC
             tx.commit()?;
             Ok(replies)
         })();
-        let closing = jobs.iter().any(|(cmd, _)| matches!(cmd, Command::Close));
+        if jobs.iter().any(|(cmd, _)| matches!(cmd, Command::Close)) {
+            // Refuse new work before anyone hears that the queue closed.
+            rx.close();
+        }
         match result {
             Ok(replies) => {
+                pending += delta;
                 for ((_, reply), r) in jobs.into_iter().zip(replies) {
                     let _ = reply.send(r);
                 }
@@ -150,13 +164,18 @@ fn serve(mut conn: Connection, mut rx: mpsc::Receiver<Job>, config: SqliteQueueC
                 }
             }
         }
-        if closing {
-            rx.close();
-        }
     }
 }
 
-fn run(tx: &Transaction<'_>, cmd: &Command, now: i64, config: &SqliteQueueConfig) -> Result<Reply> {
+/// Runs one command in the batch's transaction; `delta` gathers the change of the pending count.
+fn run(
+    tx: &Transaction<'_>,
+    cmd: &Command,
+    now: i64,
+    config: &SqliteQueueConfig,
+    pending: i64,
+    delta: &mut i64,
+) -> Result<Reply> {
     match cmd {
         Command::Send(messages) => {
             let mut dedup =
@@ -166,16 +185,21 @@ fn run(tx: &Transaction<'_>, cmd: &Command, now: i64, config: &SqliteQueueConfig
             for m in messages {
                 if dedup.execute(params![m.dedup_id, now])? == 1 {
                     insert.execute(params![m.group, m.body, m.items])?;
+                    *delta += i64::from(m.items);
                 }
             }
             Ok(Reply::Done)
         }
-        Command::Receive(max) => receive(tx, *max, now, config).map(Reply::Deliveries),
+        Command::Receive(max) => receive(tx, *max, now, config, delta).map(Reply::Deliveries),
         Command::Ack(deliveries) => {
-            let mut del =
-                tx.prepare_cached("DELETE FROM messages WHERE id = ?1 AND receive_count = ?2")?;
+            let mut del = tx.prepare_cached(
+                "DELETE FROM messages WHERE id = ?1 AND receive_count = ?2 RETURNING items",
+            )?;
             for d in deliveries {
-                del.execute(params![d.id, d.receive_count])?;
+                let items: Option<i64> = del
+                    .query_row(params![d.id, d.receive_count], |r| r.get(0))
+                    .optional()?;
+                *delta -= items.unwrap_or(0);
             }
             Ok(Reply::Done)
         }
@@ -189,7 +213,7 @@ fn run(tx: &Transaction<'_>, cmd: &Command, now: i64, config: &SqliteQueueConfig
             Ok(Reply::Done)
         }
         Command::DeadLetter(d, reason) => {
-            move_to_dead_letters(tx, d, reason, now)?;
+            *delta -= move_to_dead_letters(tx, d, reason, now)?;
             Ok(Reply::Done)
         }
         Command::DeadLetters(max) => {
@@ -206,18 +230,14 @@ fn run(tx: &Transaction<'_>, cmd: &Command, now: i64, config: &SqliteQueueConfig
             Ok(Reply::DeadLetters(rows.collect::<rusqlite::Result<_>>()?))
         }
         Command::Close => Ok(Reply::Done),
-        Command::Pending => {
-            let n: i64 = tx.query_row("SELECT COALESCE(SUM(items), 0) FROM messages", [], |r| {
-                r.get(0)
-            })?;
-            Ok(Reply::Count(n as u64))
-        }
+        Command::Pending => Ok(Reply::Count((pending + *delta).max(0) as u64)),
     }
 }
 
 /// Moves a message to the dead letters. The delivery's own group and body are kept, so a message
-/// that came from another queue (a Lambda event) can be dead-lettered here too.
-fn move_to_dead_letters(tx: &Transaction<'_>, d: &Delivery, reason: &str, now: i64) -> Result<()> {
+/// that came from another queue (a Lambda event) can be dead-lettered here too. Returns the
+/// number of items that left the queue.
+fn move_to_dead_letters(tx: &Transaction<'_>, d: &Delivery, reason: &str, now: i64) -> Result<i64> {
     let items: i64 = tx
         .prepare_cached("SELECT COALESCE(SUM(items), 0) FROM messages WHERE id = ?1")?
         .query_row([&d.id], |r| r.get(0))?;
@@ -235,7 +255,7 @@ fn move_to_dead_letters(tx: &Transaction<'_>, d: &Delivery, reason: &str, now: i
     ])?;
     tx.prepare_cached("DELETE FROM messages WHERE id = ?1")?
         .execute([&d.id])?;
-    Ok(())
+    Ok(items)
 }
 
 type Candidate = (i64, String, String, u32, Option<String>);
@@ -245,6 +265,7 @@ fn receive(
     max: usize,
     now: i64,
     config: &SqliteQueueConfig,
+    delta: &mut i64,
 ) -> Result<Vec<Delivery>> {
     let hidden_until = now + config.visibility_timeout.as_millis() as i64;
     let mut out = Vec::with_capacity(max);
@@ -279,7 +300,7 @@ fn receive(
                     "received {count} times without success; last error: {}",
                     last_error.as_deref().unwrap_or("none recorded")
                 );
-                move_to_dead_letters(tx, &delivery, &reason, now)?;
+                *delta -= move_to_dead_letters(tx, &delivery, &reason, now)?;
                 dead += 1;
                 continue;
             }

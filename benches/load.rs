@@ -1,0 +1,205 @@
+//! Sustained throughput of `cauce serve` under a closed-loop load generator on loopback:
+//! batches of 100 events, many connections, several runs; medians are printed.
+//!
+//! Run with `cargo bench --workspace` (or `cargo bench --bench load`). Settings:
+//! `CAUCE_BENCH_SECS` (default 15), `CAUCE_BENCH_CONNS` (32), `CAUCE_BENCH_RUNS` (3).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cauce_store::sqlite::SqliteStore;
+use cauce_store::Kind;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cauce");
+const BATCH: usize = 100;
+
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn body(thread: usize, n: u64, now: i64) -> String {
+    let mut s = String::with_capacity(BATCH * 330);
+    s.push_str(r#"{"batch":["#);
+    for i in 0..BATCH {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!(
+            r#"{{"event_id":"t{thread}-{n}-{i}","name":"screen_view","timestamp":{now},"user_id":"user-{}","session_id":"s-{}","properties":{{"screen":"checkout","step":{i}}},"context":{{"app_version":"3.2.1","os":"ios"}}}}"#,
+            (n as usize * 7 + i) % 5000,
+            (n as usize + i) % 900
+        ));
+    }
+    s.push_str("]}");
+    s
+}
+
+struct Run {
+    accepted_per_s: f64,
+    stored_per_s: f64,
+    writer_alone_per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+    lost: i64,
+}
+
+fn run_once(secs: u64, conns: usize) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let out = Command::new(BIN)
+        .args([
+            "apps",
+            "create",
+            "--name",
+            "bench",
+            "--rate-limit",
+            "100000000",
+            "--data",
+        ])
+        .arg(data)
+        .output()
+        .unwrap();
+    let creds: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = creds["api_key"].as_str().unwrap().to_owned();
+    let app_id = creds["app_id"].as_str().unwrap().to_owned();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .env("CAUCE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .trim_start_matches("cauce listening on ")
+        .to_owned();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..conns)
+        .map(|t| {
+            let (stop, base, key) = (stop.clone(), base.clone(), key.clone());
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                let url = format!("{base}/v1/events");
+                let (mut lat, mut accepted, mut errors) = (Vec::new(), 0u64, 0u64);
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let b = body(t, n, cauce_store::time::now_ms());
+                    n += 1;
+                    let t0 = Instant::now();
+                    let res = agent
+                        .post(&url)
+                        .header("x-api-key", &key)
+                        .header("content-type", "application/json")
+                        .send(b);
+                    lat.push(t0.elapsed());
+                    match res {
+                        Ok(mut r) if r.status() == 202 => {
+                            let _ = r.body_mut().read_to_string();
+                            accepted += BATCH as u64;
+                        }
+                        _ => errors += 1,
+                    }
+                }
+                (lat, accepted, errors)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(secs));
+    stop.store(true, Ordering::Relaxed);
+    let mut lat = Vec::new();
+    let (mut accepted, mut errors) = (0, 0);
+    for w in workers {
+        let (l, a, e) = w.join().unwrap();
+        lat.extend(l);
+        accepted += a;
+        errors += e;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    // Wait for the writer to store everything: `pending` reaches 0.
+    let agent: ureq::Agent = ureq::Agent::new_with_defaults();
+    let pending = || -> u64 {
+        let mut r = agent.get(format!("{base}/healthz")).call().unwrap();
+        let h: serde_json::Value =
+            serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        h["pending"].as_u64().unwrap()
+    };
+    let backlog = pending();
+    let drain_start = Instant::now();
+    while pending() > 0 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let drain_secs = drain_start.elapsed().as_secs_f64();
+    let drained = start.elapsed().as_secs_f64();
+    let _ = child.kill();
+    let _ = child.wait();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let stored = rt.block_on(async {
+        let store = SqliteStore::open(data.join("store.db")).unwrap();
+        store.count(Kind::Event, &app_id).await.unwrap()
+    });
+    lat.sort();
+    let pct =
+        |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3;
+    Run {
+        accepted_per_s: accepted as f64 / elapsed,
+        stored_per_s: stored as f64 / drained,
+        writer_alone_per_s: backlog as f64 / drain_secs.max(1e-3),
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        errors,
+        lost: accepted as i64 - stored as i64,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let (secs, conns, runs) = (
+        setting("CAUCE_BENCH_SECS", 15),
+        setting("CAUCE_BENCH_CONNS", 32) as usize,
+        setting("CAUCE_BENCH_RUNS", 3),
+    );
+    println!(
+        "cauce serve load: {runs} runs of {secs} s, {conns} connections, batches of {BATCH} events"
+    );
+    let mut all = Vec::new();
+    for i in 1..=runs {
+        let r = run_once(secs, conns);
+        println!(
+            "run {i}: accepted {:>7.0} events/s, stored {:>7.0} events/s (writer alone {:>7.0}/s), p50 {:>5.1} ms, p99 {:>5.1} ms, errors {}, lost {}",
+            r.accepted_per_s, r.stored_per_s, r.writer_alone_per_s, r.p50_ms, r.p99_ms, r.errors, r.lost
+        );
+        all.push(r);
+    }
+    let acc = median(all.iter().map(|r| r.accepted_per_s).collect());
+    let sto = median(all.iter().map(|r| r.stored_per_s).collect());
+    let p99 = median(all.iter().map(|r| r.p99_ms).collect());
+    println!(
+        "median: accepted {acc:.0} events/s ({:.2}x the 150,000 target), stored {sto:.0} events/s, p99 {p99:.1} ms ({:.2}x the 50 ms target), errors {}, lost {}",
+        acc / 150_000.0,
+        p99 / 50.0,
+        all.iter().map(|r| r.errors).sum::<u64>(),
+        all.iter().map(|r| r.lost).sum::<i64>()
+    );
+}
