@@ -4,8 +4,6 @@
 //! Run with `cargo bench --workspace` (or `cargo bench --bench load`). Settings:
 //! `CAUCE_BENCH_SECS` (default 15), `CAUCE_BENCH_CONNS` (32), `CAUCE_BENCH_RUNS` (3).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +11,9 @@ use std::time::{Duration, Instant};
 use cauce_store::sqlite::SqliteStore;
 use cauce_store::Kind;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cauce");
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 const BATCH: usize = 100;
 
 fn setting(name: &str, default: u64) -> u64 {
@@ -53,37 +53,21 @@ struct Run {
 fn run_once(secs: u64, conns: usize) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    let out = Command::new(BIN)
-        .args([
+    let creds = support::cli(
+        data,
+        &[
             "apps",
             "create",
             "--name",
             "bench",
             "--rate-limit",
             "100000000",
-            "--data",
-        ])
-        .arg(data)
-        .output()
-        .unwrap();
-    let creds: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        ],
+    );
     let key = creds["api_key"].as_str().unwrap().to_owned();
     let app_id = creds["app_id"].as_str().unwrap().to_owned();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .env("CAUCE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .trim_start_matches("cauce listening on ")
-        .to_owned();
+    let server = support::serve(data);
+    let base = server.base.clone();
 
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
@@ -146,8 +130,7 @@ fn run_once(secs: u64, conns: usize) -> Run {
     }
     let drain_secs = drain_start.elapsed().as_secs_f64();
     let drained = start.elapsed().as_secs_f64();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

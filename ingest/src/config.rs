@@ -3,7 +3,12 @@
 
 use std::time::Duration;
 
+use aws_config::SdkConfig;
+use cauce_store::dynamo::{DynamoStore, Tables};
+
+use crate::auth::DynamoKeys;
 use crate::error::{IngestError, Result};
+use crate::queue::sqs::SqsQueue;
 
 /// The settings of the AWS deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +66,35 @@ impl AwsSettings {
             max_receives: number("CAUCE_MAX_RECEIVES", 5)?,
             receive_wait: Duration::from_secs(u64::from(number("CAUCE_RECEIVE_WAIT_SECS", 10)?)),
         })
+    }
+}
+
+impl AwsSettings {
+    /// The SQS FIFO queue and its DLQ.
+    pub fn queue(&self, aws: &SdkConfig) -> SqsQueue {
+        let client = aws_sdk_sqs::Client::new(aws);
+        SqsQueue::new(
+            client,
+            self.queue_url.clone(),
+            self.dlq_url.clone(),
+            self.receive_wait,
+        )
+    }
+
+    /// The DynamoDB record store.
+    pub fn store(&self, aws: &SdkConfig) -> DynamoStore {
+        let client = aws_sdk_dynamodb::Client::new(aws);
+        DynamoStore::new(
+            client,
+            Tables::with_prefix(&self.table_prefix),
+            self.ttl_days,
+        )
+    }
+
+    /// The clients (API key) table.
+    pub fn keys(&self, aws: &SdkConfig) -> DynamoKeys {
+        let client = aws_sdk_dynamodb::Client::new(aws);
+        DynamoKeys::new(client, self.clients_table.clone())
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod apps;
 mod serve;
+mod worker;
 
 use std::path::PathBuf;
 
@@ -27,6 +28,9 @@ pub struct DataArgs {
 enum Command {
     /// Run the API and the writer in one process on the embedded adapters (SQLite, a folder).
     Serve(serve::ServeArgs),
+    /// Poll the SQS queue and write to DynamoDB: the writer outside Lambda (reads the same
+    /// CAUCE_* and AWS_* settings as the `writer` Lambda).
+    Worker(worker::WorkerArgs),
     /// Manage apps and their API keys.
     #[command(subcommand)]
     Apps(apps::AppsCommand),
@@ -49,6 +53,7 @@ pub fn run() -> anyhow::Result<()> {
     rt.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
+            Command::Worker(args) => worker::run(args).await,
             Command::Apps(cmd) => apps::run(cmd).await,
         }
     })

@@ -6,8 +6,6 @@ use std::sync::Arc;
 
 use cauce_ingest::api::{router, ApiConfig, ApiState, Tenancy};
 use cauce_ingest::config::{AwsSettings, Needs};
-use cauce_ingest::queue::sqs::SqsQueue;
-use cauce_store::dynamo::{DynamoStore, Tables};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -19,17 +17,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     };
     let cfg = AwsSettings::from_env(needs)?;
     let aws = cauce_store::aws::sdk_config().await;
-    let queue = SqsQueue::new(
-        aws_sdk_sqs::Client::new(&aws),
-        cfg.queue_url,
-        cfg.dlq_url,
-        Default::default(),
-    );
-    let tables = Tables::with_prefix(&cfg.table_prefix);
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), tables, cfg.ttl_days);
+    let (queue, store) = (Arc::new(cfg.queue(&aws)), Arc::new(cfg.store(&aws)));
     let state = ApiState::new(
-        Arc::new(queue),
-        Arc::new(store),
+        queue,
+        store,
         Tenancy::Authorizer,
         None,
         ApiConfig::default(),

@@ -1,6 +1,5 @@
 //! The `authorizer` Lambda: an API Gateway REQUEST authorizer over the hashed-key clients table.
 
-use cauce_ingest::auth::DynamoKeys;
 use cauce_ingest::config::{AwsSettings, Needs};
 use cauce_ingest::lambda::authorize;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
@@ -15,8 +14,7 @@ async fn main() -> Result<(), Error> {
     };
     let cfg = AwsSettings::from_env(needs)?;
     let aws = cauce_store::aws::sdk_config().await;
-    let keys = DynamoKeys::new(aws_sdk_dynamodb::Client::new(&aws), cfg.clients_table);
-    let keys = &keys;
+    let keys = &cfg.keys(&aws);
     run(service_fn(move |e: LambdaEvent<_>| async move {
         Ok::<_, Error>(authorize(&e.payload, keys).await?)
     }))

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
-    MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
-    SendMessageBatchRequestEntry,
+    BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry,
+    DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName,
+    QueueAttributeName, SendMessageBatchRequestEntry,
 };
 use aws_sdk_sqs::Client;
 
@@ -162,6 +162,18 @@ impl SqsQueue {
     }
 }
 
+/// Fails when SQS refused any entry of a batch call.
+fn refused(operation: &'static str, failed: &[BatchResultErrorEntry]) -> Result<()> {
+    match failed.first() {
+        None => Ok(()),
+        Some(f) => Err(IngestError::Partial {
+            operation,
+            failed: failed.len(),
+            reason: format!("{}: {}", f.code(), f.message().unwrap_or("")),
+        }),
+    }
+}
+
 /// Splits messages into `SendMessageBatch` calls of at most 10 entries and 256 KiB.
 fn batches(messages: &[OutMessage]) -> Vec<&[OutMessage]> {
     let mut out = Vec::new();
@@ -247,13 +259,7 @@ impl Queue for SqsQueue {
                 .send()
                 .await
                 .map_err(sqs_err("DeleteMessageBatch"))?;
-            if let Some(f) = out.failed().first() {
-                return Err(IngestError::Partial {
-                    operation: "DeleteMessageBatch",
-                    failed: out.failed().len(),
-                    reason: format!("{}: {}", f.code(), f.message().unwrap_or("")),
-                });
-            }
+            refused("DeleteMessageBatch", out.failed())?;
         }
         Ok(())
     }
@@ -276,13 +282,15 @@ impl Queue for SqsQueue {
                         .build()
                 })
                 .collect::<std::result::Result<Vec<_>, _>>()?;
-            self.client
+            let out = self
+                .client
                 .change_message_visibility_batch()
                 .queue_url(&self.url)
                 .set_entries(Some(entries))
                 .send()
                 .await
                 .map_err(sqs_err("ChangeMessageVisibilityBatch"))?;
+            refused("ChangeMessageVisibilityBatch", out.failed())?;
         }
         Ok(())
     }

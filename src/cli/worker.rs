@@ -1,0 +1,37 @@
+//! `cauce worker`: the writer as a long-running SQS poller, for containers (ECS, EKS) once
+//! Lambda is outgrown. Same handler, same settings as the `writer` Lambda.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cauce_ingest::config::{AwsSettings, Needs};
+use cauce_ingest::writer::{poll, PollConfig};
+
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    /// Messages taken per receive (SQS returns at most 10).
+    #[arg(long, env = "CAUCE_WORKER_BATCH", default_value_t = 10)]
+    batch: usize,
+}
+
+pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
+    let needs = Needs {
+        queue: true,
+        tables: true,
+        clients: false,
+    };
+    let cfg = AwsSettings::from_env(needs)?;
+    let aws = cauce_store::aws::sdk_config().await;
+    let config = PollConfig {
+        batch: args.batch,
+        idle: Duration::from_millis(100),
+        max_receives: cfg.max_receives,
+    };
+    tracing::info!(queue = %cfg.queue_url, tables = %cfg.table_prefix, "Cauce worker is polling.");
+    let worker = poll(Arc::new(cfg.queue(&aws)), Arc::new(cfg.store(&aws)), config);
+    tokio::select! {
+        () = worker => {}
+        _ = tokio::signal::ctrl_c() => tracing::info!("Cauce worker stopped."),
+    }
+    Ok(())
+}
