@@ -36,4 +36,8 @@ unset AWS_PROFILE AWS_SESSION_TOKEN
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo test --workspace
+LOG=target/test-output.log
+cargo test --workspace 2>&1 | tee "$LOG"
+# One closing line for the whole suite, summed over every test binary and the doc tests.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$LOG"

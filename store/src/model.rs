@@ -234,6 +234,12 @@ pub struct Test {
 /// Builds the `ingest_seq` of an item: the queue message's sequence number (zero-padded to 20
 /// digits, the width of an SQS FIFO sequence number) followed by the item's index in the message
 /// (5 digits). Compared as strings of equal width, it gives the arrival order within a group.
+///
+/// ```
+/// use cauce_store::model::ingest_seq;
+/// assert_eq!(ingest_seq("18849496460467696128", 7), "1884949646046769612800007");
+/// assert!(ingest_seq("99", 3) < ingest_seq("100", 0));
+/// ```
 pub fn ingest_seq(message_seq: &str, index: usize) -> String {
     format!("{message_seq:0>20}{index:05}")
 }
