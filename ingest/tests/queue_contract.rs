@@ -8,6 +8,8 @@ use cauce_ingest::queue::sqs::SqsQueue;
 use cauce_ingest::queue::{Delivery, OutMessage, Queue};
 
 const MAX_RECEIVES: u32 = 3;
+/// Short, so that the timeout test is quick; SQS counts it in whole seconds.
+const VISIBILITY: Duration = Duration::from_secs(1);
 
 fn msg(group: &str, body: &str) -> OutMessage {
     OutMessage::new(group.into(), body.into(), 1)
@@ -122,6 +124,22 @@ async fn dead_lettered_after_too_many_receives(q: &dyn Queue) {
     assert!(dead.iter().any(|d| d.body == "flaky"), "{dead:?}");
 }
 
+async fn an_unacked_message_comes_back_after_the_visibility_timeout(q: &dyn Queue) {
+    q.send(vec![msg("g7", "slow")]).await.unwrap();
+    let first = q.receive(1).await.unwrap();
+    assert_eq!(bodies(&first, "g7"), ["slow"]);
+    assert!(
+        q.receive(1).await.unwrap().is_empty(),
+        "hidden while in flight"
+    );
+    tokio::time::sleep(VISIBILITY + Duration::from_millis(700)).await;
+    let again = receive_n(q, 1).await;
+    assert_eq!(bodies(&again, "g7"), ["slow"]);
+    assert_eq!(again[0].receive_count, 2);
+    q.ack(&again).await.unwrap();
+    assert_eq!(q.pending().await.unwrap(), 0);
+}
+
 macro_rules! contract {
     ($make:expr) => {{
         fifo_order_holds_within_a_group(&$make("order").await).await;
@@ -129,6 +147,8 @@ macro_rules! contract {
         duplicates_are_dropped(&$make("dedup").await).await;
         dead_letters_keep_their_reason(&$make("dlq").await).await;
         dead_lettered_after_too_many_receives(&$make("redrive").await).await;
+        an_unacked_message_comes_back_after_the_visibility_timeout(&$make("visibility").await)
+            .await;
     }};
 }
 
@@ -136,7 +156,7 @@ macro_rules! contract {
 async fn sqlite_queue_passes_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let config = SqliteQueueConfig {
-        visibility_timeout: Duration::from_secs(30),
+        visibility_timeout: VISIBILITY,
         max_receives: MAX_RECEIVES,
     };
     let make = |name: &str| {
@@ -158,7 +178,7 @@ async fn sqs_fifo_queue_passes_the_contract() {
     let make = |name: &str| {
         let (client, name) = (client.clone(), format!("{name}-{pid}"));
         async move {
-            SqsQueue::create(client, &name, MAX_RECEIVES, Duration::from_secs(30))
+            SqsQueue::create(client, &name, MAX_RECEIVES, VISIBILITY)
                 .await
                 .unwrap()
         }
