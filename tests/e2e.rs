@@ -225,6 +225,55 @@ async fn check_store(store: &SqliteStore, app_id: &str, exp: &Expected) {
     assert_eq!(bad.len(), exp.invalid, "every rejected item is archived");
 }
 
+/// Reads one string column of every row of a kind in the lake, for one app.
+async fn lake_column(
+    data: &std::path::Path,
+    kind: &str,
+    app_id: &str,
+    column: &str,
+) -> Vec<String> {
+    use arrow_array::{Array, StringArray};
+    let lake = cauce_exporter::lake::local::LocalLake::new(data.join("lake"));
+    let batches = cauce_exporter::read::read_prefix(&lake, &format!("{kind}/"))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for b in batches {
+        let col = |name: &str| {
+            b.column_by_name(name)
+                .unwrap()
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap()
+                .clone()
+        };
+        let (apps, values) = (col("app_id"), col(column));
+        for i in 0..b.num_rows() {
+            if apps.value(i) == app_id && !values.is_null(i) {
+                out.push(values.value(i).to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// The lake holds exactly the valid unique events, and every version of stories and tests
+/// whose latest is the newest sent.
+async fn check_lake(data: &std::path::Path, app_id: &str, exp: &Expected) {
+    let mut ids = lake_column(data, "events", app_id, "event_id").await;
+    ids.sort();
+    let want: Vec<String> = exp.events.keys().cloned().collect();
+    assert_eq!(ids, want, "each valid event exactly once in the lake");
+    let stories: BTreeSet<String> = lake_column(data, "stories", app_id, "story_id")
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(
+        stories,
+        exp.stories.keys().cloned().collect::<BTreeSet<_>>()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_events_through_the_real_binary() {
     let dir = tempfile::tempdir().unwrap();
@@ -294,6 +343,8 @@ async fn ten_thousand_events_through_the_real_binary() {
     let store = SqliteStore::open(data.join("store.db")).unwrap();
     check_store(&store, a_id, &exp_a).await;
     check_store(&store, b_id, &exp_b).await;
+    check_lake(data, a_id, &exp_a).await;
+    check_lake(data, b_id, &exp_b).await;
 
     // B's key can neither read nor write A's data.
     let (status, body) = c.get("/v1/users/u1/timeline?limit=1000", Some(b_key));

@@ -55,6 +55,14 @@ impl Default for ApiConfig {
     }
 }
 
+/// Work accepted but not yet done downstream of the queue (the exporter's lag, say), which
+/// `GET /healthz` adds to the queue's own `pending`.
+#[async_trait::async_trait]
+pub trait Backlog: Send + Sync {
+    /// How many items wait.
+    async fn backlog(&self) -> Result<u64, Box<dyn std::error::Error + Send + Sync>>;
+}
+
 /// Everything a request handler needs.
 pub struct ApiState {
     /// Where accepted items go.
@@ -67,6 +75,8 @@ pub struct ApiState {
     pub admin: Option<Arc<dyn AppAdmin>>,
     /// Settings.
     pub config: ApiConfig,
+    /// Downstream work that `pending` also counts.
+    pub backlogs: Vec<Arc<dyn Backlog>>,
     rate: RateLimits,
 }
 
@@ -86,7 +96,22 @@ impl ApiState {
             tenancy,
             admin,
             config,
+            backlogs: Vec::new(),
         }
+    }
+
+    /// Adds downstream work to what `GET /healthz` reports as `pending`.
+    pub fn with_backlog(mut self, backlog: Arc<dyn Backlog>) -> Self {
+        self.backlogs.push(backlog);
+        self
+    }
+
+    async fn pending(&self) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+        let mut total = self.queue.pending().await?;
+        for b in &self.backlogs {
+            total += b.backlog().await?;
+        }
+        Ok(total)
     }
 }
 
@@ -259,7 +284,7 @@ async fn not_found() -> ApiError {
 }
 
 async fn healthz(State(api): State<Arc<ApiState>>) -> Response {
-    match api.queue.pending().await {
+    match api.pending().await {
         Ok(pending) => Json(json!({ "status": "ok", "pending": pending })).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "Health check failed.");

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use cauce_ingest::api::{router, ApiConfig, ApiState, Tenancy};
+use cauce_exporter::embedded::{backlog, Embedded, EmbeddedConfig};
+use cauce_exporter::lake::local::LocalLake;
+use cauce_ingest::api::{router, ApiConfig, ApiState, Backlog, Tenancy};
 use cauce_ingest::auth::CachedKeys;
 use cauce_ingest::queue::sqlite::{SqliteQueue, SqliteQueueConfig};
 use cauce_ingest::writer::{poll, PollConfig};
@@ -34,6 +36,16 @@ pub struct ServeArgs {
     group_buckets: u64,
 }
 
+/// The exporter's lag behind the change log, for `pending`.
+struct LakeBacklog(SqliteStore);
+
+#[async_trait::async_trait]
+impl Backlog for LakeBacklog {
+    async fn backlog(&self) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(backlog(&self.0).await?)
+    }
+}
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let keys = Arc::new(open_keys(&args.data)?);
     let dir = &args.data.data;
@@ -48,13 +60,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             ..PollConfig::default()
         },
     ));
+    let lake = Arc::new(LocalLake::new(dir.join("lake")));
+    let exporter = Embedded::new((*store).clone(), lake, EmbeddedConfig::default()).await?;
+    let exporter = tokio::spawn(exporter.run());
     let mut config = ApiConfig {
         default_rate_limit: args.rate_limit,
         ..ApiConfig::default()
     };
     config.packing.group_buckets = args.group_buckets.max(1);
     let tenancy = Tenancy::Keys(Arc::new(CachedKeys::new(keys.clone(), KEY_CACHE_TTL)));
-    let state = ApiState::new(queue, store, tenancy, Some(keys), config);
+    let state = ApiState::new(queue, store.clone(), tenancy, Some(keys), config)
+        .with_backlog(Arc::new(LakeBacklog((*store).clone())));
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
@@ -67,6 +83,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         })
         .await?;
     writer.abort();
+    exporter.abort();
     tracing::info!("Cauce stopped.");
     Ok(())
 }

@@ -13,7 +13,7 @@ use crate::time::{millis, opt_millis};
 pub type Json = Box<RawValue>;
 
 /// The three kinds of records Cauce ingests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// Telemetry: insert-only, the first accepted copy wins.
@@ -130,6 +130,18 @@ pub enum Outcome {
     Abandoned,
     /// Ended in an error.
     Failed,
+}
+
+impl Outcome {
+    /// The snake_case name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::InProgress => "in_progress",
+            Outcome::Completed => "completed",
+            Outcome::Abandoned => "abandoned",
+            Outcome::Failed => "failed",
+        }
+    }
 }
 
 /// One step of a story.

@@ -58,11 +58,23 @@ CREATE INDEX IF NOT EXISTS tests_user ON tests (app_id, user_id, ts);
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, op TEXT NOT NULL,
     app_id TEXT NOT NULL, key TEXT NOT NULL, new_doc TEXT, old_doc TEXT);
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bad_rows (
     id INTEGER PRIMARY KEY AUTOINCREMENT, app_id TEXT NOT NULL, kind TEXT NOT NULL,
     received_at INTEGER NOT NULL, item_index INTEGER NOT NULL, item_id TEXT,
     error TEXT NOT NULL, message TEXT NOT NULL, raw TEXT NOT NULL);
 ";
+
+/// A read of the change log.
+#[derive(Debug, Default)]
+pub struct ChangeBatch {
+    /// The changes, in order.
+    pub changes: Vec<Change>,
+    /// The JSON size of each change, bytes.
+    pub sizes: Vec<usize>,
+    /// The position of the last change read (the `after` given when none was).
+    pub last: u64,
+}
 
 /// The SQLite record store.
 #[derive(Clone)]
@@ -153,8 +165,14 @@ impl SqliteStore {
 
     /// Reads the change log after position `after`, at most `limit` changes, in order.
     pub async fn changes_after(&self, after: u64, limit: usize) -> Result<Vec<Change>> {
+        Ok(self.change_batch(after, limit).await?.changes)
+    }
+
+    /// Reads the change log after position `after`, at most `limit` changes, in order, with
+    /// their JSON size (for byte budgets) and the position of the last one.
+    pub async fn change_batch(&self, after: u64, limit: usize) -> Result<ChangeBatch> {
         with_conn(&self.conn, move |c| {
-            let mut stmt = c.prepare(
+            let mut stmt = c.prepare_cached(
                 "SELECT seq, kind, op, new_doc, old_doc FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )?;
             let rows = stmt
@@ -168,9 +186,44 @@ impl SqliteStore {
                     ))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter()
-                .map(|(seq, kind, op, new_doc, old_doc)| decode_change(seq, &kind, &op, new_doc, old_doc))
-                .collect()
+            let mut batch = ChangeBatch {
+                last: after,
+                ..ChangeBatch::default()
+            };
+            for (seq, kind, op, new_doc, old_doc) in rows {
+                let size = new_doc.as_ref().map_or(0, String::len) + old_doc.as_ref().map_or(0, String::len);
+                batch.changes.push(decode_change(seq, &kind, &op, new_doc, old_doc)?);
+                batch.sizes.push(size);
+                batch.last = seq as u64;
+            }
+            Ok(batch)
+        })
+        .await
+    }
+
+    /// The saved position of a named consumer of the change log (0 when it has none).
+    pub async fn cursor(&self, name: &str) -> Result<u64> {
+        let name = name.to_owned();
+        with_conn(&self.conn, move |c| {
+            let seq: Option<i64> = c
+                .query_row("SELECT seq FROM cursors WHERE name = ?1", [&name], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            Ok(seq.unwrap_or(0) as u64)
+        })
+        .await
+    }
+
+    /// Saves the position of a named consumer, durably.
+    pub async fn set_cursor(&self, name: &str, seq: u64) -> Result<()> {
+        let name = name.to_owned();
+        with_conn(&self.conn, move |c| {
+            c.execute(
+                "INSERT INTO cursors (name, seq) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET seq = ?2",
+                params![name, seq as i64],
+            )?;
+            Ok(())
         })
         .await
     }

@@ -1,0 +1,131 @@
+//! The lake in a local folder. Writes go to a temp file in the same folder, are synced, then
+//! renamed over the key: a reader sees the old object or the new one, never half of one.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::{Lake, Object};
+use crate::error::{ExportError, Result};
+
+/// A folder lake.
+#[derive(Debug, Clone)]
+pub struct LocalLake {
+    root: PathBuf,
+}
+
+impl LocalLake {
+    /// A lake rooted at `root` (created on first write).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalLake { root: root.into() }
+    }
+
+    /// The root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        key.split('/')
+            .fold(self.root.clone(), |p, part| p.join(part))
+    }
+}
+
+fn walk(dir: &Path, root: &Path, out: &mut Vec<Object>) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let path = entry.path();
+        let meta = entry.metadata()?;
+        if meta.is_dir() {
+            walk(&path, root, out)?;
+        } else if !entry.file_name().to_string_lossy().starts_with(".tmp-") {
+            let rel = path.strip_prefix(root).unwrap_or(&path);
+            let key = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            out.push(Object {
+                key,
+                size: meta.len(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Lake for LocalLake {
+    async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
+        let path = self.path(key);
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let dir = path.parent().expect("keys have a folder");
+            std::fs::create_dir_all(dir).map_err(|e| ExportError::io(dir, e))?;
+            let name = path
+                .file_name()
+                .expect("keys have a name")
+                .to_string_lossy();
+            let tmp = dir.join(format!(".tmp-{name}-{}", std::process::id()));
+            let mut f = std::fs::File::create(&tmp).map_err(|e| ExportError::io(&tmp, e))?;
+            f.write_all(&bytes).map_err(|e| ExportError::io(&tmp, e))?;
+            f.sync_all().map_err(|e| ExportError::io(&tmp, e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| ExportError::io(&path, e))?;
+            // Make the rename itself durable.
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| ExportError::io(dir, e))
+        })
+        .await
+        .map_err(|e| ExportError::Config(format!("lake write task failed: {e}")))?
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes> {
+        let path = self.path(key);
+        match tokio::fs::read(&path).await {
+            Ok(b) => Ok(Bytes::from(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(ExportError::NotFound(key.to_owned()))
+            }
+            Err(e) => Err(ExportError::io(&path, e)),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<Object>> {
+        let root = self.root.clone();
+        // Walk only the deepest folder that the prefix names in full.
+        let start = match prefix.rfind('/') {
+            Some(i) => self.path(&prefix[..i]),
+            None => root.clone(),
+        };
+        let prefix = prefix.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            walk(&start, &root, &mut out).map_err(|e| ExportError::io(&start, e))?;
+            out.retain(|o| o.key.starts_with(&prefix));
+            out.sort();
+            Ok(out)
+        })
+        .await
+        .map_err(|e| ExportError::Config(format!("lake list task failed: {e}")))?
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        let path = self.path(key);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(ExportError::io(&path, e)),
+        }
+    }
+
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+}

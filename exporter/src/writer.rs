@@ -1,0 +1,127 @@
+//! The lake writer, with an explicit lifecycle: `write` buffers changes, `flush` turns them into
+//! one Parquet file per partition, puts them whole and returns what it wrote; committing the
+//! feed position is the caller's own step, after the flush.
+
+use bytes::Bytes;
+use cauce_store::Change;
+use serde::Serialize;
+
+use crate::encode::encode;
+use crate::error::Result;
+use crate::lake::Lake;
+use crate::layout::{file_name, Partition, BAD_ROWS};
+use crate::transform::partition_changes;
+
+/// A file the writer put in the lake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Written {
+    /// The object key.
+    pub key: String,
+    /// Rows in the file.
+    pub rows: usize,
+    /// Bytes of the file.
+    pub bytes: usize,
+}
+
+/// Buffers changes up to a byte budget; memory is bounded by the budget, not by the input.
+#[derive(Debug)]
+pub struct LakeWriter {
+    budget: usize,
+    changes: Vec<Change>,
+    bytes: usize,
+}
+
+impl LakeWriter {
+    /// A writer that asks to be flushed once `budget` bytes of changes are buffered.
+    pub fn new(budget: usize) -> Self {
+        LakeWriter {
+            budget,
+            changes: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Buffers one change of about `size` bytes (its JSON size is a good estimate).
+    pub fn write(&mut self, change: Change, size: usize) {
+        self.bytes += size;
+        self.changes.push(change);
+    }
+
+    /// Whether the buffer has reached the byte budget.
+    pub fn should_flush(&self) -> bool {
+        self.bytes >= self.budget
+    }
+
+    /// Whether nothing is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// Bytes buffered.
+    pub fn buffered_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Writes the buffer as one file per partition. The buffer is emptied only when every
+    /// file is written; on an error it stays for a retry (which writes the same names).
+    pub async fn flush(&mut self, lake: &dyn Lake) -> Result<Vec<Written>> {
+        let batches = partition_changes(&self.changes)?;
+        let mut written = Vec::with_capacity(batches.len());
+        for pb in batches {
+            let bytes = encode(std::slice::from_ref(&pb.batch))?;
+            let key = pb.partition.key(&file_name(&pb.shard, &pb.first_sequence));
+            let len = bytes.len();
+            lake.put(&key, Bytes::from(bytes)).await?;
+            written.push(Written {
+                key,
+                rows: pb.batch.num_rows(),
+                bytes: len,
+            });
+        }
+        self.changes.clear();
+        self.bytes = 0;
+        Ok(written)
+    }
+}
+
+/// A change that could not be exported, with its reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BadChange {
+    /// The feed.
+    pub shard: String,
+    /// The position in the feed, when it could be read.
+    pub sequence: Option<String>,
+    /// Why it could not be exported.
+    pub reason: String,
+    /// The change as received.
+    pub raw: String,
+}
+
+/// Archives changes that could not be exported as one NDJSON object under `bad_rows/`,
+/// partitioned by the hour `at_ms` (the batch's time in the feed) and named by the feed
+/// position, so that a retried batch overwrites its own object.
+pub async fn archive_bad_changes(
+    lake: &dyn Lake,
+    bad: &[BadChange],
+    at_ms: i64,
+) -> Result<Option<Written>> {
+    let Some(first) = bad.first() else {
+        return Ok(None);
+    };
+    let mut body = String::new();
+    for b in bad {
+        body.push_str(&serde_json::to_string(b)?);
+        body.push('\n');
+    }
+    let hour = Partition::of(cauce_store::Kind::Event, at_ms).dir();
+    let dir = hour.replacen("events", BAD_ROWS, 1);
+    let name = file_name(&first.shard, first.sequence.as_deref().unwrap_or("unknown"));
+    let key = format!("{dir}/{name}.ndjson");
+    let bytes = body.len();
+    lake.put(&key, Bytes::from(body)).await?;
+    Ok(Some(Written {
+        key,
+        rows: bad.len(),
+        bytes,
+    }))
+}
