@@ -96,7 +96,7 @@ fn shard_of(source: Option<&str>) -> String {
 #[derive(Debug)]
 pub enum Decoded {
     /// A change to export, its size in bytes and its creation time in the stream (epoch ms).
-    Change(Change, usize, Option<i64>),
+    Change(Box<Change>, usize, Option<i64>),
     /// A record that cannot be exported, with its reason.
     Bad(BadChange),
 }
@@ -139,7 +139,7 @@ fn decode_one(raw: &str) -> std::result::Result<Decoded, BadChange> {
         new_image,
         old_image,
     };
-    Ok(Decoded::Change(change, raw.len(), created))
+    Ok(Decoded::Change(Box::new(change), raw.len(), created))
 }
 
 /// Decodes a DynamoDB Streams event; records that cannot be decoded stay in place as bad.
@@ -214,7 +214,7 @@ pub async fn export(payload: &str, lake: &dyn Lake) -> Result<StreamReport> {
             }
             Decoded::Change(c, size, at) => {
                 created = created.or(at);
-                writer.write(c, size);
+                writer.write(*c, size);
             }
             Decoded::Bad(b) => bad.push(b),
         }
