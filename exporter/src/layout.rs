@@ -100,10 +100,10 @@ mod tests {
 
     #[test]
     fn keys_round_trip_and_hours_close() {
-        let p = Partition::of(Kind::Story, 1_795_800_123_456); // 2026-11-27T14:42:03Z
-        assert_eq!(p.dir(), "stories/dt=2026-11-27/hour=14");
+        let p = Partition::of(Kind::Story, 1_795_800_123_456); // 2026-11-27T17:22:03Z
+        assert_eq!(p.dir(), "stories/dt=2026-11-27/hour=17");
         let key = p.key(&file_name("sqlite", "42"));
-        assert_eq!(key, "stories/dt=2026-11-27/hour=14/sqlite-42.parquet");
+        assert_eq!(key, "stories/dt=2026-11-27/hour=17/sqlite-42.parquet");
         assert_eq!(Partition::parse_key(&key), Some(p));
         assert!(!p.is_closed(1_795_800_123_456));
         assert!(p.is_closed(p.hour_start_ms + HOUR_MS));
