@@ -6,6 +6,7 @@
 //! * [`lake::Lake`]: the object-store port, with a folder and an S3 adapter.
 #![warn(missing_docs)]
 
+pub mod compact;
 pub mod config;
 pub mod embedded;
 pub mod encode;

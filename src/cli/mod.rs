@@ -1,6 +1,7 @@
 //! The CLI: argument parsing and dispatch.
 
 mod apps;
+mod compact;
 mod serve;
 mod worker;
 
@@ -31,6 +32,8 @@ enum Command {
     /// Poll the SQS queue and write to DynamoDB: the writer outside Lambda (reads the same
     /// CAUCE_* and AWS_* settings as the `writer` Lambda).
     Worker(worker::WorkerArgs),
+    /// Compact the lake: each closed hour into few large files, deduplicated and sorted.
+    Compact(compact::CompactArgs),
     /// Manage apps and their API keys.
     #[command(subcommand)]
     Apps(apps::AppsCommand),
@@ -54,6 +57,7 @@ pub fn run() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Worker(args) => worker::run(args).await,
+            Command::Compact(args) => compact::run(args).await,
             Command::Apps(cmd) => apps::run(cmd).await,
         }
     })
