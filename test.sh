@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Cauce's one test command. On a fresh machine it installs what the tests need (moto's server,
-# in a local virtualenv), starts moto on a free loopback port, stops it at exit even on
-# failure, and runs formatting, lints and the whole test suite.
+# pyarrow and DuckDB, in a local virtualenv), starts moto on a free loopback port, stops it at
+# exit even on failure, and runs formatting, lints and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 VENV="${CAUCE_VENV:-.venv}"
-if ! "$VENV/bin/python" -c 'import moto.server' >/dev/null 2>&1; then
-  echo "test.sh: installing moto[server] into $VENV"
+if ! "$VENV/bin/python" -c 'import moto.server, pyarrow, duckdb' >/dev/null 2>&1; then
+  echo "test.sh: installing moto[server], pyarrow and duckdb into $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5'
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5' pyarrow duckdb
 fi
+export CAUCE_PYTHON="$PWD/$VENV/bin/python"
 
 PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p target

@@ -31,6 +31,9 @@ pub enum ExportError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A Polars scan of the lake failed.
+    #[error("Polars: {0}")]
+    Polars(#[from] polars::error::PolarsError),
     /// The lake has no object with this key.
     #[error("no lake object {0}")]
     NotFound(String),

@@ -14,6 +14,7 @@ pub mod error;
 pub mod lake;
 pub mod layout;
 pub mod read;
+pub mod reader;
 pub mod schema;
 pub mod stream;
 pub mod transform;

@@ -96,3 +96,57 @@ pub fn key_columns(kind: Kind) -> &'static [&'static str] {
         Kind::Test => &["app_id", "experiment", "user_id"],
     }
 }
+
+/// A type as `SCHEMA.md` writes it: pyarrow's spelling.
+pub fn type_name(t: &DataType) -> String {
+    let field = |f: &arrow_schema::Field| {
+        let null = if f.is_nullable() { "" } else { " not null" };
+        format!("{}: {}{null}", f.name(), type_name(f.data_type()))
+    };
+    match t {
+        DataType::Utf8 => "string".into(),
+        DataType::Boolean => "bool".into(),
+        DataType::Float64 => "double".into(),
+        DataType::Timestamp(TimeUnit::Millisecond, Some(tz)) => format!("timestamp[ms, tz={tz}]"),
+        DataType::List(f) => format!("list<{}>", field(f)),
+        DataType::Struct(fields) => format!(
+            "struct<{}>",
+            fields
+                .iter()
+                .map(|f| field(f))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_doc_matches_the_code() {
+        let doc = include_str!("../SCHEMA.md");
+        for kind in Kind::ALL {
+            let heading = format!("## {}", kind.plural());
+            let section = doc.split(&heading).nth(1).expect("a section per kind");
+            let documented: Vec<(String, String, bool)> = section
+                .lines()
+                .skip_while(|l| !l.starts_with("|---"))
+                .skip(1)
+                .take_while(|l| l.starts_with('|'))
+                .map(|l| {
+                    let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+                    (cells[0].to_owned(), cells[1].to_owned(), cells[2] == "yes")
+                })
+                .collect();
+            let code: Vec<(String, String, bool)> = schema(kind)
+                .fields()
+                .iter()
+                .map(|f| (f.name().clone(), type_name(f.data_type()), f.is_nullable()))
+                .collect();
+            assert_eq!(documented, code, "SCHEMA.md's {} table", kind.plural());
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The reader helper, for the analytics crate and for tests: a lazy Polars scan of one kind of
+//! a folder lake over a range of ingest days, with duplicates and versions resolved.
+//!
+//! * events: the first copy of each (`app_id`, `event_id`), by `received_at`, `ingest_seq`;
+//! * stories and tests: the latest version of each key (by `updated_at`, then arrival), and keys
+//!   whose latest version is a removal are dropped.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+
+use cauce_store::Kind;
+
+use crate::error::{ExportError, Result};
+use crate::schema::key_columns;
+
+/// Ingest days to read, both ends included; `None` is open-ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Days {
+    /// The first day.
+    pub from: Option<NaiveDate>,
+    /// The last day.
+    pub to: Option<NaiveDate>,
+}
+
+impl Days {
+    fn contains(&self, day: NaiveDate) -> bool {
+        self.from.is_none_or(|f| day >= f) && self.to.is_none_or(|t| day <= t)
+    }
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => {
+            let mut out = entries
+                .map(|e| e.map(|e| e.path()))
+                .collect::<std::io::Result<Vec<_>>>()
+                .map_err(|e| ExportError::io(dir, e))?;
+            out.sort();
+            Ok(out)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(ExportError::io(dir, e)),
+    }
+}
+
+/// The Parquet files of one kind whose ingest day is in range, in key order.
+pub fn files(root: &Path, kind: Kind, days: Days) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for day_dir in read_dir(&root.join(kind.plural()))? {
+        let name = day_dir.file_name().unwrap_or_default().to_string_lossy();
+        let Some(day) = name
+            .strip_prefix("dt=")
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        else {
+            continue;
+        };
+        if !days.contains(day) {
+            continue;
+        }
+        for hour_dir in read_dir(&day_dir)? {
+            for f in read_dir(&hour_dir)? {
+                if f.extension().is_some_and(|e| e == "parquet") {
+                    out.push(f);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Every row of one kind in range, as written (copies and versions included). `None` when the
+/// range holds no file.
+pub fn scan_rows(root: &Path, kind: Kind, days: Days) -> Result<Option<LazyFrame>> {
+    let paths = files(root, kind, days)?;
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let paths = paths
+        .into_iter()
+        .map(PlRefPath::try_from_pathbuf)
+        .collect::<PolarsResult<_>>()?;
+    // The partition folders are in the columns already (`received_at`): no hive columns.
+    let args = ScanArgsParquet {
+        glob: false,
+        hive_options: HiveOptions::new_disabled(),
+        ..ScanArgsParquet::default()
+    };
+    Ok(Some(LazyFrame::scan_parquet_files(paths, args)?))
+}
+
+fn keys(kind: Kind) -> Vec<Expr> {
+    key_columns(kind).iter().map(|c| col(*c)).collect()
+}
+
+/// Resolves copies and versions of a scan of one kind (see the module docs).
+pub fn latest(kind: Kind, rows: LazyFrame) -> LazyFrame {
+    match kind {
+        Kind::Event => rows
+            .sort_by_exprs(
+                [col("received_at"), col("ingest_seq")],
+                SortMultipleOptions::default().with_maintain_order(true),
+            )
+            .unique_stable_generic(Some(keys(kind)), UniqueKeepStrategy::First),
+        Kind::Story | Kind::Test => rows
+            .sort_by_exprs(
+                [col("updated_at"), col("received_at"), col("ingest_seq")],
+                SortMultipleOptions::default().with_maintain_order(true),
+            )
+            .unique_stable_generic(Some(keys(kind)), UniqueKeepStrategy::Last)
+            .filter(col("op").neq(lit("remove"))),
+    }
+}
+
+/// The latest version of every record of one kind in range: what analysts count.
+pub fn scan(root: &Path, kind: Kind, days: Days) -> Result<Option<LazyFrame>> {
+    Ok(scan_rows(root, kind, days)?.map(|rows| latest(kind, rows)))
+}
