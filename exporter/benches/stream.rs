@@ -174,8 +174,8 @@ fn main() {
         peak_memory_child(&args[i + 1]);
         return;
     }
-    let per_event = 5_000; // about 6 MB of event JSON: Lambda's largest batch
-    let n_events = 8;
+    let per_event = 3_400; // about 6 MB of event JSON: Lambda's largest batch
+    let n_events = 12;
     let built: Vec<(String, String)> = (0..n_events)
         .map(|k| event(per_event, k * per_event))
         .collect();

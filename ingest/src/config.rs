@@ -70,6 +70,13 @@ impl AwsSettings {
 }
 
 impl AwsSettings {
+    /// Reads the settings that `needs` names, and loads the AWS configuration: what every
+    /// binary does first.
+    pub async fn load(needs: Needs) -> Result<(Self, SdkConfig)> {
+        let settings = AwsSettings::from_env(needs)?;
+        Ok((settings, cauce_store::aws::sdk_config().await))
+    }
+
     /// The SQS FIFO queue and its DLQ.
     pub fn queue(&self, aws: &SdkConfig) -> SqsQueue {
         let client = aws_sdk_sqs::Client::new(aws);
@@ -107,4 +114,19 @@ pub struct Needs {
     pub tables: bool,
     /// The clients table.
     pub clients: bool,
+}
+
+impl Needs {
+    /// The API and the writer: the queue and the record tables.
+    pub const QUEUE_AND_TABLES: Needs = Needs {
+        queue: true,
+        tables: true,
+        clients: false,
+    };
+    /// The authorizer: the clients table.
+    pub const CLIENTS: Needs = Needs {
+        queue: false,
+        tables: false,
+        clients: true,
+    };
 }

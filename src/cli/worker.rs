@@ -15,13 +15,7 @@ pub struct WorkerArgs {
 }
 
 pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
-    let needs = Needs {
-        queue: true,
-        tables: true,
-        clients: false,
-    };
-    let cfg = AwsSettings::from_env(needs)?;
-    let aws = cauce_store::aws::sdk_config().await;
+    let (cfg, aws) = AwsSettings::load(Needs::QUEUE_AND_TABLES).await?;
     let config = PollConfig {
         batch: args.batch,
         idle: Duration::from_millis(100),

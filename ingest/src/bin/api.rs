@@ -10,13 +10,7 @@ use cauce_ingest::config::{AwsSettings, Needs};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let needs = Needs {
-        queue: true,
-        tables: true,
-        clients: false,
-    };
-    let cfg = AwsSettings::from_env(needs)?;
-    let aws = cauce_store::aws::sdk_config().await;
+    let (cfg, aws) = AwsSettings::load(Needs::QUEUE_AND_TABLES).await?;
     let (queue, store) = (Arc::new(cfg.queue(&aws)), Arc::new(cfg.store(&aws)));
     let state = ApiState::new(
         queue,

@@ -7,13 +7,7 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let needs = Needs {
-        queue: true,
-        tables: true,
-        clients: false,
-    };
-    let cfg = AwsSettings::from_env(needs)?;
-    let aws = cauce_store::aws::sdk_config().await;
+    let (cfg, aws) = AwsSettings::load(Needs::QUEUE_AND_TABLES).await?;
     let (queue, store, max) = (&cfg.queue(&aws), &cfg.store(&aws), cfg.max_receives);
     run(service_fn(move |e: LambdaEvent<_>| async move {
         Ok::<_, Error>(handle_sqs(e.payload, store, queue, max).await)
