@@ -105,17 +105,6 @@ impl Embedded {
         Ok((written, fresh))
     }
 
-    /// Flushes whatever is buffered now, and saves the cursor.
-    pub async fn flush(&mut self) -> Result<Vec<Written>> {
-        if self.writer.is_empty() {
-            return Ok(Vec::new());
-        }
-        let written = self.writer.flush(self.lake.as_ref()).await?;
-        self.store.set_cursor(CURSOR, self.read_to).await?;
-        self.first_read = None;
-        Ok(written)
-    }
-
     /// Runs until the task is dropped.
     pub async fn run(mut self) {
         loop {
