@@ -108,23 +108,30 @@ fn decode_one(raw: &str) -> std::result::Result<Decoded, BadChange> {
         reason: format!("not a DynamoDB stream record: {e}"),
         raw: raw.to_owned(),
     })?;
-    let shard = shard_of(rec.source.as_deref());
-    let sequence = rec.change.sequence.into_owned();
-    let bad = |reason: String| BadChange {
-        shard: shard.clone(),
-        sequence: Some(sequence.clone()),
+    convert(rec, raw.len()).map_err(|(shard, sequence, reason)| BadChange {
+        shard,
+        sequence: Some(sequence),
         reason,
         raw: raw.to_owned(),
-    };
+    })
+}
+
+/// A record that parsed but cannot be exported: its shard, sequence number and the reason.
+type Refusal = (String, String, String);
+
+fn convert(rec: RecordLite<'_>, size: usize) -> std::result::Result<Decoded, Refusal> {
+    let shard = shard_of(rec.source.as_deref());
+    let sequence = rec.change.sequence.into_owned();
+    let refuse = |reason: String| (shard.clone(), sequence.clone(), reason);
     let op = Op::parse(&rec.event_name)
-        .ok_or_else(|| bad(format!("unknown event name {:?}", rec.event_name)))?;
-    let new_image = image(rec.change.new_image).map_err(&bad)?;
-    let old_image = image(rec.change.old_image).map_err(&bad)?;
+        .ok_or_else(|| refuse(format!("unknown event name {:?}", rec.event_name)))?;
+    let new_image = image(rec.change.new_image).map_err(&refuse)?;
+    let old_image = image(rec.change.old_image).map_err(&refuse)?;
     let kind = new_image
         .as_ref()
         .or(old_image.as_ref())
         .map(Record::kind)
-        .ok_or_else(|| bad("a record without images".into()))?;
+        .ok_or_else(|| refuse("a record without images".into()))?;
     let ttl_expired = op == Op::Remove
         && rec
             .identity
@@ -133,23 +140,59 @@ fn decode_one(raw: &str) -> std::result::Result<Decoded, BadChange> {
     let change = Change {
         kind,
         op,
-        shard: shard.clone(),
-        sequence: sequence.clone(),
+        shard,
+        sequence,
         ttl_expired,
         new_image,
         old_image,
     };
-    Ok(Decoded::Change(Box::new(change), raw.len(), created))
+    Ok(Decoded::Change(Box::new(change), size, created))
+}
+
+#[derive(Deserialize)]
+struct EventFast<'a> {
+    #[serde(rename = "Records", borrow)]
+    records: Vec<RecordLite<'a>>,
 }
 
 /// Decodes a DynamoDB Streams event; records that cannot be decoded stay in place as bad.
+///
+/// The usual event is read in one pass. Only when some record does not parse or convert is
+/// the event read again record by record, so that each bad record is archived as it came.
 pub fn decode(payload: &str) -> Result<Vec<Decoded>> {
+    if let Ok(event) = serde_json::from_str::<EventFast<'_>>(payload) {
+        let mut out = Vec::with_capacity(event.records.len());
+        for rec in event.records {
+            let size = rec.change.size_hint();
+            match convert(rec, size) {
+                Ok(d) => out.push(d),
+                Err(_) => return decode_each(payload),
+            }
+        }
+        return Ok(out);
+    }
+    decode_each(payload)
+}
+
+fn decode_each(payload: &str) -> Result<Vec<Decoded>> {
     let event: EventLite<'_> = serde_json::from_str(payload)?;
     Ok(event
         .records
         .iter()
         .map(|raw| decode_one(raw.get()).unwrap_or_else(Decoded::Bad))
         .collect())
+}
+
+impl ChangeLite<'_> {
+    /// About how many bytes the change carries: its images' `doc`s.
+    fn size_hint(&self) -> usize {
+        let doc = |i: &Option<ImageLite<'_>>| {
+            i.as_ref()
+                .and_then(|i| i.doc.as_ref())
+                .map_or(0, |d| d.s.len())
+        };
+        doc(&self.new_image) + doc(&self.old_image)
+    }
 }
 
 /// What one stream batch did.

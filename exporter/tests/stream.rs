@@ -97,3 +97,33 @@ async fn a_lake_failure_reports_the_first_sequence_number() {
         serde_json::json!({"batchItemFailures": [{"itemIdentifier": "111100000000000000000001"}]})
     );
 }
+
+#[test]
+fn a_clean_event_decodes_in_one_pass_to_the_same_changes() {
+    use cauce_exporter::stream::{decode, Decoded};
+    let mut event: serde_json::Value = serde_json::from_str(FIXTURE).unwrap();
+    event["Records"].as_array_mut().unwrap().pop(); // drop the malformed record
+    let clean = decode(&event.to_string()).unwrap();
+    let mixed = decode(FIXTURE).unwrap();
+    let summary = |ds: &[Decoded]| -> Vec<String> {
+        ds.iter()
+            .map(|d| match d {
+                Decoded::Change(c, size, _) => {
+                    format!(
+                        "{}:{}:{}:{}:{}",
+                        c.sequence,
+                        c.op.as_str(),
+                        c.ttl_expired,
+                        c.kind,
+                        size > &0
+                    )
+                }
+                Decoded::Bad(b) => format!("bad:{}", b.sequence.clone().unwrap_or_default()),
+            })
+            .collect()
+    };
+    let (clean, mixed) = (summary(&clean), summary(&mixed));
+    assert_eq!(clean.len(), 4);
+    assert_eq!(clean[..], mixed[..4], "both paths agree");
+    assert_eq!(mixed[4], "bad:111500000000000000000005");
+}
