@@ -508,6 +508,12 @@ fn admin_of(api: &ApiState) -> Result<&Arc<dyn AppAdmin>, ApiError> {
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no admin here"))
 }
 
+/// The app admin, for a caller whose key has the admin role.
+async fn admin<'a>(api: &'a ApiState, parts: &Parts) -> Result<&'a Arc<dyn AppAdmin>, ApiError> {
+    api.tenant_with(parts, Role::can_admin).await?;
+    admin_of(api)
+}
+
 fn forget_cached_keys(api: &ApiState) {
     if let Tenancy::Keys(keys) = &api.tenancy {
         keys.clear();
@@ -516,11 +522,11 @@ fn forget_cached_keys(api: &ApiState) {
 
 async fn create_app(State(api): State<Arc<ApiState>>, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    api.tenant_with(&parts, Role::can_admin).await?;
+    let admin = admin(&api, &parts).await?;
     let bytes = read_body(body, 64 * 1024).await?;
     let spec: CreateApp = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", e.to_string()))?;
-    let creds = admin_of(&api)?
+    let creds = admin
         .create_app(
             &spec.name,
             spec.rate_limit,
@@ -533,8 +539,8 @@ async fn create_app(State(api): State<Arc<ApiState>>, req: Request) -> Result<Re
 
 async fn list_apps(State(api): State<Arc<ApiState>>, req: Request) -> Result<Response, ApiError> {
     let (parts, _) = req.into_parts();
-    api.tenant_with(&parts, Role::can_admin).await?;
-    let apps = admin_of(&api)?
+    let apps = admin(&api, &parts)
+        .await?
         .list_apps()
         .await
         .map_err(ApiError::internal)?;
@@ -555,8 +561,8 @@ async fn disable_app(
     req: Request,
 ) -> Result<Response, ApiError> {
     let (parts, _) = req.into_parts();
-    api.tenant_with(&parts, Role::can_admin).await?;
-    if !admin_of(&api)?
+    if !admin(&api, &parts)
+        .await?
         .disable_app(&app_id)
         .await
         .map_err(ApiError::internal)?
@@ -573,8 +579,8 @@ async fn rotate_key(
     req: Request,
 ) -> Result<Response, ApiError> {
     let (parts, _) = req.into_parts();
-    api.tenant_with(&parts, Role::can_admin).await?;
-    let creds = admin_of(&api)?
+    let creds = admin(&api, &parts)
+        .await?
         .rotate_key(&app_id)
         .await
         .map_err(ApiError::internal)?
