@@ -11,7 +11,7 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use cauce_store::stream::TTL_PRINCIPAL;
+use cauce_store::stream::{shard_of, TTL_PRINCIPAL};
 use cauce_store::{Change, Kind, Op, Record};
 
 use crate::error::Result;
@@ -84,12 +84,6 @@ fn image(img: Option<ImageLite<'_>>) -> std::result::Result<Option<Record>, Stri
     Record::from_json(kind, &doc.s)
         .map(Some)
         .map_err(|e| format!("`doc` is not a {kind}: {e}"))
-}
-
-fn shard_of(source: Option<&str>) -> String {
-    let arn = source.unwrap_or("dynamodb");
-    let tail = arn.rsplit_once(":table/").map_or(arn, |(_, t)| t);
-    tail.replace("/stream/", "@").replace(['/', ':'], "_")
 }
 
 /// One stream record, decoded.

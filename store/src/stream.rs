@@ -30,9 +30,10 @@ fn decode_image(item: &serde_dynamo::Item) -> Result<Option<(Kind, Record)>> {
     Ok(Some((kind, Record::from_json(kind, doc)?)))
 }
 
-/// The feed name of a record: the table and stream label from its source ARN.
-fn shard_of(record: &EventRecord) -> String {
-    let arn = record.event_source_arn.as_deref().unwrap_or("dynamodb");
+/// The feed name of a stream record: the table and stream label from its source ARN, such as
+/// `cauce-events@2026-11-27T00_00_00.000`.
+pub fn shard_of(event_source_arn: Option<&str>) -> String {
+    let arn = event_source_arn.unwrap_or("dynamodb");
     let tail = arn.rsplit_once(":table/").map_or(arn, |(_, t)| t);
     tail.replace("/stream/", "@").replace(['/', ':'], "_")
 }
@@ -65,7 +66,7 @@ pub fn decode_record(record: &EventRecord) -> Result<Change> {
     Ok(Change {
         kind,
         op,
-        shard: shard_of(record),
+        shard: shard_of(record.event_source_arn.as_deref()),
         sequence,
         ttl_expired: op == Op::Remove && is_ttl_expiry(record),
         new_image: new.map(|(_, r)| r),
