@@ -1,0 +1,108 @@
+//! `anomalies`: hours whose volume departs from a robust seasonal baseline.
+//!
+//! Method: every hour from an app's first to its last active hour is counted (hours without
+//! events count 0). The baseline of an hour is the median count of all hours at the same hour
+//! of the day (UTC) in scope, which absorbs daily seasonality; the spread is their median
+//! absolute deviation (MAD). The score is `(events − baseline) / scale`, where `scale` is
+//! `1.4826 × MAD` (the normal-consistent MAD) but at least `sqrt(max(baseline, 1))`, the Poisson
+//! noise of a count, so that very regular series do not turn small wobbles into anomalies. An
+//! hour is a `spike` when `score ≥ threshold` and a `drop` when `score ≤ −threshold`. Hours of
+//! the day with fewer than `min_baseline_days` values have no baseline and are not scored.
+
+use polars::prelude::*;
+
+use cauce_store::Kind;
+
+use super::{collect, order, Settings};
+use crate::error::Result;
+use crate::exprs::{count, hour};
+use crate::source::{LakeSource, Scope};
+
+/// The normal-consistency factor of the MAD.
+const MAD_SCALE: f64 = 1.4826;
+
+fn larger(a: Expr, b: Expr) -> Expr {
+    when(a.clone().gt_eq(b.clone())).then(a).otherwise(b)
+}
+
+fn keys() -> [Expr; 2] {
+    [col("app_id"), col("hour_of_day")]
+}
+
+/// Rows `{app_id, hour, events, baseline, score, kind}` for the anomalous hours, by app and hour.
+pub fn anomalies(source: &LakeSource, scope: &Scope, settings: &Settings) -> Result<DataFrame> {
+    let counts = source
+        .frame(Kind::Event, scope)?
+        .group_by([col("app_id"), hour()])
+        .agg([count("events")]);
+    let every_hour = datetime_ranges(
+        Some(col("first")),
+        Some(col("last")),
+        Some(Duration::parse("1h")),
+        None,
+        ClosedWindow::Both,
+        Some(TimeUnit::Milliseconds),
+        Some(TimeZone::UTC),
+    )?;
+    let hours = counts
+        .clone()
+        .group_by([col("app_id")])
+        .agg([
+            col("hour").min().alias("first"),
+            col("hour").max().alias("last"),
+        ])
+        .select([col("app_id"), every_hour.alias("hour")])
+        .explode(cols(["hour"]), crate::exprs::EXPLODE)
+        .join(
+            counts,
+            [col("app_id"), col("hour")],
+            [col("app_id"), col("hour")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_columns([
+            col("events").fill_null(lit(0i64)),
+            col("hour").dt().hour().alias("hour_of_day"),
+        ]);
+    let baseline = hours.clone().group_by(keys()).agg([
+        col("events")
+            .cast(DataType::Float64)
+            .median()
+            .alias("baseline"),
+        count("samples"),
+    ]);
+    let with_baseline = hours.join(baseline, keys(), keys(), JoinArgs::new(JoinType::Inner));
+    let deviation = (col("events").cast(DataType::Float64) - col("baseline")).abs();
+    let mad = with_baseline
+        .clone()
+        .group_by(keys())
+        .agg([deviation.median().alias("mad")]);
+    let scale = larger(
+        col("mad") * lit(MAD_SCALE),
+        larger(col("baseline"), lit(1.0)).sqrt(),
+    );
+    let threshold = settings.anomaly_threshold;
+    collect(
+        with_baseline
+            .join(mad, keys(), keys(), JoinArgs::new(JoinType::Inner))
+            .filter(col("samples").gt_eq(lit(settings.min_baseline_days as i64)))
+            .with_column(
+                ((col("events").cast(DataType::Float64) - col("baseline")) / scale).alias("score"),
+            )
+            .filter(col("score").abs().gt_eq(lit(threshold)))
+            .with_column(
+                when(col("score").gt(lit(0.0)))
+                    .then(lit("spike"))
+                    .otherwise(lit("drop"))
+                    .alias("kind"),
+            )
+            .select([
+                col("app_id"),
+                col("hour"),
+                col("events"),
+                col("baseline"),
+                col("score"),
+                col("kind"),
+            ])
+            .sort(["app_id", "hour"], order(&[false, false])),
+    )
+}

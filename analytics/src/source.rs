@@ -1,0 +1,192 @@
+//! Where reports read from: the lake's three kinds as lazy frames, limited to a [`Scope`].
+//!
+//! A folder lake is scanned in place. An S3 lake is first copied, object by object, into a
+//! temporary folder (a Lambda has up to 10 GB of `/tmp`); both are then read by the exporter's
+//! reader helper, so copies and versions are resolved the same way everywhere.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{Days as ChronoDays, NaiveDate};
+use polars::prelude::*;
+use tempfile::TempDir;
+
+use cauce_exporter::lake::Lake;
+use cauce_exporter::reader::{self, Days};
+use cauce_store::Kind;
+
+use crate::error::{AnalyticsError, Result};
+
+/// What a report covers: one app or all, and a range of event days (`ts`, UTC), both ends
+/// included. `None` is open-ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Only this app; `None` for every app.
+    pub app: Option<String>,
+    /// The first event day.
+    pub from: Option<NaiveDate>,
+    /// The last event day.
+    pub to: Option<NaiveDate>,
+}
+
+fn day_start_ms(day: NaiveDate) -> i64 {
+    day.and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc()
+        .timestamp_millis()
+}
+
+impl Scope {
+    /// The ingest days that can hold events of this scope. An event arrives after it happened
+    /// (`ts` is corrected for the client's clock), so only the lower end prunes; one day of
+    /// slack covers clock corrections across midnight.
+    fn ingest_days(&self) -> Days {
+        Days {
+            from: self
+                .from
+                .and_then(|d| d.checked_sub_days(ChronoDays::new(1))),
+            to: None,
+        }
+    }
+
+    /// The row filter: app and event time.
+    fn filter(&self) -> Expr {
+        let ts = || col("ts").cast(DataType::Int64);
+        let mut keep = lit(true);
+        if let Some(app) = &self.app {
+            keep = keep.and(col("app_id").eq(lit(app.as_str())));
+        }
+        if let Some(from) = self.from {
+            keep = keep.and(ts().gt_eq(lit(day_start_ms(from))));
+        }
+        if let Some(to) = self.to.and_then(|d| d.succ_opt()) {
+            keep = keep.and(ts().lt(lit(day_start_ms(to))));
+        }
+        keep
+    }
+}
+
+/// A lake that reports read: a folder, possibly a temporary copy of an S3 lake.
+#[derive(Debug)]
+pub struct LakeSource {
+    root: PathBuf,
+    _copy: Option<TempDir>,
+}
+
+impl LakeSource {
+    /// A lake in a local folder (`DATA/lake` in embedded mode).
+    pub fn folder(root: impl Into<PathBuf>) -> Self {
+        LakeSource {
+            root: root.into(),
+            _copy: None,
+        }
+    }
+
+    /// Copies the Parquet files of every kind that `scope` may need from `lake` into a
+    /// temporary folder, removed when the source is dropped.
+    pub async fn fetch(lake: &dyn Lake, scope: &Scope) -> Result<Self> {
+        let copy = tempfile::tempdir().map_err(|e| AnalyticsError::io("temporary folder", e))?;
+        let days = scope.ingest_days();
+        for kind in Kind::ALL {
+            for object in lake.list(&format!("{}/", kind.plural())).await? {
+                if !object.key.ends_with(".parquet") || !in_days(&object.key, days) {
+                    continue;
+                }
+                let bytes = lake.get(&object.key).await?;
+                let path = copy.path().join(&object.key);
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| AnalyticsError::io(dir, e))?;
+                }
+                std::fs::write(&path, &bytes).map_err(|e| AnalyticsError::io(&path, e))?;
+            }
+        }
+        Ok(LakeSource {
+            root: copy.path().to_owned(),
+            _copy: Some(copy),
+        })
+    }
+
+    /// Opens `location`: a folder path, or `s3://bucket/prefix` (fetched, see [`LakeSource::fetch`]).
+    pub async fn open(location: &str, scope: &Scope) -> Result<Self> {
+        if location.starts_with("s3://") {
+            let lake = cauce_exporter::config::open_lake(location).await?;
+            Self::fetch(lake.as_ref(), scope).await
+        } else {
+            Ok(Self::folder(location))
+        }
+    }
+
+    /// The folder read.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The latest version of every record of `kind` in `scope`, lazily. A lake without files of
+    /// this kind gives an empty frame with the lake's columns.
+    pub fn frame(&self, kind: Kind, scope: &Scope) -> Result<LazyFrame> {
+        let rows = match reader::scan(&self.root, kind, scope.ingest_days())? {
+            Some(rows) => rows,
+            None => DataFrame::empty_with_schema(&empty_schema(kind)).lazy(),
+        };
+        Ok(rows.filter(scope.filter()))
+    }
+}
+
+/// Whether a lake key `{kind}/dt=YYYY-MM-DD/…` has its ingest day in `days`.
+fn in_days(key: &str, days: Days) -> bool {
+    let day = key
+        .split('/')
+        .find_map(|part| part.strip_prefix("dt="))
+        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+    match day {
+        Some(day) => days.from.is_none_or(|f| day >= f) && days.to.is_none_or(|t| day <= t),
+        None => false,
+    }
+}
+
+fn time() -> DataType {
+    DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
+}
+
+/// The columns reports read, for a lake that has no file of a kind yet.
+fn empty_schema(kind: Kind) -> Schema {
+    let text = |n: &str| Field::new(n.into(), DataType::String);
+    let at = |n: &str| Field::new(n.into(), time());
+    let mut fields = vec![text("op"), text("app_id")];
+    match kind {
+        Kind::Event => fields.extend([
+            text("event_id"),
+            text("name"),
+            text("user_id"),
+            text("session_id"),
+        ]),
+        Kind::Story => fields.extend([
+            text("story_id"),
+            text("name"),
+            text("user_id"),
+            text("session_id"),
+            at("started_at"),
+            at("ended_at"),
+            at("updated_at"),
+            text("outcome"),
+            Field::new(
+                "steps".into(),
+                DataType::List(Box::new(DataType::Struct(vec![
+                    text("name"),
+                    at("at"),
+                    text("properties"),
+                ]))),
+            ),
+        ]),
+        Kind::Test => fields.extend([
+            text("experiment"),
+            text("user_id"),
+            text("variant"),
+            at("exposed_at"),
+            at("updated_at"),
+            Field::new("converted".into(), DataType::Boolean),
+            Field::new("value".into(), DataType::Float64),
+        ]),
+    }
+    fields.extend([at("ts"), at("received_at"), text("ingest_seq")]);
+    Schema::from_iter(fields)
+}
