@@ -1,1 +1,129 @@
-//! Reporter.
+//! The scheduled reporter: every report over the lake, written back to the lake per app.
+//!
+//! Objects written (keys relative to the lake's root):
+//! * `reports/{app}/{report}.json`: `{app_id, report, generated_at, scope, data}`, where `data`
+//!   is the report's JSON (see [`crate::output::json`]);
+//! * `reports/{app}/dashboard.html`: the app's self-contained page;
+//! * `reports/index.json`: `{generated_at, apps}`.
+//!
+//! `{app}` is the app id made safe for a key ([`html::file_stem`]). The Lambda `reporter` runs
+//! [`handle`] on an EventBridge schedule over the S3 lake; `cauce serve` runs [`publish`] on an
+//! interval over `DATA/lake`.
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use cauce_exporter::lake::Lake;
+
+use crate::error::Result;
+use crate::output::{html, json};
+use crate::report::{self, Reports, Settings};
+use crate::source::{LakeSource, Scope};
+
+/// The key of one app's report object.
+pub fn report_key(app: &str, report: &str) -> String {
+    format!("reports/{}/{report}.json", html::file_stem(app))
+}
+
+/// The key of one app's dashboard.
+pub fn dashboard_key(app: &str) -> String {
+    format!("reports/{}/dashboard.html", html::file_stem(app))
+}
+
+/// What a run wrote.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Published {
+    /// The apps reported on.
+    pub apps: Vec<String>,
+    /// The objects written.
+    pub objects: usize,
+    /// When the reports were computed.
+    pub generated_at: String,
+}
+
+/// Describes a scope for people.
+pub fn describe(scope: &Scope) -> String {
+    let day = |d: Option<chrono::NaiveDate>, open: &str| {
+        d.map_or_else(|| open.to_owned(), |d| d.to_string())
+    };
+    format!(
+        "event days {} to {}",
+        day(scope.from, "the first"),
+        day(scope.to, "the last")
+    )
+}
+
+/// Renders every app's objects: pure apart from the lake read.
+pub fn render(
+    source: &LakeSource,
+    scope: &Scope,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Result<(Published, Vec<(String, Bytes)>)> {
+    let reports = report::run(source, scope, &report::ALL, settings)?;
+    render_reports(&reports, scope, now)
+}
+
+/// Renders the objects of reports already computed.
+pub fn render_reports(
+    reports: &Reports,
+    scope: &Scope,
+    now: DateTime<Utc>,
+) -> Result<(Published, Vec<(String, Bytes)>)> {
+    let generated_at = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let apps = reports.apps()?;
+    let mut objects = Vec::new();
+    for app in &apps {
+        let mine = reports.for_app(app)?;
+        for r in &mine.0 {
+            let body = json!({
+                "app_id": app, "report": r.name, "generated_at": generated_at,
+                "scope": describe(scope), "data": json::report(r)?,
+            });
+            objects.push((report_key(app, r.name), Bytes::from(body.to_string())));
+        }
+        let subtitle = format!("{}; generated {generated_at}", describe(scope));
+        let page = html::page(app, &subtitle, &mine)?;
+        objects.push((dashboard_key(app), Bytes::from(page)));
+    }
+    let index = json!({"generated_at": generated_at, "apps": apps});
+    objects.push(("reports/index.json".into(), Bytes::from(index.to_string())));
+    let published = Published {
+        apps,
+        objects: objects.len(),
+        generated_at,
+    };
+    Ok((published, objects))
+}
+
+/// Writes rendered objects to the lake, each whole.
+pub async fn write(lake: &dyn Lake, objects: Vec<(String, Bytes)>) -> Result<()> {
+    for (key, bytes) in objects {
+        lake.put(&key, bytes).await?;
+    }
+    Ok(())
+}
+
+/// Computes and writes every app's reports over a local lake folder. Reports are CPU work:
+/// call this from a blocking-friendly context (it blocks the thread while Polars runs).
+pub async fn publish(
+    lake: &dyn Lake,
+    source: &LakeSource,
+    scope: &Scope,
+    settings: &Settings,
+) -> Result<Published> {
+    let (published, objects) =
+        tokio::task::block_in_place(|| render(source, scope, settings, Utc::now()))?;
+    write(lake, objects).await?;
+    Ok(published)
+}
+
+/// The Lambda handler: copies the lake's Parquet to `/tmp`, computes every report over the
+/// whole lake and writes the objects back under `reports/`.
+pub async fn handle(lake: &dyn Lake, settings: &Settings) -> Result<Published> {
+    let scope = Scope::default();
+    let source = LakeSource::fetch(lake, &scope).await?;
+    publish(lake, &source, &scope, settings).await
+}

@@ -63,6 +63,18 @@ pub trait Backlog: Send + Sync {
     async fn backlog(&self) -> Result<u64, Box<dyn std::error::Error + Send + Sync>>;
 }
 
+/// An error from a port that the API only reports.
+pub type PortError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The latest published reports of each app: what `GET /v1/reports` serves.
+#[async_trait::async_trait]
+pub trait ReportShelf: Send + Sync {
+    /// The names of the app's published reports, sorted.
+    async fn names(&self, app_id: &str) -> Result<Vec<String>, PortError>;
+    /// One report as JSON, or `None` when the app has no such report yet.
+    async fn report(&self, app_id: &str, name: &str) -> Result<Option<Bytes>, PortError>;
+}
+
 /// Everything a request handler needs.
 pub struct ApiState {
     /// Where accepted items go.
@@ -77,6 +89,8 @@ pub struct ApiState {
     pub config: ApiConfig,
     /// Downstream work that `pending` also counts.
     pub backlogs: Vec<Arc<dyn Backlog>>,
+    /// Published reports, where this deployment has them.
+    pub reports: Option<Arc<dyn ReportShelf>>,
     rate: RateLimits,
 }
 
@@ -97,7 +111,14 @@ impl ApiState {
             admin,
             config,
             backlogs: Vec::new(),
+            reports: None,
         }
+    }
+
+    /// Serves `GET /v1/reports` from `shelf`.
+    pub fn with_reports(mut self, shelf: Arc<dyn ReportShelf>) -> Self {
+        self.reports = Some(shelf);
+        self
     }
 
     /// Adds downstream work to what `GET /healthz` reports as `pending`.
@@ -269,7 +290,9 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/events", post(post_events))
         .route("/v1/stories", post(post_stories))
         .route("/v1/tests", post(post_tests))
-        .route("/v1/users/{user_id}/timeline", get(timeline));
+        .route("/v1/users/{user_id}/timeline", get(timeline))
+        .route("/v1/reports", get(list_reports))
+        .route("/v1/reports/{name}", get(get_report));
     if state.admin.is_some() {
         router = router
             .route("/v1/admin/apps", post(create_app).get(list_apps))
@@ -492,6 +515,60 @@ async fn timeline(
         records,
     })
     .into_response())
+}
+
+/// The shelf and the reading caller's app.
+async fn shelf<'a>(
+    api: &'a ApiState,
+    parts: &Parts,
+) -> Result<(&'a Arc<dyn ReportShelf>, String), ApiError> {
+    let tenant = api.tenant_with(parts, Role::can_read).await?;
+    let shelf = api.reports.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "this deployment publishes no reports",
+        )
+    })?;
+    Ok((shelf, tenant.app_id))
+}
+
+async fn list_reports(
+    State(api): State<Arc<ApiState>>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let (parts, _) = req.into_parts();
+    let (shelf, app_id) = shelf(&api, &parts).await?;
+    let names = shelf.names(&app_id).await.map_err(ApiError::internal)?;
+    Ok(Json(json!({ "app_id": app_id, "reports": names })).into_response())
+}
+
+async fn get_report(
+    State(api): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let (parts, _) = req.into_parts();
+    let (shelf, app_id) = shelf(&api, &parts).await?;
+    match shelf
+        .report(&app_id, &name)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        Some(body) => Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "report_not_found",
+            format!("no published report {name:?} for this app yet"),
+        )),
+    }
 }
 
 #[derive(Deserialize)]

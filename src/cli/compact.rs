@@ -6,15 +6,12 @@ use cauce_exporter::compact::{compact, CompactConfig};
 use cauce_exporter::config::open_lake;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::DataArgs;
+use super::LakeArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct CompactArgs {
     #[command(flatten)]
-    data: DataArgs,
-    /// A lake elsewhere, such as `s3://bucket/prefix` (instead of DATA/lake).
-    #[arg(long, env = "CAUCE_LAKE")]
-    lake: Option<String>,
+    lake: LakeArgs,
     /// Also compact the current hour (for a stopped system, or a test).
     #[arg(long)]
     all: bool,
@@ -24,11 +21,7 @@ pub struct CompactArgs {
 }
 
 pub async fn run(args: CompactArgs) -> anyhow::Result<()> {
-    let location = match &args.lake {
-        Some(l) => l.clone(),
-        None => args.data.data.join("lake").display().to_string(),
-    };
-    let lake = open_lake(&location).await?;
+    let lake = open_lake(&args.lake.location()).await?;
     let config = CompactConfig {
         target_bytes: args.target_mb.max(1) * 1024 * 1024,
         include_open: args.all,

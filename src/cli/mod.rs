@@ -2,6 +2,7 @@
 
 mod apps;
 mod compact;
+mod report;
 mod serve;
 mod worker;
 
@@ -25,6 +26,26 @@ pub struct DataArgs {
     pub data: PathBuf,
 }
 
+/// Which lake a command reads: `DATA/lake`, or another folder or S3 lake.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LakeArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// A lake elsewhere, such as `s3://bucket/prefix` (instead of DATA/lake).
+    #[arg(long, env = "CAUCE_LAKE")]
+    pub lake: Option<String>,
+}
+
+impl LakeArgs {
+    /// The lake's location: `--lake`, or the embedded `DATA/lake`.
+    pub fn location(&self) -> String {
+        match &self.lake {
+            Some(l) => l.clone(),
+            None => self.data.data.join("lake").display().to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the API and the writer in one process on the embedded adapters (SQLite, a folder).
@@ -34,6 +55,8 @@ enum Command {
     Worker(worker::WorkerArgs),
     /// Compact the lake: each closed hour into few large files, deduplicated and sorted.
     Compact(compact::CompactArgs),
+    /// Compute the pattern reports over the lake: JSON, Markdown or HTML pages per app.
+    Report(report::ReportArgs),
     /// Manage apps and their API keys.
     #[command(subcommand)]
     Apps(apps::AppsCommand),
@@ -58,6 +81,7 @@ pub fn run() -> anyhow::Result<()> {
             Command::Serve(args) => serve::run(args).await,
             Command::Worker(args) => worker::run(args).await,
             Command::Compact(args) => compact::run(args).await,
+            Command::Report(args) => report::run(args).await,
             Command::Apps(cmd) => apps::run(cmd).await,
         }
     })

@@ -1,15 +1,22 @@
-//! `cauce serve`: the API and the writer in one process, on SQLite and a local folder.
+//! `cauce serve`: the API, the writer, the exporter and the reporter in one process, on SQLite
+//! and a local folder.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::body::Bytes;
+use tokio::task::JoinHandle;
 
+use cauce_analytics::reporter::{self, report_key};
+use cauce_analytics::{LakeSource, Scope, Settings};
 use cauce_exporter::embedded::{backlog, Embedded, EmbeddedConfig};
 use cauce_exporter::lake::local::LocalLake;
-use cauce_ingest::api::{router, ApiConfig, ApiState, Backlog, Tenancy};
-use cauce_ingest::auth::CachedKeys;
+use cauce_exporter::lake::Lake;
+use cauce_exporter::ExportError;
+use cauce_ingest::api::{router, ApiConfig, ApiState, Backlog, PortError, ReportShelf, Tenancy};
+use cauce_ingest::auth::{CachedKeys, SqliteKeys};
 use cauce_ingest::queue::sqlite::{SqliteQueue, SqliteQueueConfig};
 use cauce_ingest::writer::{poll, PollConfig};
 use cauce_store::sqlite::SqliteStore;
@@ -20,20 +27,24 @@ use super::DataArgs;
 /// How long a key lookup is cached: a disabled or rotated key stops working within this time.
 const KEY_CACHE_TTL: Duration = Duration::from_secs(2);
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     #[command(flatten)]
-    data: DataArgs,
+    pub data: DataArgs,
     /// The address to listen on.
     #[arg(long, env = "CAUCE_ADDR", default_value = "127.0.0.1:8080")]
-    addr: SocketAddr,
+    pub addr: SocketAddr,
     /// Requests a second per key for apps that set no rate of their own.
     #[arg(long, env = "CAUCE_RATE_LIMIT", default_value_t = 2_000)]
-    rate_limit: u32,
+    pub rate_limit: u32,
     /// Message groups per app in the queue: one user's order always holds; more groups let
     /// more writers run in parallel, fewer put more items in each message.
     #[arg(long, env = "CAUCE_GROUP_BUCKETS", default_value_t = 1)]
-    group_buckets: u64,
+    pub group_buckets: u64,
+    /// Seconds between two runs of the reports (published under DATA/lake/reports and served by
+    /// `GET /v1/reports`); 0 turns the job off.
+    #[arg(long, env = "CAUCE_REPORT_EVERY", default_value_t = 900)]
+    pub report_every: u64,
 }
 
 /// The exporter's lag behind the change log, for `pending`.
@@ -41,49 +52,153 @@ struct LakeBacklog(SqliteStore);
 
 #[async_trait::async_trait]
 impl Backlog for LakeBacklog {
-    async fn backlog(&self) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+    async fn backlog(&self) -> Result<u64, PortError> {
         Ok(backlog(&self.0).await?)
     }
 }
 
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+/// The reports the reporter job published in the lake.
+struct LakeShelf(Arc<dyn Lake>);
+
+#[async_trait::async_trait]
+impl ReportShelf for LakeShelf {
+    async fn names(&self, app_id: &str) -> Result<Vec<String>, PortError> {
+        let mut names = Vec::new();
+        for name in cauce_analytics::ALL {
+            let key = report_key(app_id, name);
+            let dir = key.rsplit_once('/').map_or("", |(d, _)| d);
+            if self.0.list(dir).await?.iter().any(|o| o.key == key) {
+                names.push(name.to_owned());
+            }
+        }
+        Ok(names)
+    }
+
+    async fn report(&self, app_id: &str, name: &str) -> Result<Option<Bytes>, PortError> {
+        if !cauce_analytics::ALL.contains(&name) {
+            return Ok(None);
+        }
+        match self.0.get(&report_key(app_id, name)).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(ExportError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The embedded system, running.
+pub struct Server {
+    /// Where the API listens.
+    pub addr: SocketAddr,
+    /// The app and key store.
+    pub keys: Arc<SqliteKeys>,
+    /// The lake.
+    pub lake: Arc<LocalLake>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    api: JoinHandle<std::io::Result<()>>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Stops accepting requests and stops the background tasks. Accepted items are durable in
+    /// the queue and the store; a restart carries on where this one stopped.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.api.await??;
+        for task in self.background {
+            task.abort();
+        }
+        Ok(())
+    }
+}
+
+/// Runs the reports over the lake every `every`, publishing them into the lake.
+async fn report_job(lake: Arc<LocalLake>, every: Duration) {
+    let source = LakeSource::folder(lake.root());
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tick.tick().await;
+        match reporter::publish(
+            lake.as_ref(),
+            &source,
+            &Scope::default(),
+            &Settings::default(),
+        )
+        .await
+        {
+            Ok(p) => tracing::info!(
+                apps = p.apps.len(),
+                objects = p.objects,
+                "Reports published."
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "The report job failed; it runs again at the next interval.")
+            }
+        }
+    }
+}
+
+/// Starts the embedded system: the API on `args.addr`, the writer, the exporter and the
+/// report job.
+pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
     let keys = Arc::new(open_keys(&args.data)?);
     let dir = &args.data.data;
     let store = Arc::new(SqliteStore::open(dir.join("store.db"))?);
     let queue_config = SqliteQueueConfig::default();
     let queue = Arc::new(SqliteQueue::open(dir.join("queue.db"), queue_config)?);
-    let writer = tokio::spawn(poll(
+    let mut background = vec![tokio::spawn(poll(
         queue.clone(),
         store.clone(),
         PollConfig {
             max_receives: queue_config.max_receives,
             ..PollConfig::default()
         },
-    ));
+    ))];
     let lake = Arc::new(LocalLake::new(dir.join("lake")));
-    let exporter = Embedded::new((*store).clone(), lake, EmbeddedConfig::default()).await?;
-    let exporter = tokio::spawn(exporter.run());
+    let exporter = Embedded::new((*store).clone(), lake.clone(), EmbeddedConfig::default()).await?;
+    background.push(tokio::spawn(exporter.run()));
+    if args.report_every > 0 {
+        let every = Duration::from_secs(args.report_every);
+        background.push(tokio::spawn(report_job(lake.clone(), every)));
+    }
     let mut config = ApiConfig {
         default_rate_limit: args.rate_limit,
         ..ApiConfig::default()
     };
     config.packing.group_buckets = args.group_buckets.max(1);
     let tenancy = Tenancy::Keys(Arc::new(CachedKeys::new(keys.clone(), KEY_CACHE_TTL)));
-    let state = ApiState::new(queue, store.clone(), tenancy, Some(keys), config)
-        .with_backlog(Arc::new(LakeBacklog((*store).clone())));
+    let state = ApiState::new(queue, store.clone(), tenancy, Some(keys.clone()), config)
+        .with_backlog(Arc::new(LakeBacklog((*store).clone())))
+        .with_reports(Arc::new(LakeShelf(lake.clone())));
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = router(Arc::new(state));
+    let api = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
     tracing::info!(%addr, data = %dir.display(), "Cauce is serving.");
-    println!("cauce listening on http://{addr}");
-    axum::serve(listener, router(Arc::new(state)))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
-    writer.abort();
-    exporter.abort();
+    Ok(Server {
+        addr,
+        keys,
+        lake,
+        stop,
+        api,
+        background,
+    })
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let server = start(&args).await?;
+    println!("cauce listening on http://{}", server.addr);
+    let _ = tokio::signal::ctrl_c().await;
+    server.stop().await?;
     tracing::info!("Cauce stopped.");
     Ok(())
 }

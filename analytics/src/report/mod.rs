@@ -19,7 +19,7 @@ pub use funnels::funnels;
 pub use paths::paths;
 pub use retention::retention;
 pub use stories::stories;
-pub use volume::{active_users, daily_volume, top_events};
+pub use volume::{active_users, daily_volume, hourly_volume, top_events};
 
 use crate::error::{AnalyticsError, Result};
 use crate::source::{LakeSource, Scope};
@@ -146,6 +146,7 @@ pub fn one(name: &str, source: &LakeSource, scope: &Scope, settings: &Settings) 
             name: "volume",
             tables: vec![
                 ("daily", daily_volume(source, scope)?),
+                ("hourly", hourly_volume(source, scope)?),
                 ("top_events", top_events(source, scope, settings)?),
                 ("active_users", active_users(source, scope)?),
             ],

@@ -1,4 +1,4 @@
-//! `volume`: daily events, users and sessions; the top events; DAU, WAU and MAU.
+//! `volume`: daily events, users and sessions; hourly events; the top events; DAU, WAU and MAU.
 
 use polars::prelude::*;
 
@@ -6,7 +6,7 @@ use cauce_store::Kind;
 
 use super::{collect, order, Settings};
 use crate::error::Result;
-use crate::exprs::{count, day, day_number, sessions, users};
+use crate::exprs::{count, day, day_number, hour, sessions, users};
 use crate::source::{LakeSource, Scope};
 
 /// Rows `{app_id, day, events, users, sessions}`, one per app and event day.
@@ -17,6 +17,17 @@ pub fn daily_volume(source: &LakeSource, scope: &Scope) -> Result<DataFrame> {
             .group_by([col("app_id"), day()])
             .agg([count("events"), users(), sessions()])
             .sort(["app_id", "day"], order(&[false, false])),
+    )
+}
+
+/// Rows `{app_id, hour, events}`, one per app and event hour with events.
+pub fn hourly_volume(source: &LakeSource, scope: &Scope) -> Result<DataFrame> {
+    let events = source.frame(Kind::Event, scope)?;
+    collect(
+        events
+            .group_by([col("app_id"), hour()])
+            .agg([count("events")])
+            .sort(["app_id", "hour"], order(&[false, false])),
     )
 }
 
