@@ -131,6 +131,17 @@ impl LakeSource {
     }
 }
 
+impl LakeSource {
+    /// How many records of `kind` are in `scope`, copies and old versions not counted.
+    pub fn count(&self, kind: Kind, scope: &Scope) -> Result<u64> {
+        let df = self
+            .frame(kind, scope)?
+            .select([len().alias("n")])
+            .collect()?;
+        Ok(df.column("n")?.get(0)?.extract::<u64>().unwrap_or(0))
+    }
+}
+
 /// Whether a lake key `{kind}/dt=YYYY-MM-DD/…` has its ingest day in `days`.
 fn in_days(key: &str, days: Days) -> bool {
     let day = key

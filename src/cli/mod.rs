@@ -2,6 +2,7 @@
 
 mod apps;
 mod compact;
+mod demo;
 mod report;
 mod serve;
 mod worker;
@@ -48,6 +49,9 @@ impl LakeArgs {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The whole system on this machine: simulated apps send traffic to the embedded system,
+    /// then the lake is compacted, every report runs and an HTML dashboard is written.
+    Demo(demo::DemoArgs),
     /// Run the API and the writer in one process on the embedded adapters (SQLite, a folder).
     Serve(serve::ServeArgs),
     /// Poll the SQS queue and write to DynamoDB: the writer outside Lambda (reads the same
@@ -65,10 +69,15 @@ enum Command {
 /// Parses the command line and runs the command.
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // The demo talks to a person through its progress bars and summary: only warnings log.
+    let default_log = match cli.command {
+        Command::Demo(_) => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CAUCE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log)),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -78,6 +87,7 @@ pub fn run() -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async {
         match cli.command {
+            Command::Demo(args) => demo::run(args).await,
             Command::Serve(args) => serve::run(args).await,
             Command::Worker(args) => worker::run(args).await,
             Command::Compact(args) => compact::run(args).await,
