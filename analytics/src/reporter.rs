@@ -10,6 +10,7 @@
 //! [`handle`] on an EventBridge schedule over the S3 lake; `cauce serve` runs [`publish`] on an
 //! interval over `DATA/lake`.
 
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -106,24 +107,31 @@ pub async fn write(lake: &dyn Lake, objects: Vec<(String, Bytes)>) -> Result<()>
     Ok(())
 }
 
-/// Computes and writes every app's reports over a local lake folder. Reports are CPU work:
-/// call this from a blocking-friendly context (it blocks the thread while Polars runs).
+/// Computes every app's reports from `source` as of `now` and writes them into `lake`.
+/// Reports are CPU work: this blocks the thread while Polars runs (on a multi-threaded runtime).
 pub async fn publish(
     lake: &dyn Lake,
     source: &LakeSource,
     scope: &Scope,
     settings: &Settings,
+    now: DateTime<Utc>,
 ) -> Result<Published> {
     let (published, objects) =
-        tokio::task::block_in_place(|| render(source, scope, settings, Utc::now()))?;
+        tokio::task::block_in_place(|| render(source, scope, settings, now))?;
     write(lake, objects).await?;
     Ok(published)
 }
 
-/// The Lambda handler: copies the lake's Parquet to `/tmp`, computes every report over the
-/// whole lake and writes the objects back under `reports/`.
-pub async fn handle(lake: &dyn Lake, settings: &Settings) -> Result<Published> {
+/// The Lambda handler for an EventBridge schedule event: copies the lake's Parquet to `/tmp`,
+/// computes every report over the whole lake as of the event's time, and writes the objects
+/// back under `reports/`.
+pub async fn handle(
+    lake: &dyn Lake,
+    settings: &Settings,
+    event: &EventBridgeEvent,
+) -> Result<Published> {
     let scope = Scope::default();
     let source = LakeSource::fetch(lake, &scope).await?;
-    publish(lake, &source, &scope, settings).await
+    let now = event.time.unwrap_or_else(Utc::now);
+    publish(lake, &source, &scope, settings, now).await
 }

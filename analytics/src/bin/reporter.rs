@@ -16,7 +16,7 @@ async fn main() -> Result<(), Error> {
     run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent>| async move {
             tracing::info!(source = %event.payload.source, "Scheduled report run.");
-            let published = handle(lake, &Settings::default()).await?;
+            let published = handle(lake, &Settings::default(), &event.payload).await?;
             tracing::info!(
                 apps = published.apps.len(),
                 objects = published.objects,

@@ -3,10 +3,10 @@
 
 use std::fmt::Write;
 
-use serde_json::Value;
+use polars::prelude::DataFrame;
 
 use crate::error::Result;
-use crate::output::{cell, charts, json};
+use crate::output::{charts, text_table, CHART_ONLY};
 use crate::report::Reports;
 
 /// Rows shown per table; the JSON output has them all.
@@ -34,35 +34,33 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-fn table(rows: &Value, out: &mut String) {
-    let Some(rows) = rows.as_array().filter(|r| !r.is_empty()) else {
+fn table(df: &DataFrame, out: &mut String) -> Result<()> {
+    if df.height() == 0 {
         out.push_str("<p class=\"note\">No rows.</p>\n");
-        return;
-    };
-    let columns: Vec<&String> = rows[0]
-        .as_object()
-        .map(|o| o.keys().filter(|k| *k != "app_id").collect())
-        .unwrap_or_default();
+        return Ok(());
+    }
+    let (columns, rows) = text_table(df, &["app_id"], MAX_ROWS)?;
     out.push_str("<table><tr>");
     for c in &columns {
         let _ = write!(out, "<th>{}</th>", escape(c));
     }
     out.push_str("</tr>\n");
-    for row in rows.iter().take(MAX_ROWS) {
+    for row in rows {
         out.push_str("<tr>");
-        for c in &columns {
-            let _ = write!(out, "<td>{}</td>", escape(&cell(&row[c.as_str()])));
+        for c in row {
+            let _ = write!(out, "<td>{}</td>", escape(&c));
         }
         out.push_str("</tr>\n");
     }
     out.push_str("</table>\n");
-    if rows.len() > MAX_ROWS {
+    if df.height() > MAX_ROWS {
         let _ = writeln!(
             out,
             "<p class=\"note\">First {MAX_ROWS} of {} rows; the JSON report has them all.</p>",
-            rows.len()
+            df.height()
         );
     }
+    Ok(())
 }
 
 /// The page of one app: `reports` must hold that app's rows only (see [`Reports::for_app`]).
@@ -90,10 +88,13 @@ pub fn page(app: &str, subtitle: &str, reports: &Reports) -> Result<String> {
     for report in &reports.0 {
         let _ = writeln!(out, "<section id=\"{0}\"><h2>{0}</h2>", report.name);
         for (name, df) in &report.tables {
+            if CHART_ONLY.contains(name) {
+                continue;
+            }
             if report.tables.len() > 1 {
                 let _ = writeln!(out, "<h3>{name}</h3>");
             }
-            table(&json::rows(df)?, &mut out);
+            table(df, &mut out)?;
         }
         out.push_str("</section>\n");
     }

@@ -8,7 +8,8 @@ use serde_json::{Map, Number, Value};
 use crate::error::Result;
 use crate::report::{Report, Reports};
 
-fn value(v: AnyValue<'_>) -> Value {
+/// One cell as JSON.
+pub fn value(v: AnyValue<'_>) -> Value {
     match v {
         AnyValue::Null => Value::Null,
         AnyValue::Boolean(b) => Value::Bool(b),

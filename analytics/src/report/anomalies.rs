@@ -7,7 +7,9 @@
 //! `1.4826 × MAD` (the normal-consistent MAD) but at least `sqrt(max(baseline, 1))`, the Poisson
 //! noise of a count, so that very regular series do not turn small wobbles into anomalies. An
 //! hour is a `spike` when `score ≥ threshold` and a `drop` when `score ≤ −threshold`. Hours of
-//! the day with fewer than `min_baseline_days` values have no baseline and are not scored.
+//! the day with fewer than `min_baseline_days` values have no baseline and are not scored, and
+//! an hour is judged only when its count or its baseline reaches `min_events` (sparse hours
+//! swing by whole sessions).
 
 use polars::prelude::*;
 
@@ -85,6 +87,11 @@ pub fn anomalies(source: &LakeSource, scope: &Scope, settings: &Settings) -> Res
         with_baseline
             .join(mad, keys(), keys(), JoinArgs::new(JoinType::Inner))
             .filter(col("samples").gt_eq(lit(settings.min_baseline_days as i64)))
+            .filter(
+                col("events")
+                    .gt_eq(lit(settings.min_events as i64))
+                    .or(col("baseline").gt_eq(lit(settings.min_events as f64))),
+            )
             .with_column(
                 ((col("events").cast(DataType::Float64) - col("baseline")) / scale).alias("score"),
             )

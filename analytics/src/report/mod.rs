@@ -44,8 +44,11 @@ pub struct Settings {
     pub top: usize,
     /// The robust z-score from which an hour is an anomaly.
     pub anomaly_threshold: f64,
-    /// How many past values an hour of the day needs before it has a baseline.
+    /// How many values an hour of the day needs before it has a baseline.
     pub min_baseline_days: u32,
+    /// Hours with fewer events than this, against a baseline below it too, are too sparse to
+    /// judge: a handful of sessions would look like a spike.
+    pub min_events: u32,
     /// Planned allocation per experiment, variant → weight; equal allocation otherwise.
     pub weights: BTreeMap<String, BTreeMap<String, f64>>,
 }
@@ -57,6 +60,7 @@ impl Default for Settings {
             top: 10,
             anomaly_threshold: 5.0,
             min_baseline_days: 3,
+            min_events: 30,
             weights: BTreeMap::new(),
         }
     }
