@@ -123,6 +123,7 @@ async fn report_job(lake: Arc<LocalLake>, every: Duration) {
             &source,
             &Scope::default(),
             &Settings::default(),
+            chrono::Utc::now(),
         )
         .await
         {
