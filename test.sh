@@ -1,17 +1,31 @@
 #!/usr/bin/env bash
 # Cauce's one test command. On a fresh machine it installs what the tests need (moto's server,
-# pyarrow and DuckDB, in a local virtualenv), starts moto on a free loopback port, stops it at
-# exit even on failure, and runs formatting, lints and the whole test suite.
+# pyarrow, DuckDB, SciPy and Playwright in a local virtualenv; Debian's Chromium), starts moto on
+# a free loopback port, stops it at exit even on failure, and runs formatting, lints and the
+# whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 VENV="${CAUCE_VENV:-.venv}"
-if ! "$VENV/bin/python" -c 'import moto.server, pyarrow, duckdb' >/dev/null 2>&1; then
-  echo "test.sh: installing moto[server], pyarrow and duckdb into $VENV"
+if ! "$VENV/bin/python" -c 'import moto.server, pyarrow, duckdb, scipy, playwright' >/dev/null 2>&1; then
+  echo "test.sh: installing moto[server], pyarrow, duckdb, scipy and playwright into $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5' pyarrow duckdb
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5' pyarrow duckdb scipy playwright
 fi
 export CAUCE_PYTHON="$PWD/$VENV/bin/python"
+
+# The dashboard test drives Debian's Chromium through Playwright (no browser download).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "test.sh: installing Debian's chromium"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  APT_LOG=$(mktemp)
+  $SUDO apt-get install -y --no-install-recommends chromium >"$APT_LOG" 2>&1 || {
+    $SUDO apt-get update >>"$APT_LOG" 2>&1 && $SUDO apt-get install -y --no-install-recommends chromium >>"$APT_LOG" 2>&1
+  } || { cat "$APT_LOG"; echo "test.sh: could not install chromium"; exit 1; }
+  rm -f "$APT_LOG"
+fi
+export CAUCE_CHROMIUM="$(command -v chromium)"
 
 PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p target

@@ -12,54 +12,7 @@ use serde_json::{json, Value};
 
 mod support;
 
-use support::{cli, serve, BIN};
-
-struct Client {
-    agent: ureq::Agent,
-    base: String,
-}
-
-impl Client {
-    fn new(base: &str) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Client {
-            agent,
-            base: base.to_owned(),
-        }
-    }
-
-    fn post(&self, path: &str, key: &str, items: &[Value]) -> (u16, Value) {
-        let body = json!({ "sent_at": now(), "batch": items }).to_string();
-        let mut res = self
-            .agent
-            .post(format!("{}{path}", self.base))
-            .header("x-api-key", key)
-            .header("content-type", "application/json")
-            .send(body)
-            .unwrap();
-        let status = res.status().as_u16();
-        let json = serde_json::from_str(&res.body_mut().read_to_string().unwrap()).unwrap();
-        (status, json)
-    }
-
-    fn get(&self, path: &str, key: Option<&str>) -> (u16, Value) {
-        let mut req = self.agent.get(format!("{}{path}", self.base));
-        if let Some(k) = key {
-            req = req.header("x-api-key", k);
-        }
-        let mut res = req.call().unwrap();
-        let status = res.status().as_u16();
-        let json = serde_json::from_str(&res.body_mut().read_to_string().unwrap()).unwrap();
-        (status, json)
-    }
-}
-
-fn now() -> i64 {
-    cauce_store::time::now_ms()
-}
+use support::{cli, now, serve, Client, BIN};
 
 /// A small deterministic generator, so that a failure can be replayed.
 struct Rng(u64);

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// The `cauce` binary that cargo built for this test or benchmark.
 pub const BIN: &str = env!("CARGO_BIN_EXE_cauce");
@@ -26,8 +26,15 @@ impl Drop for Server {
 
 /// Starts `cauce serve` on a free loopback port and waits until it listens.
 pub fn serve(data: &Path) -> Server {
+    serve_with(data, &[])
+}
+
+/// Starts `cauce serve` with extra arguments.
+pub fn serve_with(data: &Path, extra: &[&str]) -> Server {
     let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(extra)
+        .arg("--data")
         .arg(data)
         .env("CAUCE_LOG", "warn")
         .stdout(Stdio::piped())
@@ -60,4 +67,56 @@ pub fn cli(data: &Path, args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("one JSON line")
+}
+
+/// An HTTP client of a running server; answers of any status come back as (status, JSON).
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl Client {
+    /// A client of `base`.
+    pub fn new(base: &str) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Client {
+            agent,
+            base: base.to_owned(),
+        }
+    }
+
+    /// POSTs `items` as a batch with `key`.
+    pub fn post(&self, path: &str, key: &str, items: &[Value]) -> (u16, Value) {
+        let body = json!({ "sent_at": now(), "batch": items }).to_string();
+        let mut res = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("x-api-key", key)
+            .header("content-type", "application/json")
+            .send(body)
+            .unwrap();
+        let status = res.status().as_u16();
+        let json = serde_json::from_str(&res.body_mut().read_to_string().unwrap()).unwrap();
+        (status, json)
+    }
+
+    /// GETs `path`, with `key` if any.
+    pub fn get(&self, path: &str, key: Option<&str>) -> (u16, Value) {
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        if let Some(k) = key {
+            req = req.header("x-api-key", k);
+        }
+        let mut res = req.call().unwrap();
+        let status = res.status().as_u16();
+        let json = serde_json::from_str(&res.body_mut().read_to_string().unwrap()).unwrap();
+        (status, json)
+    }
+}
+
+/// The wall clock, epoch ms.
+pub fn now() -> i64 {
+    cauce_store::time::now_ms()
 }
