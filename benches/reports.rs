@@ -1,0 +1,172 @@
+//! Each report on a 1M-event lake (the demo's simulated traffic, one compacted file per hour),
+//! against DuckDB SQL answering the same question on the same files; both on one thread, in the
+//! same run. Prints milliseconds (medians) and the ratios ours/DuckDB (target ≤ 1.0).
+//!
+//! Run with `cargo bench --workspace` (or `cargo bench --bench reports`). Settings:
+//! `CAUCE_BENCH_EVENTS` (default 1,000,000), `CAUCE_BENCH_RUNS` (5). DuckDB runs in the Python
+//! of `CAUCE_PYTHON` (the test command's virtualenv).
+
+use std::process::Command;
+use std::time::Instant;
+
+use cauce_analytics::{report, LakeSource, Scope, Settings, ALL};
+use cauce_exporter::compact::{compact, CompactConfig};
+use cauce_exporter::lake::local::LocalLake;
+use cauce_exporter::writer::LakeWriter;
+use cauce_store::{Change, Kind, Op, Record, Stamp};
+
+#[allow(dead_code)]
+#[path = "../src/cli/demo/simulate.rs"]
+mod simulate;
+
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The demo's traffic as changes, each received two seconds after its client time, so that the
+/// lake's hours are the event hours; invalid items are left out.
+fn changes(events: u64) -> Vec<Change> {
+    let plan = simulate::Plan {
+        apps: 8,
+        events,
+        days: 28,
+        seed: 42,
+        now_ms: 1_795_773_600_000,
+    };
+    let mut out = Vec::new();
+    for app in 0..plan.apps {
+        let mut emit = |batch: simulate::Batch| {
+            let body: serde_json::Value = serde_json::from_str(&batch.body).unwrap();
+            for item in body["batch"].as_array().unwrap() {
+                let Ok(mut r) = Record::from_json(batch.kind, &item.to_string()) else {
+                    continue;
+                };
+                let client = match &r {
+                    Record::Event(e) => e.timestamp,
+                    Record::Story(s) => s.updated_at,
+                    Record::Test(t) => t.updated_at,
+                };
+                r.stamp(&Stamp {
+                    app_id: format!("app_{app}"),
+                    received_at: client + 2_000,
+                    skew_ms: 0,
+                });
+                r.set_ingest_seq(format!("{:020}{:05}", out.len() / 100, out.len() % 100));
+                out.push(Change {
+                    kind: batch.kind,
+                    op: if batch.kind == Kind::Event {
+                        Op::Insert
+                    } else {
+                        Op::Modify
+                    },
+                    shard: "bench".into(),
+                    sequence: format!("{:012}", out.len()),
+                    ttl_expired: false,
+                    new_image: Some(r),
+                    old_image: None,
+                });
+            }
+        };
+        simulate::AppSim::run(&plan, app, &mut emit);
+    }
+    out
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    // One thread for Polars, set before its pool starts; DuckDB is set to one thread too.
+    std::env::set_var("POLARS_MAX_THREADS", "1");
+    let events = setting("CAUCE_BENCH_EVENTS", 1_000_000);
+    let runs = setting("CAUCE_BENCH_RUNS", 5) as usize;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LocalLake::new(dir.path());
+    let start = Instant::now();
+    let changes = changes(events);
+    let rows = changes.len();
+    rt.block_on(async {
+        let mut w = LakeWriter::new(64 << 20);
+        for c in changes {
+            w.write(c, 600);
+            if w.should_flush() {
+                w.flush(&lake).await.unwrap();
+            }
+        }
+        w.flush(&lake).await.unwrap();
+        let config = CompactConfig {
+            include_open: true,
+            ..CompactConfig::default()
+        };
+        compact(&lake, &config, &|_, _| {}).await.unwrap();
+    });
+    let files = walk(dir.path());
+    println!(
+        "reports: {events} events ({rows} rows of every kind) in {files} compacted files (one per kind and hour); built in {:.0} s; one thread each; medians of {runs}",
+        start.elapsed().as_secs_f64()
+    );
+
+    let source = LakeSource::folder(dir.path());
+    let (scope, settings) = (Scope::default(), Settings::default());
+    let ours: Vec<(&str, f64)> = rt.block_on(async {
+        tokio::task::block_in_place(|| {
+            ALL.iter()
+                .map(|name| {
+                    let times = (0..runs)
+                        .map(|_| {
+                            let t = Instant::now();
+                            report::one(name, &source, &scope, &settings).unwrap();
+                            t.elapsed().as_secs_f64() * 1000.0
+                        })
+                        .collect();
+                    (*name, median(times))
+                })
+                .collect()
+        })
+    });
+
+    let python = std::env::var("CAUCE_PYTHON").unwrap_or_else(|_| ".venv/bin/python".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/reports_duckdb.py");
+    let out = Command::new(&python)
+        .args([script, dir.path().to_str().unwrap(), &runs.to_string()])
+        .output()
+        .expect("the Python of CAUCE_PYTHON runs (./test.sh makes .venv)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let duck: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    println!(
+        "  {:<12} {:>10} {:>10} {:>8}",
+        "report", "ours ms", "DuckDB ms", "ratio"
+    );
+    for (name, ms) in ours {
+        let d = duck[name].as_f64().unwrap();
+        let verdict = if ms <= d { "" } else { "  (above 1.0)" };
+        println!("  {name:<12} {ms:>10.1} {d:>10.1} {:>8.2}{verdict}", ms / d);
+    }
+}
+
+fn walk(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            if e.path().is_dir() {
+                walk(&e.path())
+            } else {
+                usize::from(e.path().extension().is_some_and(|x| x == "parquet"))
+            }
+        })
+        .sum()
+}
