@@ -34,11 +34,11 @@ def connect(lake):
         FROM {files('events')}) WHERE rn = 1""")
     con.execute(f"""CREATE VIEW st AS SELECT * FROM (
         SELECT *, row_number() OVER (PARTITION BY app_id, story_id
-            ORDER BY updated_at DESC, received_at DESC, ingest_seq DESC) AS rn
+            ORDER BY updated_at DESC, op = 'remove' DESC, received_at DESC, ingest_seq DESC) AS rn
         FROM {files('stories')}) WHERE rn = 1 AND op <> 'remove'""")
     con.execute(f"""CREATE VIEW te AS SELECT * FROM (
         SELECT *, row_number() OVER (PARTITION BY app_id, experiment, user_id
-            ORDER BY updated_at DESC, received_at DESC, ingest_seq DESC) AS rn
+            ORDER BY updated_at DESC, op = 'remove' DESC, received_at DESC, ingest_seq DESC) AS rn
         FROM {files('tests')}) WHERE rn = 1 AND op <> 'remove'""")
     return con
 

@@ -1,9 +1,13 @@
 //! The reader helper, for the analytics crate and for tests: a lazy Polars scan of one kind of
 //! a folder lake over a range of ingest days, with duplicates and versions resolved.
 //!
-//! * events: the first copy of each (`app_id`, `event_id`), by `received_at`, `ingest_seq`;
-//! * stories and tests: the latest version of each key (by `updated_at`, then arrival), and keys
-//!   whose latest version is a removal are dropped.
+//! * events: one copy of each (`app_id`, `event_id`). The store keeps the first copy and sends no
+//!   change for a resend, so the only copies in the lake come from a stream batch written twice,
+//!   and they are byte-identical: any copy is the first.
+//! * stories and tests: the latest version of each key by `updated_at`. The store accepts only a
+//!   strictly newer `updated_at`, so versions of a key never tie, except a user's removal, which
+//!   carries the version it removed and wins the tie; keys whose latest row is a removal are
+//!   dropped.
 
 use std::path::{Path, PathBuf};
 
@@ -94,22 +98,21 @@ fn keys(kind: Kind) -> Vec<Expr> {
     key_columns(kind).iter().map(|c| col(*c)).collect()
 }
 
-/// Resolves copies and versions of a scan of one kind (see the module docs).
+/// Resolves copies and versions of a scan of one kind (see the module docs). Sorting on one
+/// integer, and no sort for events, keeps this cheap on large scans.
 pub fn latest(kind: Kind, rows: LazyFrame) -> LazyFrame {
     match kind {
-        Kind::Event => rows
-            .sort_by_exprs(
-                [col("received_at"), col("ingest_seq")],
+        Kind::Event => rows.unique_generic(Some(keys(kind)), UniqueKeepStrategy::Any),
+        Kind::Story | Kind::Test => {
+            let is_remove = col("op").eq(lit("remove")).cast(DataType::Int64);
+            let version = col("updated_at").cast(DataType::Int64) * lit(2i64) + is_remove;
+            rows.sort_by_exprs(
+                [version],
                 SortMultipleOptions::default().with_maintain_order(true),
             )
-            .unique_stable_generic(Some(keys(kind)), UniqueKeepStrategy::First),
-        Kind::Story | Kind::Test => rows
-            .sort_by_exprs(
-                [col("updated_at"), col("received_at"), col("ingest_seq")],
-                SortMultipleOptions::default().with_maintain_order(true),
-            )
-            .unique_stable_generic(Some(keys(kind)), UniqueKeepStrategy::Last)
-            .filter(col("op").neq(lit("remove"))),
+            .unique_generic(Some(keys(kind)), UniqueKeepStrategy::Last)
+            .filter(col("op").neq(lit("remove")))
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use cauce_store::Kind;
 
 use super::{collect, order, Settings};
 use crate::error::Result;
-use crate::exprs::{count, hour};
+use crate::exprs::{count, hour, hour_of_day};
 use crate::source::{LakeSource, Scope};
 
 /// The normal-consistency factor of the MAD.
@@ -61,10 +61,7 @@ pub fn anomalies(source: &LakeSource, scope: &Scope, settings: &Settings) -> Res
             [col("app_id"), col("hour")],
             JoinArgs::new(JoinType::Left),
         )
-        .with_columns([
-            col("events").fill_null(lit(0i64)),
-            col("hour").dt().hour().alias("hour_of_day"),
-        ]);
+        .with_columns([col("events").fill_null(lit(0i64)), hour_of_day("hour")]);
     let baseline = hours.clone().group_by(keys()).agg([
         col("events")
             .cast(DataType::Float64)
