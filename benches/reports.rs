@@ -3,8 +3,9 @@
 //! same run. Prints milliseconds (medians) and the ratios ours/DuckDB (target ≤ 1.0).
 //!
 //! Run with `cargo bench --workspace` (or `cargo bench --bench reports`). Settings:
-//! `CAUCE_BENCH_EVENTS` (default 1,000,000), `CAUCE_BENCH_RUNS` (5). DuckDB runs in the Python
-//! of `CAUCE_PYTHON` (the test command's virtualenv).
+//! `CAUCE_BENCH_EVENTS` (default 1,000,000), `CAUCE_BENCH_RUNS` (5), `CAUCE_BENCH_LAKE` (a folder
+//! to build the lake in once and reuse in later runs), `CAUCE_BENCH_ONLY` (report names). DuckDB
+//! runs in the Python of `CAUCE_PYTHON` (the test command's virtualenv).
 
 use std::process::Command;
 use std::time::Instant;
@@ -89,12 +90,18 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let lake = LocalLake::new(dir.path());
+    let temp = tempfile::tempdir().unwrap();
+    let root =
+        std::env::var("CAUCE_BENCH_LAKE").map_or_else(|_| temp.path().to_owned(), Into::into);
+    let lake = LocalLake::new(&root);
     let start = Instant::now();
-    let changes = changes(events);
+    let reuse = root.join("events").exists();
+    let changes = if reuse { Vec::new() } else { changes(events) };
     let rows = changes.len();
     rt.block_on(async {
+        if reuse {
+            return;
+        }
         let mut w = LakeWriter::new(64 << 20);
         for c in changes {
             w.write(c, 600);
@@ -109,17 +116,25 @@ fn main() {
         };
         compact(&lake, &config, &|_, _| {}).await.unwrap();
     });
-    let files = walk(dir.path());
+    let files = walk(&root);
     println!(
-        "reports: {events} events ({rows} rows of every kind) in {files} compacted files (one per kind and hour); built in {:.0} s; one thread each; medians of {runs}",
+        "reports: {events} events ({rows} rows of every kind{}) in {files} compacted files (one per kind and hour); built in {:.0} s; one thread each; medians of {runs}",
+        if reuse { ", reused" } else { "" },
         start.elapsed().as_secs_f64()
     );
+    let only = std::env::var("CAUCE_BENCH_ONLY").unwrap_or_default();
+    let names: Vec<&str> = ALL
+        .into_iter()
+        .filter(|n| only.is_empty() || only.split(',').any(|o| o == *n))
+        .collect();
 
-    let source = LakeSource::folder(dir.path());
+    let source = LakeSource::folder(&root);
     let (scope, settings) = (Scope::default(), Settings::default());
-    let ours: Vec<(&str, f64)> = rt.block_on(async {
-        tokio::task::block_in_place(|| {
-            ALL.iter()
+    drop(rt);
+    let ours: Vec<(&str, f64)> = {
+        {
+            names
+                .iter()
                 .map(|name| {
                     let times = (0..runs)
                         .map(|_| {
@@ -131,13 +146,13 @@ fn main() {
                     (*name, median(times))
                 })
                 .collect()
-        })
-    });
+        }
+    };
 
     let python = std::env::var("CAUCE_PYTHON").unwrap_or_else(|_| ".venv/bin/python".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/reports_duckdb.py");
     let out = Command::new(&python)
-        .args([script, dir.path().to_str().unwrap(), &runs.to_string()])
+        .args([script, root.to_str().unwrap(), &runs.to_string()])
         .output()
         .expect("the Python of CAUCE_PYTHON runs (./test.sh makes .venv)");
     assert!(

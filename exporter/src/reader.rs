@@ -49,8 +49,8 @@ fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
     }
 }
 
-/// The Parquet files of one kind whose ingest day is in range, in key order.
-pub fn files(root: &Path, kind: Kind, days: Days) -> Result<Vec<PathBuf>> {
+/// The Parquet files of one kind whose ingest day is in range, by ingest hour, in key order.
+fn hours(root: &Path, kind: Kind, days: Days) -> Result<Vec<Vec<PathBuf>>> {
     let mut out = Vec::new();
     for day_dir in read_dir(&root.join(kind.plural()))? {
         let name = day_dir.file_name().unwrap_or_default().to_string_lossy();
@@ -64,20 +64,24 @@ pub fn files(root: &Path, kind: Kind, days: Days) -> Result<Vec<PathBuf>> {
             continue;
         }
         for hour_dir in read_dir(&day_dir)? {
-            for f in read_dir(&hour_dir)? {
-                if f.extension().is_some_and(|e| e == "parquet") {
-                    out.push(f);
-                }
+            let files: Vec<PathBuf> = read_dir(&hour_dir)?
+                .into_iter()
+                .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
+                .collect();
+            if !files.is_empty() {
+                out.push(files);
             }
         }
     }
     Ok(out)
 }
 
-/// Every row of one kind in range, as written (copies and versions included). `None` when the
-/// range holds no file.
-pub fn scan_rows(root: &Path, kind: Kind, days: Days) -> Result<Option<LazyFrame>> {
-    let paths = files(root, kind, days)?;
+/// The Parquet files of one kind whose ingest day is in range, in key order.
+pub fn files(root: &Path, kind: Kind, days: Days) -> Result<Vec<PathBuf>> {
+    Ok(hours(root, kind, days)?.concat())
+}
+
+fn scan_files(paths: Vec<PathBuf>) -> Result<Option<LazyFrame>> {
     if paths.is_empty() {
         return Ok(None);
     }
@@ -92,6 +96,12 @@ pub fn scan_rows(root: &Path, kind: Kind, days: Days) -> Result<Option<LazyFrame
         ..ScanArgsParquet::default()
     };
     Ok(Some(LazyFrame::scan_parquet_files(paths, args)?))
+}
+
+/// Every row of one kind in range, as written (copies and versions included). `None` when the
+/// range holds no file.
+pub fn scan_rows(root: &Path, kind: Kind, days: Days) -> Result<Option<LazyFrame>> {
+    scan_files(files(root, kind, days)?)
 }
 
 fn keys(kind: Kind) -> Vec<Expr> {
@@ -117,6 +127,21 @@ pub fn latest(kind: Kind, rows: LazyFrame) -> LazyFrame {
 }
 
 /// The latest version of every record of one kind in range: what analysts count.
+///
+/// Copies of an event share its `received_at`, so they are in the same ingest hour; an hour
+/// held in one file (a compacted hour, or one stream batch) has none. Only hours with several
+/// files are deduplicated, so a compacted lake is read without that work.
 pub fn scan(root: &Path, kind: Kind, days: Days) -> Result<Option<LazyFrame>> {
-    Ok(scan_rows(root, kind, days)?.map(|rows| latest(kind, rows)))
+    if kind != Kind::Event {
+        return Ok(scan_rows(root, kind, days)?.map(|rows| latest(kind, rows)));
+    }
+    let (single, several): (Vec<_>, Vec<_>) = hours(root, kind, days)?
+        .into_iter()
+        .partition(|h| h.len() == 1);
+    let clean = scan_files(single.concat())?;
+    let mixed = scan_files(several.concat())?.map(|rows| latest(kind, rows));
+    Ok(match (clean, mixed) {
+        (Some(a), Some(b)) => Some(concat([a, b], UnionArgs::default())?),
+        (a, b) => a.or(b),
+    })
 }

@@ -16,6 +16,7 @@ pub const DAY: i64 = 24 * HOUR;
 #[derive(Default)]
 pub struct Lake {
     records: Vec<(Op, Record)>,
+    again: Vec<(Op, Record)>,
 }
 
 impl Lake {
@@ -34,6 +35,17 @@ impl Lake {
             Op::Insert
         };
         self.records.push((op, r));
+    }
+
+    /// Exports the last record once more, in another file of the same hour: a stream batch
+    /// retried and split differently. Readers must count it once.
+    pub fn export_again(&mut self) {
+        let last = self
+            .records
+            .last()
+            .expect("a record to export again")
+            .clone();
+        self.again.push(last);
     }
 
     /// An event at `ts` (epoch ms); `user` and `session` may be empty for none.
@@ -99,8 +111,12 @@ impl Lake {
     pub async fn write(self) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let lake = LocalLake::new(dir.path());
+        let n = self.records.len();
         let mut w = LakeWriter::new(usize::MAX);
-        for (i, (op, r)) in self.records.into_iter().enumerate() {
+        for (i, (op, r)) in self.records.into_iter().chain(self.again).enumerate() {
+            if i == n {
+                w.flush(&lake).await.unwrap();
+            }
             let (new_image, old_image) = (Some(r), None);
             w.write(
                 Change {
