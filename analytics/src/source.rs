@@ -121,13 +121,14 @@ impl LakeSource {
     }
 
     /// The latest version of every record of `kind` in `scope`, lazily. A lake without files of
-    /// this kind gives an empty frame with the lake's columns.
+    /// this kind gives an empty frame with the lake's columns. The frame is marked for caching:
+    /// a query that uses it twice reads and resolves the lake once.
     pub fn frame(&self, kind: Kind, scope: &Scope) -> Result<LazyFrame> {
         let rows = match reader::scan(&self.root, kind, scope.ingest_days())? {
             Some(rows) => rows,
             None => DataFrame::empty_with_schema(&empty_schema(kind)).lazy(),
         };
-        Ok(rows.filter(scope.filter()))
+        Ok(rows.filter(scope.filter()).cache())
     }
 }
 

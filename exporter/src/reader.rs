@@ -108,20 +108,38 @@ fn keys(kind: Kind) -> Vec<Expr> {
     key_columns(kind).iter().map(|c| col(*c)).collect()
 }
 
-/// Resolves copies and versions of a scan of one kind (see the module docs). Sorting on one
-/// integer, and no sort for events, keeps this cheap on large scans.
+/// Resolves copies and versions of a scan of one kind (see the module docs).
+///
+/// Versions are ranked on narrow columns (the key, one integer for the version, `op`) and the
+/// winners' rows are then taken whole, once: sorting wide rows (a story's steps) would move
+/// every column twice.
 pub fn latest(kind: Kind, rows: LazyFrame) -> LazyFrame {
+    const ROW: &str = "__cauce_row";
     match kind {
         Kind::Event => rows.unique_generic(Some(keys(kind)), UniqueKeepStrategy::Any),
         Kind::Story | Kind::Test => {
+            let rows = rows.with_row_index(ROW, None).cache();
             let is_remove = col("op").eq(lit("remove")).cast(DataType::Int64);
             let version = col("updated_at").cast(DataType::Int64) * lit(2i64) + is_remove;
-            rows.sort_by_exprs(
-                [version],
-                SortMultipleOptions::default().with_maintain_order(true),
+            let mut narrow = keys(kind);
+            narrow.extend([col(ROW), col("op"), version.alias("__cauce_version")]);
+            let winners = rows
+                .clone()
+                .select(narrow)
+                .sort(
+                    ["__cauce_version"],
+                    SortMultipleOptions::default().with_maintain_order(true),
+                )
+                .unique_generic(Some(keys(kind)), UniqueKeepStrategy::Last)
+                .filter(col("op").neq(lit("remove")))
+                .select([col(ROW)]);
+            rows.join(
+                winners,
+                [col(ROW)],
+                [col(ROW)],
+                JoinArgs::new(JoinType::Semi),
             )
-            .unique_generic(Some(keys(kind)), UniqueKeepStrategy::Last)
-            .filter(col("op").neq(lit("remove")))
+            .drop(cols([ROW]))
         }
     }
 }

@@ -27,10 +27,6 @@ fn larger(a: Expr, b: Expr) -> Expr {
     when(a.clone().gt_eq(b.clone())).then(a).otherwise(b)
 }
 
-fn keys() -> [Expr; 2] {
-    [col("app_id"), col("hour_of_day")]
-}
-
 /// Rows `{app_id, hour, events, baseline, score, kind}` for the anomalous hours, by app and hour.
 pub fn anomalies(source: &LakeSource, scope: &Scope, settings: &Settings) -> Result<DataFrame> {
     let counts = source
@@ -62,36 +58,31 @@ pub fn anomalies(source: &LakeSource, scope: &Scope, settings: &Settings) -> Res
             JoinArgs::new(JoinType::Left),
         )
         .with_columns([col("events").fill_null(lit(0i64)), hour_of_day("hour")]);
-    let baseline = hours.clone().group_by(keys()).agg([
-        col("events")
-            .cast(DataType::Float64)
-            .median()
-            .alias("baseline"),
-        count("samples"),
-    ]);
-    let with_baseline = hours.join(baseline, keys(), keys(), JoinArgs::new(JoinType::Inner));
-    let deviation = (col("events").cast(DataType::Float64) - col("baseline")).abs();
-    let mad = with_baseline
-        .clone()
-        .group_by(keys())
-        .agg([deviation.median().alias("mad")]);
+    let per_hour_of_day = [col("app_id"), col("hour_of_day")];
+    let events = || col("events").cast(DataType::Float64);
+    let baseline = events().median().over(per_hour_of_day.clone())?;
+    let mad = (events() - col("baseline"))
+        .abs()
+        .median()
+        .over(per_hour_of_day.clone())?;
+    let samples = len().over(per_hour_of_day)?;
     let scale = larger(
         col("mad") * lit(MAD_SCALE),
         larger(col("baseline"), lit(1.0)).sqrt(),
     );
     let threshold = settings.anomaly_threshold;
+    let min_events = f64::from(settings.min_events);
     collect(
-        with_baseline
-            .join(mad, keys(), keys(), JoinArgs::new(JoinType::Inner))
-            .filter(col("samples").gt_eq(lit(settings.min_baseline_days as i64)))
+        hours
+            .with_columns([baseline.alias("baseline"), samples.alias("samples")])
+            .with_column(mad.alias("mad"))
+            .filter(col("samples").gt_eq(lit(settings.min_baseline_days)))
             .filter(
-                col("events")
-                    .gt_eq(lit(settings.min_events as i64))
-                    .or(col("baseline").gt_eq(lit(settings.min_events as f64))),
+                events()
+                    .gt_eq(lit(min_events))
+                    .or(col("baseline").gt_eq(lit(min_events))),
             )
-            .with_column(
-                ((col("events").cast(DataType::Float64) - col("baseline")) / scale).alias("score"),
-            )
+            .with_column(((events() - col("baseline")) / scale).alias("score"))
             .filter(col("score").abs().gt_eq(lit(threshold)))
             .with_column(
                 when(col("score").gt(lit(0.0)))
