@@ -52,6 +52,11 @@ fn number(row: &Value, field: &str) -> f64 {
     row[field].as_f64().unwrap_or(0.0)
 }
 
+/// An axis label without decimals.
+fn whole(v: &f64) -> String {
+    format!("{v:.0}")
+}
+
 fn epoch_hours(rfc3339: &str) -> f64 {
     DateTime::parse_from_rfc3339(rfc3339).map_or(0.0, |t| t.timestamp() as f64 / 3600.0)
 }
@@ -91,6 +96,7 @@ pub fn volume(reports: &Reports) -> Result<Option<Chart>> {
             .configure_mesh()
             .x_labels(8)
             .x_label_formatter(&day)
+            .y_label_formatter(&whole)
             .y_desc("events per hour")
             .label_style((FONT, 12))
             .draw()
@@ -150,6 +156,7 @@ pub fn funnels(reports: &Reports) -> Result<Vec<Chart>> {
                 .configure_mesh()
                 .disable_x_mesh()
                 .disable_x_axis()
+                .y_label_formatter(&whole)
                 .y_desc("users")
                 .label_style((FONT, 12))
                 .draw()
@@ -228,7 +235,13 @@ pub fn retention(reports: &Reports) -> Result<Option<Chart>> {
             .configure_mesh()
             .disable_mesh()
             .x_labels(offsets as usize + 1)
-            .x_label_formatter(&|x| format!("week +{}", x.floor()))
+            .x_label_formatter(&|x| {
+                if *x < offsets - 0.5 {
+                    format!("week +{}", x.floor())
+                } else {
+                    String::new()
+                }
+            })
             .y_labels(cohorts.len() * 2 + 1)
             .y_label_formatter(&cohort_label)
             .label_style((FONT, 12))
@@ -297,6 +310,7 @@ pub fn experiments(reports: &Reports) -> Result<Vec<Chart>> {
                 .configure_mesh()
                 .disable_x_mesh()
                 .disable_x_axis()
+                .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
                 .y_desc("conversion rate")
                 .label_style((FONT, 12))
                 .draw()
