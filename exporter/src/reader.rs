@@ -108,31 +108,34 @@ fn keys(kind: Kind) -> Vec<Expr> {
     key_columns(kind).iter().map(|c| col(*c)).collect()
 }
 
+fn version() -> Expr {
+    let is_remove = col("op").eq(lit("remove")).cast(DataType::Int64);
+    (col("updated_at").cast(DataType::Int64) * lit(2i64) + is_remove).alias("__cauce_version")
+}
+
 /// Resolves copies and versions of a scan of one kind (see the module docs).
 ///
-/// Versions are ranked on narrow columns (the key, one integer for the version, `op`) and the
-/// winners' rows are then taken whole, once: sorting wide rows (a story's steps) would move
-/// every column twice.
+/// Stories carry their steps: their versions are ranked on narrow columns (the key, one integer
+/// for the version, `op`) and the winners' rows are then taken whole, once, because sorting wide
+/// rows would move every column twice. Tests are narrow and are ranked in place.
 pub fn latest(kind: Kind, rows: LazyFrame) -> LazyFrame {
     const ROW: &str = "__cauce_row";
+    let newest = |rows: LazyFrame| {
+        rows.sort(
+            ["__cauce_version"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .unique_generic(Some(keys(kind)), UniqueKeepStrategy::Last)
+        .filter(col("op").neq(lit("remove")))
+    };
     match kind {
         Kind::Event => rows.unique_generic(Some(keys(kind)), UniqueKeepStrategy::Any),
-        Kind::Story | Kind::Test => {
+        Kind::Test => newest(rows.with_column(version())).drop(cols(["__cauce_version"])),
+        Kind::Story => {
             let rows = rows.with_row_index(ROW, None).cache();
-            let is_remove = col("op").eq(lit("remove")).cast(DataType::Int64);
-            let version = col("updated_at").cast(DataType::Int64) * lit(2i64) + is_remove;
             let mut narrow = keys(kind);
-            narrow.extend([col(ROW), col("op"), version.alias("__cauce_version")]);
-            let winners = rows
-                .clone()
-                .select(narrow)
-                .sort(
-                    ["__cauce_version"],
-                    SortMultipleOptions::default().with_maintain_order(true),
-                )
-                .unique_generic(Some(keys(kind)), UniqueKeepStrategy::Last)
-                .filter(col("op").neq(lit("remove")))
-                .select([col(ROW)]);
+            narrow.extend([col(ROW), col("op"), version()]);
+            let winners = newest(rows.clone().select(narrow)).select([col(ROW)]);
             rows.join(
                 winners,
                 [col(ROW)],
