@@ -7,7 +7,7 @@
 //! * stories and tests: the latest version of each key by `updated_at`. The store accepts only a
 //!   strictly newer `updated_at`, so versions of a key never tie, except a user's removal, which
 //!   carries the version it removed and wins the tie; keys whose latest row is a removal are
-//!   dropped.
+//!   dropped. Copies of a version (a retried batch) are dropped like copies of events.
 
 use std::path::{Path, PathBuf};
 
@@ -108,61 +108,55 @@ fn keys(kind: Kind) -> Vec<Expr> {
     key_columns(kind).iter().map(|c| col(*c)).collect()
 }
 
+/// A version as one integer: `updated_at`, with a removal winning the tie with the version it
+/// removed.
 fn version() -> Expr {
     let is_remove = col("op").eq(lit("remove")).cast(DataType::Int64);
-    (col("updated_at").cast(DataType::Int64) * lit(2i64) + is_remove).alias("__cauce_version")
+    col("updated_at").cast(DataType::Int64) * lit(2i64) + is_remove
 }
 
-/// Resolves copies and versions of a scan of one kind (see the module docs).
-///
-/// Stories carry their steps: their versions are ranked on narrow columns (the key, one integer
-/// for the version, `op`) and the winners' rows are then taken whole, once, because sorting wide
-/// rows would move every column twice. Tests are narrow and are ranked in place.
-pub fn latest(kind: Kind, rows: LazyFrame) -> LazyFrame {
-    const ROW: &str = "__cauce_row";
-    let newest = |rows: LazyFrame| {
-        rows.sort(
-            ["__cauce_version"],
-            SortMultipleOptions::default().with_maintain_order(true),
-        )
-        .unique_generic(Some(keys(kind)), UniqueKeepStrategy::Last)
-        .filter(col("op").neq(lit("remove")))
-    };
-    match kind {
-        Kind::Event => rows.unique_generic(Some(keys(kind)), UniqueKeepStrategy::Any),
-        Kind::Test => newest(rows.with_column(version())).drop(cols(["__cauce_version"])),
-        Kind::Story => {
-            let rows = rows.with_row_index(ROW, None).cache();
-            let mut narrow = keys(kind);
-            narrow.extend([col(ROW), col("op"), version()]);
-            let winners = newest(rows.clone().select(narrow)).select([col(ROW)]);
-            rows.join(
-                winners,
-                [col(ROW)],
-                [col(ROW)],
-                JoinArgs::new(JoinType::Semi),
-            )
-            .drop(cols([ROW]))
-        }
+/// Drops copies: rows written twice by a retried stream batch. They are byte-identical, so
+/// the key (and for stories and tests, the version) tells them apart from real versions.
+fn without_copies(kind: Kind, rows: LazyFrame) -> LazyFrame {
+    let mut copy_key = keys(kind);
+    if kind != Kind::Event {
+        copy_key.extend([col("updated_at"), col("op")]);
     }
+    rows.unique_generic(Some(copy_key), UniqueKeepStrategy::Any)
+}
+
+/// Keeps the newest version of each key and drops keys whose newest row is a removal. Events
+/// have one version.
+fn newest(kind: Kind, rows: LazyFrame) -> PolarsResult<LazyFrame> {
+    Ok(match kind {
+        Kind::Event => rows,
+        Kind::Story | Kind::Test => rows
+            .filter(version().eq(version().max().over(keys(kind))?))
+            .filter(col("op").neq(lit("remove"))),
+    })
+}
+
+/// Resolves copies and versions of any scan of one kind (see the module docs).
+pub fn latest(kind: Kind, rows: LazyFrame) -> Result<LazyFrame> {
+    Ok(newest(kind, without_copies(kind, rows))?)
 }
 
 /// The latest version of every record of one kind in range: what analysts count.
 ///
-/// Copies of an event share its `received_at`, so they are in the same ingest hour; an hour
-/// held in one file (a compacted hour, or one stream batch) has none. Only hours with several
-/// files are deduplicated, so a compacted lake is read without that work.
+/// Copies share their `received_at`, so they are in the same ingest hour; an hour held in one
+/// file (a compacted hour, or one stream batch) has none. Only hours with several files are
+/// searched for copies, so a compacted lake is read without that work. Versions of a key are
+/// resolved across every hour, with a window: no sort, and the wide rows (a story's steps) are
+/// filtered once.
 pub fn scan(root: &Path, kind: Kind, days: Days) -> Result<Option<LazyFrame>> {
-    if kind != Kind::Event {
-        return Ok(scan_rows(root, kind, days)?.map(|rows| latest(kind, rows)));
-    }
     let (single, several): (Vec<_>, Vec<_>) = hours(root, kind, days)?
         .into_iter()
         .partition(|h| h.len() == 1);
     let clean = scan_files(single.concat())?;
-    let mixed = scan_files(several.concat())?.map(|rows| latest(kind, rows));
-    Ok(match (clean, mixed) {
+    let mixed = scan_files(several.concat())?.map(|rows| without_copies(kind, rows));
+    let rows = match (clean, mixed) {
         (Some(a), Some(b)) => Some(concat([a, b], UnionArgs::default())?),
         (a, b) => a.or(b),
-    })
+    };
+    Ok(rows.map(|rows| newest(kind, rows)).transpose()?)
 }
