@@ -182,6 +182,10 @@ fn the_demo_finds_the_spike_and_the_experiment_and_its_dashboard_renders() {
     ]));
     assert!(out.join("index.html").exists() && out.join(format!("{app}.html")).exists());
 
+    // The same lake in S3 (moto): `--lake s3://…` gives the same reports.
+    let from_s3 = reports_from_s3(&data.join("lake"));
+    assert_eq!(from_s3, all, "the reports of the S3 copy of the lake");
+
     // Bad requests: a clear error naming the problem.
     let bad = cauce(&["report", "--data", d, "--only", "volume,nope"]);
     let err = String::from_utf8_lossy(&bad.stderr);
@@ -201,6 +205,46 @@ fn the_demo_finds_the_spike_and_the_experiment_and_its_dashboard_renders() {
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("after"));
     let bad = cauce(&["demo", "--data", d, "--days", "45"]);
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("--days"));
+}
+
+/// Copies a folder lake's Parquet into a moto bucket and runs `cauce report --lake s3://…`.
+fn reports_from_s3(lake_dir: &Path) -> Value {
+    use cauce_exporter::lake::s3::S3Lake;
+    use cauce_exporter::lake::Lake;
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "AWS_ENDPOINT_URL must point at moto: run ./test.sh"
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let bucket = format!("demo-{}", std::process::id());
+    rt.block_on(async {
+        let aws = cauce_store::aws::sdk_config().await;
+        let lake = S3Lake::new(cauce_exporter::config::s3_client(&aws), &bucket, "lake");
+        lake.create_bucket().await.unwrap();
+        let mut stack = vec![lake_dir.to_owned()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "parquet") {
+                    let key = path
+                        .strip_prefix(lake_dir)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/");
+                    lake.put(&key, std::fs::read(&path).unwrap().into())
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    });
+    let url = format!("s3://{bucket}/lake");
+    serde_json::from_str(&ok(cauce(&["report", "--lake", &url]))).unwrap()
 }
 
 #[test]
