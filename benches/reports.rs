@@ -7,7 +7,8 @@
 //! to build the lake in once and reuse in later runs), `CAUCE_BENCH_ONLY` (report names). DuckDB
 //! runs in the Python of `CAUCE_PYTHON` (the test command's virtualenv).
 
-use std::process::Command;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use cauce_analytics::{report, LakeSource, Scope, Settings, ALL};
@@ -82,8 +83,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    // One thread for Polars, set before its pool starts; DuckDB is set to one thread too.
+    // One thread for Polars, set before its pool starts; DuckDB is set to one thread too. The
+    // scan settings are the ones `cauce` and the `reporter` Lambda use.
     std::env::set_var("POLARS_MAX_THREADS", "1");
+    cauce_analytics::configure_polars();
     let events = setting("CAUCE_BENCH_EVENTS", 1_000_000);
     let runs = setting("CAUCE_BENCH_RUNS", 5) as usize;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -130,46 +133,44 @@ fn main() {
 
     let source = LakeSource::folder(&root);
     let (scope, settings) = (Scope::default(), Settings::default());
-    drop(rt);
-    let ours: Vec<(&str, f64)> = {
-        {
-            names
-                .iter()
-                .map(|name| {
-                    let times = (0..runs)
-                        .map(|_| {
-                            let t = Instant::now();
-                            report::one(name, &source, &scope, &settings).unwrap();
-                            t.elapsed().as_secs_f64() * 1000.0
-                        })
-                        .collect();
-                    (*name, median(times))
-                })
-                .collect()
-        }
-    };
-
     let python = std::env::var("CAUCE_PYTHON").unwrap_or_else(|_| ".venv/bin/python".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/reports_duckdb.py");
-    let out = Command::new(&python)
-        .args([script, root.to_str().unwrap(), &runs.to_string()])
-        .output()
+    let mut duckdb = Command::new(&python)
+        .args([script, root.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
         .expect("the Python of CAUCE_PYTHON runs (./test.sh makes .venv)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let duck: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut to_duckdb = duckdb.stdin.take().unwrap();
+    let mut from_duckdb = BufReader::new(duckdb.stdout.take().unwrap()).lines();
+    let mut duckdb_once = |name: &str| -> f64 {
+        writeln!(to_duckdb, "{name}").unwrap();
+        from_duckdb
+            .next()
+            .expect("DuckDB answers")
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // Runs alternate, ours then DuckDB's, so that both see the same moments of the machine.
     println!(
         "  {:<12} {:>10} {:>10} {:>8}",
         "report", "ours ms", "DuckDB ms", "ratio"
     );
-    for (name, ms) in ours {
-        let d = duck[name].as_f64().unwrap();
+    for name in names {
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let t = Instant::now();
+            report::one(name, &source, &scope, &settings).unwrap();
+            ours.push(t.elapsed().as_secs_f64() * 1000.0);
+            theirs.push(duckdb_once(name));
+        }
+        let (ms, d) = (median(ours), median(theirs));
         let verdict = if ms <= d { "" } else { "  (above 1.0)" };
         println!("  {name:<12} {ms:>10.1} {d:>10.1} {:>8.2}{verdict}", ms / d);
     }
+    drop(to_duckdb);
+    duckdb.wait().unwrap();
 }
 
 fn walk(dir: &std::path::Path) -> usize {

@@ -1,12 +1,14 @@
 """The DuckDB anchor of the reports benchmark: each report's SQL from tests/crosscheck_duckdb.py,
-on one thread, timed over the same lake. Prints {report: median milliseconds}.
+on one thread, over the same lake.
 
-Usage: reports_duckdb.py LAKE_DIR RUNS
+Usage: reports_duckdb.py LAKE_DIR
+
+Reads report names from standard input, one per line; for each, runs the report once and prints
+its time in milliseconds. The Rust side alternates its own runs with these, so both engines see
+the same moments of a shared machine.
 """
 
-import json
 import os
-import statistics
 import sys
 import time
 
@@ -15,22 +17,17 @@ import crosscheck_duckdb as cc  # noqa: E402
 
 
 def main():
-    lake, runs = sys.argv[1], int(sys.argv[2])
-    con = cc.connect(lake)
+    con = cc.connect(sys.argv[1])
     reports = {}
     for (report, _table), sql in cc.SQL.items():
         reports.setdefault(report, []).append(lambda sql=sql: cc.rows(con, sql))
     reports["experiments"] = [lambda: cc.experiments(con)]
-    out = {}
-    for report, queries in reports.items():
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            for q in queries:
-                q()
-            times.append((time.perf_counter() - start) * 1000)
-        out[report] = statistics.median(times)
-    print(json.dumps(out))
+    for line in sys.stdin:
+        name = line.strip()
+        start = time.perf_counter()
+        for q in reports[name]:
+            q()
+        print(f"{(time.perf_counter() - start) * 1000:.3f}", flush=True)
 
 
 if __name__ == "__main__":

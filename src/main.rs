@@ -3,5 +3,6 @@
 mod cli;
 
 fn main() -> anyhow::Result<()> {
+    cauce_analytics::configure_polars();
     cli::run()
 }

@@ -18,4 +18,4 @@ pub mod stats;
 
 pub use error::{AnalyticsError, Result};
 pub use report::{run, Report, Reports, Settings, ALL};
-pub use source::{LakeSource, Scope};
+pub use source::{configure_polars, LakeSource, Scope};

@@ -121,14 +121,14 @@ impl LakeSource {
     }
 
     /// The latest version of every record of `kind` in `scope`, lazily. A lake without files of
-    /// this kind gives an empty frame with the lake's columns. The frame is marked for caching:
-    /// a query that uses it twice reads and resolves the lake once.
+    /// this kind gives an empty frame with the lake's columns. A query that uses the frame twice
+    /// still reads the lake once (Polars' common-subplan elimination).
     pub fn frame(&self, kind: Kind, scope: &Scope) -> Result<LazyFrame> {
         let rows = match reader::scan(&self.root, kind, scope.ingest_days())? {
             Some(rows) => rows,
             None => DataFrame::empty_with_schema(&empty_schema(kind)).lazy(),
         };
-        Ok(rows.filter(scope.filter()).cache())
+        Ok(rows.filter(scope.filter()))
     }
 }
 
@@ -140,6 +140,26 @@ impl LakeSource {
             .select([len().alias("n")])
             .collect()?;
         Ok(df.column("n")?.get(0)?.extract::<u64>().unwrap_or(0))
+    }
+}
+
+/// Polars' multi-file scan settings that suit a lake of many small hourly files: how many files
+/// are scanned at once and how many readers are opened ahead. With the defaults, opening each
+/// file costs more than reading it. Measured on the reports benchmark, one compute thread:
+/// `experiments` 196 → 138 ms, `funnels` 451 → 412 ms, with less CPU time in all.
+const POLARS_SCAN_SETTINGS: [(&str, &str); 2] = [
+    ("POLARS_MAX_CONCURRENT_SCANS", "128"),
+    ("POLARS_NUM_READERS_PRE_INIT", "128"),
+];
+
+/// Applies [`POLARS_SCAN_SETTINGS`] to this process, leaving any value already set alone.
+/// Polars reads them from the environment, so call this first thing in `main`, before threads
+/// start.
+pub fn configure_polars() {
+    for (name, value) in POLARS_SCAN_SETTINGS {
+        if std::env::var_os(name).is_none() {
+            std::env::set_var(name, value);
+        }
     }
 }
 

@@ -7,8 +7,15 @@ use cauce_analytics::Settings;
 use cauce_exporter::config::open_lake;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    cauce_analytics::configure_polars();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve())
+}
+
+async fn serve() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let location = std::env::var("CAUCE_LAKE").map_err(|_| "the setting CAUCE_LAKE is missing")?;
     let lake = open_lake(&location).await?;
