@@ -4,6 +4,7 @@
 //! Each chart takes one app's reports and returns `None` when there is nothing to draw.
 
 use chrono::DateTime;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use serde_json::Value;
 
@@ -130,6 +131,56 @@ pub fn volume(reports: &Reports) -> Result<Option<Chart>> {
     }))
 }
 
+/// The vertical axis of a chart with one column per item (funnel steps, experiment variants).
+struct Axis<'a> {
+    chart: &'static str,
+    height: u32,
+    columns: usize,
+    top: f64,
+    desc: &'a str,
+    label: &'a dyn Fn(&f64) -> String,
+}
+
+/// A chart's drawing area: x in `0..columns`, y in `0..top`.
+type Columns<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A failed draw, as this crate's error.
+type Failure<'f> = &'f dyn Fn(
+    DrawingAreaErrorKind<<SVGBackend<'static> as DrawingBackend>::ErrorType>,
+) -> AnalyticsError;
+
+/// Draws a chart with one column per item: the shared frame and y axis, then `draw`'s series.
+fn columns(
+    axis: Axis<'_>,
+    draw: impl FnOnce(&mut Columns<'_, '_>, Failure<'_>) -> Result<()>,
+) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let fail = failed(axis.chart);
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, axis.height)).into_drawing_area();
+        root.fill(&WHITE).map_err(&fail)?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .y_label_area_size(56)
+            .x_label_area_size(10)
+            .build_cartesian_2d(0.0..axis.columns as f64, 0.0..axis.top)
+            .map_err(&fail)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .disable_x_axis()
+            .y_label_formatter(axis.label)
+            .y_desc(axis.desc)
+            .label_style((FONT, 12))
+            .draw()
+            .map_err(&fail)?;
+        draw(&mut chart, &fail)?;
+        root.present().map_err(&fail)?;
+    }
+    Ok(svg)
+}
+
 /// One bar chart per story: users reaching each step.
 pub fn funnels(reports: &Reports) -> Result<Vec<Chart>> {
     let rows = rows(reports, "funnels", "funnels")?;
@@ -140,27 +191,15 @@ pub fn funnels(reports: &Reports) -> Result<Vec<Chart>> {
             .map(|r| number(r, "users_reached"))
             .fold(1.0, f64::max)
             * 1.2;
-        let n = story.len() as f64;
-        let mut svg = String::new();
-        {
-            let fail = failed("funnel");
-            let root = SVGBackend::with_string(&mut svg, (WIDTH, 300)).into_drawing_area();
-            root.fill(&WHITE).map_err(&fail)?;
-            let mut chart = ChartBuilder::on(&root)
-                .margin(12)
-                .y_label_area_size(56)
-                .x_label_area_size(10)
-                .build_cartesian_2d(0.0..n, 0.0..top)
-                .map_err(&fail)?;
-            chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .disable_x_axis()
-                .y_label_formatter(&whole)
-                .y_desc("users")
-                .label_style((FONT, 12))
-                .draw()
-                .map_err(&fail)?;
+        let axis = Axis {
+            chart: "funnel",
+            height: 300,
+            columns: story.len(),
+            top,
+            desc: "users",
+            label: &whole,
+        };
+        let svg = columns(axis, |chart, fail| {
             chart
                 .draw_series(story.iter().enumerate().map(|(i, r)| {
                     let x = i as f64;
@@ -169,7 +208,7 @@ pub fn funnels(reports: &Reports) -> Result<Vec<Chart>> {
                         ACCENT.mix(0.8).filled(),
                     )
                 }))
-                .map_err(&fail)?;
+                .map_err(fail)?;
             chart
                 .draw_series(story.iter().enumerate().map(|(i, r)| {
                     let label = format!(
@@ -184,9 +223,9 @@ pub fn funnels(reports: &Reports) -> Result<Vec<Chart>> {
                         (FONT, 12),
                     )
                 }))
-                .map_err(&fail)?;
-            root.present().map_err(&fail)?;
-        }
+                .map_err(fail)?;
+            Ok(())
+        })?;
         charts.push(Chart {
             title: format!("Funnel: {}", text(&story[0], "story")),
             svg,
@@ -294,33 +333,21 @@ pub fn experiments(reports: &Reports) -> Result<Vec<Chart>> {
             .map(|r| interval(r).2)
             .fold(0.01, f64::max)
             * 1.25;
-        let n = experiment.len() as f64;
-        let mut svg = String::new();
-        {
-            let fail = failed("experiment");
-            let root = SVGBackend::with_string(&mut svg, (WIDTH, 280)).into_drawing_area();
-            root.fill(&WHITE).map_err(&fail)?;
-            let mut chart = ChartBuilder::on(&root)
-                .margin(12)
-                .y_label_area_size(56)
-                .x_label_area_size(10)
-                .build_cartesian_2d(0.0..n, 0.0..top)
-                .map_err(&fail)?;
-            chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .disable_x_axis()
-                .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
-                .y_desc("conversion rate")
-                .label_style((FONT, 12))
-                .draw()
-                .map_err(&fail)?;
+        let axis = Axis {
+            chart: "experiment",
+            height: 280,
+            columns: experiment.len(),
+            top,
+            desc: "conversion rate",
+            label: &|v| format!("{:.0}%", v * 100.0),
+        };
+        let svg = columns(axis, |chart, fail| {
             chart
                 .draw_series(experiment.iter().enumerate().map(|(i, r)| {
                     let (low, mid, high) = interval(r);
                     ErrorBar::new_vertical(i as f64 + 0.5, low, mid, high, ACCENT.filled(), 12)
                 }))
-                .map_err(&fail)?;
+                .map_err(fail)?;
             chart
                 .draw_series(experiment.iter().enumerate().map(|(i, r)| {
                     let (_, mid, high) = interval(r);
@@ -330,9 +357,9 @@ pub fn experiments(reports: &Reports) -> Result<Vec<Chart>> {
                         (FONT, 12),
                     )
                 }))
-                .map_err(&fail)?;
-            root.present().map_err(&fail)?;
-        }
+                .map_err(fail)?;
+            Ok(())
+        })?;
         charts.push(Chart {
             title: format!("Experiment: {}", text(&experiment[0], "experiment")),
             svg,
