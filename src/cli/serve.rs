@@ -63,15 +63,15 @@ struct LakeShelf(Arc<dyn Lake>);
 #[async_trait::async_trait]
 impl ReportShelf for LakeShelf {
     async fn names(&self, app_id: &str) -> Result<Vec<String>, PortError> {
-        let mut names = Vec::new();
-        for name in cauce_analytics::ALL {
-            let key = report_key(app_id, name);
-            let dir = key.rsplit_once('/').map_or("", |(d, _)| d);
-            if self.0.list(dir).await?.iter().any(|o| o.key == key) {
-                names.push(name.to_owned());
-            }
-        }
-        Ok(names)
+        let keys: Vec<String> = match report_key(app_id, "").rsplit_once('/') {
+            Some((dir, _)) => self.0.list(dir).await?.into_iter().map(|o| o.key).collect(),
+            None => Vec::new(),
+        };
+        Ok(cauce_analytics::ALL
+            .into_iter()
+            .filter(|name| keys.contains(&report_key(app_id, name)))
+            .map(str::to_owned)
+            .collect())
     }
 
     async fn report(&self, app_id: &str, name: &str) -> Result<Option<Bytes>, PortError> {
