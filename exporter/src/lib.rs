@@ -1,6 +1,7 @@
 //! Cauce's exporter: changes become partitioned Parquet in the lake.
 //!
-//! * [`transform`]: pure functions, changes → sorted Arrow batches per partition.
+//! * [`rows`]: borrowed views of records, decoded straight from their JSON.
+//! * [`transform`]: pure functions, rows → sorted Arrow batches per partition.
 //! * [`encode`]: Parquet with zstd, bounded row groups and statistics.
 //! * [`layout`]: `{kind}/dt=YYYY-MM-DD/hour=HH/{shard}-{first sequence}.parquet`.
 //! * [`lake::Lake`]: the object-store port, with a folder and an S3 adapter.
@@ -15,6 +16,7 @@ pub mod lake;
 pub mod layout;
 pub mod read;
 pub mod reader;
+pub mod rows;
 pub mod schema;
 pub mod stream;
 pub mod transform;

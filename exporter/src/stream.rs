@@ -3,20 +3,24 @@
 //! The event JSON is decoded straight into what the exporter needs: each record's event name,
 //! sequence number, user identity and the `kind` and `doc` attributes of its images. Every
 //! other attribute is skipped by the parser; no `HashMap` of `AttributeValue`s is built. The
-//! `doc` (the record as JSON) is decoded into the typed model, then appended to Arrow builders.
+//! `doc` (the record as JSON) is decoded into a borrowed [`Row`] and appended to the Arrow
+//! builders of its partition at once: no owned model, no `String` per field.
 
 use std::borrow::Cow;
 
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use cauce_store::stream::{shard_of, TTL_PRINCIPAL};
-use cauce_store::{Change, Kind, Op, Record};
+use cauce_store::{Kind, Op};
 
 use crate::error::Result;
 use crate::lake::Lake;
-use crate::writer::{archive_bad_changes, BadChange, LakeWriter, Written};
+use crate::rows::Row;
+use crate::transform::{PartitionBatch, Partitions};
+use crate::writer::{archive_bad_changes, put_batches, BadChange, Written};
 
 #[derive(Deserialize)]
 struct EventLite<'a> {
@@ -70,123 +74,223 @@ struct AttrS<'a> {
     s: Cow<'a, str>,
 }
 
-fn image(img: Option<ImageLite<'_>>) -> std::result::Result<Option<Record>, String> {
-    let Some(img) = img else { return Ok(None) };
-    if img.kind.is_none() && img.doc.is_none() {
+/// The image a change is about: the new one, or the old one for a removal. Its `kind` and its
+/// `doc` (the record as JSON, unescaped).
+fn image<'i, 'a>(
+    change: &'i ChangeLite<'a>,
+) -> std::result::Result<Option<(Kind, &'i str)>, String> {
+    let present = |i: &&ImageLite<'a>| i.kind.is_some() || i.doc.is_some();
+    let img = change.new_image.as_ref().filter(present);
+    let Some(img) = img.or(change.old_image.as_ref().filter(present)) else {
         return Ok(None);
-    }
+    };
     let kind = img
         .kind
         .as_ref()
         .and_then(|k| Kind::parse(&k.s))
         .ok_or("image without a valid `kind` attribute")?;
-    let doc = img.doc.ok_or("image without a `doc` string attribute")?;
-    Record::from_json(kind, &doc.s)
-        .map(Some)
-        .map_err(|e| format!("`doc` is not a {kind}: {e}"))
+    let doc = img
+        .doc
+        .as_ref()
+        .ok_or("image without a `doc` string attribute")?;
+    Ok(Some((kind, &doc.s)))
 }
 
-/// One stream record, decoded.
-#[derive(Debug)]
-pub enum Decoded {
-    /// A change to export, its size in bytes and its creation time in the stream (epoch ms).
-    Change(Box<Change>, usize, Option<i64>),
-    /// A record that cannot be exported, with its reason.
-    Bad(BadChange),
+/// A stream batch, decoded straight into Arrow columns.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    /// One sorted batch per partition.
+    pub batches: Vec<PartitionBatch>,
+    /// Records that cannot be exported, with their reasons, in feed order.
+    pub bad: Vec<BadChange>,
+    /// TTL expiries skipped.
+    pub ttl_expired: usize,
+    /// The first record's creation time in the stream, epoch ms.
+    pub created: Option<i64>,
 }
 
-fn decode_one(raw: &str) -> std::result::Result<Decoded, BadChange> {
-    let rec: RecordLite<'_> = serde_json::from_str(raw).map_err(|e| BadChange {
-        shard: "unknown".into(),
-        sequence: None,
-        reason: format!("not a DynamoDB stream record: {e}"),
-        raw: raw.to_owned(),
-    })?;
-    convert(rec, raw.len()).map_err(|(shard, sequence, reason)| BadChange {
-        shard,
-        sequence: Some(sequence),
-        reason,
-        raw: raw.to_owned(),
-    })
-}
-
-/// A record that parsed but cannot be exported: its shard, sequence number and the reason.
+/// What a record that parsed but cannot be exported says: its shard, sequence and the reason.
 type Refusal = (String, String, String);
 
-fn convert(rec: RecordLite<'_>, size: usize) -> std::result::Result<Decoded, Refusal> {
-    let shard = shard_of(rec.source.as_deref());
-    let sequence = rec.change.sequence.into_owned();
-    let refuse = |reason: String| (shard.clone(), sequence.clone(), reason);
-    let op = Op::parse(&rec.event_name)
-        .ok_or_else(|| refuse(format!("unknown event name {:?}", rec.event_name)))?;
-    let new_image = image(rec.change.new_image).map_err(&refuse)?;
-    let old_image = image(rec.change.old_image).map_err(&refuse)?;
-    let kind = new_image
-        .as_ref()
-        .or(old_image.as_ref())
-        .map(Record::kind)
-        .ok_or_else(|| refuse("a record without images".into()))?;
-    let ttl_expired = op == Op::Remove
-        && rec
-            .identity
-            .is_some_and(|i| i.kind == "Service" && i.principal == TTL_PRINCIPAL);
-    let created = rec.change.created.map(|s| (s * 1000.0) as i64);
-    let change = Change {
-        kind,
-        op,
-        shard,
-        sequence,
-        ttl_expired,
-        new_image,
-        old_image,
-    };
-    Ok(Decoded::Change(Box::new(change), size, created))
+/// Where decoded records go: their rows into the partitions' builders.
+#[derive(Default)]
+struct Sink {
+    parts: Partitions,
+    bad: Vec<BadChange>,
+    ttl_expired: usize,
+    created: Option<i64>,
+    /// The last source ARN seen and its shard name: a batch comes from one shard.
+    source: (String, String),
 }
 
+/// The shard name of a source ARN, computed once per ARN: `cache` holds the last one.
+fn shard_cached<'c>(cache: &'c mut (String, String), source: Option<&str>) -> &'c str {
+    let arn = source.unwrap_or_default();
+    if cache.1.is_empty() || cache.0 != arn {
+        *cache = (arn.to_owned(), shard_of(source));
+    }
+    &cache.1
+}
+
+impl Sink {
+    /// Appends one record's row, skips a TTL expiry, or says why the record cannot be exported.
+    fn take(&mut self, rec: &RecordLite<'_>) -> std::result::Result<(), Refusal> {
+        let refuse = |sink: &mut Sink, reason: String| {
+            let shard = shard_cached(&mut sink.source, rec.source.as_deref()).to_owned();
+            (shard, rec.change.sequence.clone().into_owned(), reason)
+        };
+        let Some(op) = Op::parse(&rec.event_name) else {
+            return Err(refuse(
+                self,
+                format!("unknown event name {:?}", rec.event_name),
+            ));
+        };
+        self.created = self
+            .created
+            .or(rec.change.created.map(|s| (s * 1000.0) as i64));
+        let ttl_expired = op == Op::Remove
+            && rec
+                .identity
+                .as_ref()
+                .is_some_and(|i| i.kind == "Service" && i.principal == TTL_PRINCIPAL);
+        let (kind, doc) = match image(&rec.change) {
+            Ok(Some(image)) => image,
+            Ok(None) => return Err(refuse(self, "a record without images".into())),
+            Err(reason) => return Err(refuse(self, reason)),
+        };
+        if ttl_expired {
+            self.ttl_expired += 1;
+            return Ok(());
+        }
+        let row = match Row::parse(kind, doc) {
+            Ok(row) => row,
+            Err(e) => return Err(refuse(self, format!("`doc` is not a {kind}: {e}"))),
+        };
+        let shard = shard_cached(&mut self.source, rec.source.as_deref());
+        self.parts.push(op, &row, shard, &rec.change.sequence);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Decoded> {
+        Ok(Decoded {
+            batches: self.parts.finish()?,
+            bad: self.bad,
+            ttl_expired: self.ttl_expired,
+            created: self.created,
+        })
+    }
+}
+
+/// The event's top-level keys: only `Records` is read.
 #[derive(Deserialize)]
-struct EventFast<'a> {
-    #[serde(rename = "Records", borrow)]
-    records: Vec<RecordLite<'a>>,
+#[serde(field_identifier)]
+enum Top {
+    Records,
+    #[serde(other)]
+    Other,
 }
 
-/// Decodes a DynamoDB Streams event; records that cannot be decoded stay in place as bad.
-///
-/// The usual event is read in one pass. Only when some record does not parse or convert is
-/// the event read again record by record, so that each bad record is archived as it came.
-pub fn decode(payload: &str) -> Result<Vec<Decoded>> {
-    if let Ok(event) = serde_json::from_str::<EventFast<'_>>(payload) {
-        let mut out = Vec::with_capacity(event.records.len());
-        for rec in event.records {
-            let size = rec.change.size_hint();
-            match convert(rec, size) {
-                Ok(d) => out.push(d),
-                Err(_) => return decode_each(payload),
+/// Reads a whole event in one pass, handing each record to the sink as soon as it is parsed.
+struct EventSeed<'s>(&'s mut Sink);
+
+impl<'de> DeserializeSeed<'de> for EventSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EventSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a DynamoDB Streams event")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        let mut records = false;
+        while let Some(key) = map.next_key::<Top>()? {
+            match key {
+                Top::Records => {
+                    map.next_value_seed(RecordsSeed(&mut *self.0))?;
+                    records = true;
+                }
+                Top::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
-        return Ok(out);
+        if records {
+            Ok(())
+        } else {
+            Err(de::Error::missing_field("Records"))
+        }
     }
-    decode_each(payload)
 }
 
-fn decode_each(payload: &str) -> Result<Vec<Decoded>> {
-    let event: EventLite<'_> = serde_json::from_str(payload)?;
-    Ok(event
-        .records
-        .iter()
-        .map(|raw| decode_one(raw.get()).unwrap_or_else(Decoded::Bad))
-        .collect())
+struct RecordsSeed<'s>(&'s mut Sink);
+
+impl<'de> DeserializeSeed<'de> for RecordsSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
 }
 
-impl ChangeLite<'_> {
-    /// About how many bytes the change carries: its images' `doc`s.
-    fn size_hint(&self) -> usize {
-        let doc = |i: &Option<ImageLite<'_>>| {
-            i.as_ref()
-                .and_then(|i| i.doc.as_ref())
-                .map_or(0, |d| d.s.len())
-        };
-        doc(&self.new_image) + doc(&self.old_image)
+impl<'de> Visitor<'de> for RecordsSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of stream records")
     }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+        while let Some(rec) = seq.next_element::<RecordLite<'de>>()? {
+            self.0
+                .take(&rec)
+                .map_err(|(_, _, reason)| de::Error::custom(reason))?;
+        }
+        Ok(())
+    }
+}
+
+/// Decodes a DynamoDB Streams event straight into sorted Arrow batches, one per partition;
+/// records that cannot be decoded are kept, as they came, with their reasons.
+///
+/// The usual event is read in one pass, each record's `doc` parsed as soon as its record is
+/// read and its fields copied once, into the builders. Only when some record does not parse
+/// or convert is the event read again record by record, so that each bad record is archived
+/// whole.
+pub fn decode(payload: &str) -> Result<Decoded> {
+    let mut sink = Sink::default();
+    let mut de = serde_json::Deserializer::from_str(payload);
+    let one_pass = EventSeed(&mut sink)
+        .deserialize(&mut de)
+        .and_then(|()| de.end());
+    if one_pass.is_err() {
+        sink = Sink::default();
+        let event: EventLite<'_> = serde_json::from_str(payload)?;
+        for raw in event.records {
+            if let Err(bad) = decode_one(&mut sink, raw.get()) {
+                sink.bad.push(bad);
+            }
+        }
+    }
+    sink.finish()
+}
+
+fn decode_one(sink: &mut Sink, raw: &str) -> std::result::Result<(), BadChange> {
+    let bad = |shard: String, sequence, reason| BadChange {
+        shard,
+        sequence,
+        reason,
+        raw: raw.to_owned(),
+    };
+    let rec: RecordLite<'_> = serde_json::from_str(raw).map_err(|e| {
+        bad(
+            "unknown".into(),
+            None,
+            format!("not a DynamoDB stream record: {e}"),
+        )
+    })?;
+    sink.take(&rec)
+        .map_err(|(shard, sequence, reason)| bad(shard, Some(sequence), reason))
 }
 
 /// What one stream batch did.
@@ -239,27 +343,14 @@ fn first_sequence(payload: &str) -> Option<String> {
 
 /// Exports one stream batch to the lake.
 pub async fn export(payload: &str, lake: &dyn Lake) -> Result<StreamReport> {
-    let mut writer = LakeWriter::new(usize::MAX);
-    let mut bad = Vec::new();
-    let mut report = StreamReport::default();
-    let mut created = None;
-    for d in decode(payload)? {
-        match d {
-            Decoded::Change(c, _, at) if c.ttl_expired => {
-                created = created.or(at);
-                report.ttl_expired += 1;
-            }
-            Decoded::Change(c, size, at) => {
-                created = created.or(at);
-                writer.write(*c, size);
-            }
-            Decoded::Bad(b) => bad.push(b),
-        }
-    }
-    report.written = writer.flush(lake).await?;
-    report.bad = bad.len();
-    let at = created.unwrap_or_else(cauce_store::time::now_ms);
-    if let Some(w) = archive_bad_changes(lake, &bad, at).await? {
+    let decoded = decode(payload)?;
+    let mut report = StreamReport {
+        written: put_batches(lake, &decoded.batches).await?,
+        bad: decoded.bad.len(),
+        ttl_expired: decoded.ttl_expired,
+    };
+    let at = decoded.created.unwrap_or_else(cauce_store::time::now_ms);
+    if let Some(w) = archive_bad_changes(lake, &decoded.bad, at).await? {
         tracing::warn!(key = %w.key, rows = w.rows, "Bad stream records archived.");
         report.written.push(w);
     }

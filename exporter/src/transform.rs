@@ -1,22 +1,28 @@
-//! Pure transforms, no I/O: changes → rows grouped by partition → sorted Arrow `RecordBatch`es
+//! Pure transforms, no I/O: rows → Arrow columns grouped by partition → sorted `RecordBatch`es
 //! in the schemas of [`crate::schema`].
+//!
+//! Rows are appended to the builders of their partition in feed order, as they are decoded;
+//! each partition's batch is sorted by `app_id`, then `ts` when it is finished.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow_array::builder::{
     BooleanBuilder, Float64Builder, ListBuilder, StringBuilder, StructBuilder,
     TimestampMillisecondBuilder,
 };
-use arrow_array::{ArrayRef, RecordBatch};
-use cauce_store::{Change, Event, Kind, Op, Record, Story, Test};
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMillisecondType;
+use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
+use arrow_select::take::take_record_batch;
+use cauce_store::{Change, Kind, Op};
 
 use crate::error::Result;
 use crate::layout::Partition;
+use crate::rows::{EventRow, Json, Row, StoryRow, TestRow};
 use crate::schema::{schema, step_fields};
 
 /// The rows of one partition, sorted by `app_id` then `ts`, ready to be written as one file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PartitionBatch {
     /// Where the rows go.
     pub partition: Partition,
@@ -28,48 +34,105 @@ pub struct PartitionBatch {
     pub batch: RecordBatch,
 }
 
-/// One row: what happened, and the record it happened to.
-pub type Row<'a> = (Op, &'a Record);
-
-/// Groups changes by partition (the kind and the hour of `received_at`) and builds one sorted
-/// batch per partition. TTL expiries are not deletions in the lake: they are skipped.
-pub fn partition_changes(changes: &[Change]) -> Result<Vec<PartitionBatch>> {
-    type Group<'a> = ((&'a str, &'a str), Vec<Row<'a>>);
-    let mut groups: BTreeMap<Partition, Group<'_>> = BTreeMap::new();
-    for c in changes.iter().filter(|c| !c.ttl_expired) {
-        let Some(record) = c.record() else { continue };
-        let p = Partition::of(c.kind, record.received_at());
-        groups
-            .entry(p)
-            .or_insert_with(|| ((c.shard.as_str(), c.sequence.as_str()), Vec::new()))
-            .1
-            .push((c.op, record));
-    }
-    groups
-        .into_iter()
-        .map(|(partition, ((shard, first), mut rows))| {
-            sort_rows(&mut rows);
-            Ok(PartitionBatch {
-                partition,
-                shard: shard.to_owned(),
-                first_sequence: first.to_owned(),
-                batch: to_batch(partition.kind, &rows)?,
-            })
-        })
-        .collect()
+/// Rows being gathered, one set of column builders per partition (the kind and the hour of
+/// `received_at`). A batch of changes rarely spans more than two hours, so the few open
+/// partitions are kept in a list.
+#[derive(Default)]
+pub struct Partitions {
+    open: Vec<Open>,
 }
 
-/// Sorts rows by `app_id`, then `ts`; rows that tie keep their feed order.
-pub fn sort_rows(rows: &mut [Row<'_>]) {
-    rows.sort_by(|a, b| {
-        a.1.app_id()
-            .cmp(b.1.app_id())
-            .then_with(|| a.1.ts().cmp(&b.1.ts()))
-    });
+struct Open {
+    partition: Partition,
+    shard: String,
+    first_sequence: String,
+    columns: Columns,
+}
+
+impl Partitions {
+    /// Appends one row, from the feed position `shard`/`sequence`, to its partition.
+    pub fn push(&mut self, op: Op, row: &Row<'_>, shard: &str, sequence: &str) {
+        let partition = Partition::of(row.kind(), row.received_at());
+        let i = match self.open.iter().position(|o| o.partition == partition) {
+            Some(i) => i,
+            None => {
+                self.open.push(Open {
+                    partition,
+                    shard: shard.to_owned(),
+                    first_sequence: sequence.to_owned(),
+                    columns: Columns::new(partition.kind),
+                });
+                self.open.len() - 1
+            }
+        };
+        self.open[i].columns.push(op, row);
+    }
+
+    /// Rows appended so far.
+    pub fn rows(&self) -> usize {
+        self.open.iter().map(|o| o.columns.rows).sum()
+    }
+
+    /// One sorted batch per partition, in partition order.
+    pub fn finish(mut self) -> Result<Vec<PartitionBatch>> {
+        self.open.sort_by_key(|o| o.partition);
+        self.open
+            .into_iter()
+            .map(|o| {
+                Ok(PartitionBatch {
+                    partition: o.partition,
+                    shard: o.shard,
+                    first_sequence: o.first_sequence,
+                    batch: sorted(o.columns.finish()?)?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for Partitions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.open.iter().map(|o| (o.partition, o.columns.rows)))
+            .finish()
+    }
+}
+
+/// Groups changes by partition and builds one sorted batch per partition. TTL expiries are not
+/// deletions in the lake: they are skipped.
+pub fn partition_changes(changes: &[Change]) -> Result<Vec<PartitionBatch>> {
+    let mut parts = Partitions::default();
+    for c in changes.iter().filter(|c| !c.ttl_expired) {
+        let Some(record) = c.record() else { continue };
+        parts.push(c.op, &Row::of(record), &c.shard, &c.sequence);
+    }
+    parts.finish()
+}
+
+/// Sorts a batch by `app_id`, then `ts`; rows that tie keep their order. A batch that is
+/// already in order is returned as it is.
+pub fn sorted(batch: RecordBatch) -> Result<RecordBatch> {
+    let (Some(app), Some(ts)) = (batch.column_by_name("app_id"), batch.column_by_name("ts")) else {
+        return Ok(batch);
+    };
+    let app = app.as_string::<i32>();
+    let ts = ts.as_primitive::<TimestampMillisecondType>();
+    let key = |i: u32| (app.value(i as usize), ts.value(i as usize));
+    let n = batch.num_rows() as u32;
+    if (1..n).all(|i| key(i - 1) <= key(i)) {
+        return Ok(batch);
+    }
+    let mut order: Vec<u32> = (0..n).collect();
+    order.sort_by(|&a, &b| key(a).cmp(&key(b)));
+    Ok(take_record_batch(&batch, &UInt32Array::from(order))?)
 }
 
 fn times() -> TimestampMillisecondBuilder {
     TimestampMillisecondBuilder::new().with_timezone("UTC")
+}
+
+fn json(b: &mut StringBuilder, v: Json<'_>) {
+    b.append_option(v.map(|j| j.get()));
 }
 
 /// Columns shared by every kind: `op`, `app_id` first; `ts`, `received_at`, `ingest_seq` last.
@@ -110,91 +173,167 @@ impl Common {
     }
 }
 
-fn json(b: &mut StringBuilder, v: Option<&cauce_store::model::Json>) {
-    b.append_option(v.map(|j| j.get()));
+/// The column builders of one kind.
+struct Columns {
+    rows: usize,
+    common: Common,
+    kind: KindColumns,
 }
 
-/// Builds the batch of one kind from rows of that kind (rows of other kinds are skipped).
-pub fn to_batch(kind: Kind, rows: &[Row<'_>]) -> Result<RecordBatch> {
-    let columns = match kind {
-        Kind::Event => events(rows),
-        Kind::Story => stories(rows),
-        Kind::Test => tests(rows),
-    };
-    Ok(RecordBatch::try_new(schema(kind), columns)?)
+enum KindColumns {
+    Event(EventColumns),
+    Story(Box<StoryColumns>),
+    Test(TestColumns),
 }
 
-fn events(rows: &[Row<'_>]) -> Vec<ArrayRef> {
-    let mut c = Common::new();
-    let (mut id, mut name, mut ts, mut user, mut session, mut props, mut ctx) = (
-        StringBuilder::new(),
-        StringBuilder::new(),
-        times(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-    );
-    for (op, r) in rows {
-        let Record::Event(e) = r else { continue };
-        let Event {
-            app_id, event_id, ..
-        } = e;
-        c.push(*op, app_id, e.ts, e.received_at, &e.ingest_seq);
-        id.append_value(event_id);
-        name.append_value(&e.name);
-        ts.append_value(e.timestamp);
-        user.append_option(e.user_id.as_deref());
-        session.append_option(e.session_id.as_deref());
-        json(&mut props, e.properties.as_ref());
-        json(&mut ctx, e.context.as_ref());
+impl Columns {
+    fn new(kind: Kind) -> Self {
+        Columns {
+            rows: 0,
+            common: Common::new(),
+            kind: match kind {
+                Kind::Event => KindColumns::Event(EventColumns::new()),
+                Kind::Story => KindColumns::Story(Box::new(StoryColumns::new())),
+                Kind::Test => KindColumns::Test(TestColumns::new()),
+            },
+        }
     }
-    c.assemble(vec![
-        Arc::new(id.finish()),
-        Arc::new(name.finish()),
-        Arc::new(ts.finish()),
-        Arc::new(user.finish()),
-        Arc::new(session.finish()),
-        Arc::new(props.finish()),
-        Arc::new(ctx.finish()),
-    ])
+
+    fn kind(&self) -> Kind {
+        match self.kind {
+            KindColumns::Event(_) => Kind::Event,
+            KindColumns::Story(_) => Kind::Story,
+            KindColumns::Test(_) => Kind::Test,
+        }
+    }
+
+    fn push(&mut self, op: Op, row: &Row<'_>) {
+        let c = &mut self.common;
+        match (&mut self.kind, row) {
+            (KindColumns::Event(b), Row::Event(e)) => {
+                c.push(op, &e.app_id, e.ts, e.received_at, &e.ingest_seq);
+                b.push(e);
+            }
+            (KindColumns::Story(b), Row::Story(s)) => {
+                c.push(op, &s.app_id, s.ts, s.received_at, &s.ingest_seq);
+                b.push(s);
+            }
+            (KindColumns::Test(b), Row::Test(t)) => {
+                c.push(op, &t.app_id, t.ts, t.received_at, &t.ingest_seq);
+                b.push(t);
+            }
+            _ => return,
+        }
+        self.rows += 1;
+    }
+
+    fn finish(self) -> Result<RecordBatch> {
+        let kind = self.kind();
+        let middle = match self.kind {
+            KindColumns::Event(b) => b.finish(),
+            KindColumns::Story(b) => b.finish(),
+            KindColumns::Test(b) => b.finish(),
+        };
+        Ok(RecordBatch::try_new(
+            schema(kind),
+            self.common.assemble(middle),
+        )?)
+    }
 }
 
-fn stories(rows: &[Row<'_>]) -> Vec<ArrayRef> {
-    let mut c = Common::new();
-    let (mut id, mut name, mut user, mut session, mut props) = (
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-    );
-    let (mut started, mut ended, mut updated, mut outcome) =
-        (times(), times(), times(), StringBuilder::new());
-    let step = StructBuilder::new(
-        step_fields(),
+struct EventColumns {
+    id: StringBuilder,
+    name: StringBuilder,
+    timestamp: TimestampMillisecondBuilder,
+    user: StringBuilder,
+    session: StringBuilder,
+    props: StringBuilder,
+    ctx: StringBuilder,
+}
+
+impl EventColumns {
+    fn new() -> Self {
+        EventColumns {
+            id: StringBuilder::new(),
+            name: StringBuilder::new(),
+            timestamp: times(),
+            user: StringBuilder::new(),
+            session: StringBuilder::new(),
+            props: StringBuilder::new(),
+            ctx: StringBuilder::new(),
+        }
+    }
+
+    fn push(&mut self, e: &EventRow<'_>) {
+        self.id.append_value(&e.event_id);
+        self.name.append_value(&e.name);
+        self.timestamp.append_value(e.timestamp);
+        self.user.append_option(e.user_id.as_deref());
+        self.session.append_option(e.session_id.as_deref());
+        json(&mut self.props, e.properties);
+        json(&mut self.ctx, e.context);
+    }
+
+    fn finish(mut self) -> Vec<ArrayRef> {
         vec![
-            Box::new(StringBuilder::new()),
-            Box::new(times()),
-            Box::new(StringBuilder::new()),
-        ],
-    );
-    let mut steps = ListBuilder::new(step);
-    for (op, r) in rows {
-        let Record::Story(s) = r else { continue };
-        let Story {
-            app_id, story_id, ..
-        } = s;
-        c.push(*op, app_id, s.ts, s.received_at, &s.ingest_seq);
-        id.append_value(story_id);
-        name.append_value(&s.name);
-        user.append_option(s.user_id.as_deref());
-        session.append_option(s.session_id.as_deref());
-        started.append_value(s.started_at);
-        ended.append_option(s.ended_at);
-        updated.append_value(s.updated_at);
-        outcome.append_value(s.outcome.as_str());
-        let values = steps.values();
+            Arc::new(self.id.finish()),
+            Arc::new(self.name.finish()),
+            Arc::new(self.timestamp.finish()),
+            Arc::new(self.user.finish()),
+            Arc::new(self.session.finish()),
+            Arc::new(self.props.finish()),
+            Arc::new(self.ctx.finish()),
+        ]
+    }
+}
+
+struct StoryColumns {
+    id: StringBuilder,
+    name: StringBuilder,
+    user: StringBuilder,
+    session: StringBuilder,
+    started: TimestampMillisecondBuilder,
+    ended: TimestampMillisecondBuilder,
+    updated: TimestampMillisecondBuilder,
+    outcome: StringBuilder,
+    steps: ListBuilder<StructBuilder>,
+    props: StringBuilder,
+}
+
+impl StoryColumns {
+    fn new() -> Self {
+        let step = StructBuilder::new(
+            step_fields(),
+            vec![
+                Box::new(StringBuilder::new()),
+                Box::new(times()),
+                Box::new(StringBuilder::new()),
+            ],
+        );
+        StoryColumns {
+            id: StringBuilder::new(),
+            name: StringBuilder::new(),
+            user: StringBuilder::new(),
+            session: StringBuilder::new(),
+            started: times(),
+            ended: times(),
+            updated: times(),
+            outcome: StringBuilder::new(),
+            steps: ListBuilder::new(step),
+            props: StringBuilder::new(),
+        }
+    }
+
+    fn push(&mut self, s: &StoryRow<'_>) {
+        self.id.append_value(&s.story_id);
+        self.name.append_value(&s.name);
+        self.user.append_option(s.user_id.as_deref());
+        self.session.append_option(s.session_id.as_deref());
+        self.started.append_value(s.started_at);
+        self.ended.append_option(s.ended_at);
+        self.updated.append_value(s.updated_at);
+        self.outcome.append_value(s.outcome.as_str());
+        let values = self.steps.values();
         for st in &s.steps {
             values
                 .field_builder::<StringBuilder>(0)
@@ -207,57 +346,75 @@ fn stories(rows: &[Row<'_>]) -> Vec<ArrayRef> {
             let props = values
                 .field_builder::<StringBuilder>(2)
                 .expect("step props");
-            json(props, st.properties.as_ref());
+            json(props, st.properties);
             values.append(true);
         }
-        steps.append(true);
-        json(&mut props, s.properties.as_ref());
+        self.steps.append(true);
+        json(&mut self.props, s.properties);
     }
-    c.assemble(vec![
-        Arc::new(id.finish()),
-        Arc::new(name.finish()),
-        Arc::new(user.finish()),
-        Arc::new(session.finish()),
-        Arc::new(started.finish()),
-        Arc::new(ended.finish()),
-        Arc::new(updated.finish()),
-        Arc::new(outcome.finish()),
-        Arc::new(steps.finish()),
-        Arc::new(props.finish()),
-    ])
+
+    fn finish(mut self) -> Vec<ArrayRef> {
+        vec![
+            Arc::new(self.id.finish()),
+            Arc::new(self.name.finish()),
+            Arc::new(self.user.finish()),
+            Arc::new(self.session.finish()),
+            Arc::new(self.started.finish()),
+            Arc::new(self.ended.finish()),
+            Arc::new(self.updated.finish()),
+            Arc::new(self.outcome.finish()),
+            Arc::new(self.steps.finish()),
+            Arc::new(self.props.finish()),
+        ]
+    }
 }
 
-fn tests(rows: &[Row<'_>]) -> Vec<ArrayRef> {
-    let mut c = Common::new();
-    let (mut exp, mut user, mut variant, mut props) = (
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-    );
-    let (mut exposed, mut updated) = (times(), times());
-    let (mut converted, mut value) = (BooleanBuilder::new(), Float64Builder::new());
-    for (op, r) in rows {
-        let Record::Test(t) = r else { continue };
-        let Test { app_id, .. } = t;
-        c.push(*op, app_id, t.ts, t.received_at, &t.ingest_seq);
-        exp.append_value(&t.experiment);
-        user.append_value(&t.user_id);
-        variant.append_value(&t.variant);
-        exposed.append_value(t.exposed_at);
-        updated.append_value(t.updated_at);
-        converted.append_option(t.converted);
-        value.append_option(t.value);
-        json(&mut props, t.properties.as_ref());
+struct TestColumns {
+    experiment: StringBuilder,
+    user: StringBuilder,
+    variant: StringBuilder,
+    exposed: TimestampMillisecondBuilder,
+    updated: TimestampMillisecondBuilder,
+    converted: BooleanBuilder,
+    value: Float64Builder,
+    props: StringBuilder,
+}
+
+impl TestColumns {
+    fn new() -> Self {
+        TestColumns {
+            experiment: StringBuilder::new(),
+            user: StringBuilder::new(),
+            variant: StringBuilder::new(),
+            exposed: times(),
+            updated: times(),
+            converted: BooleanBuilder::new(),
+            value: Float64Builder::new(),
+            props: StringBuilder::new(),
+        }
     }
-    c.assemble(vec![
-        Arc::new(exp.finish()),
-        Arc::new(user.finish()),
-        Arc::new(variant.finish()),
-        Arc::new(exposed.finish()),
-        Arc::new(updated.finish()),
-        Arc::new(converted.finish()),
-        Arc::new(value.finish()),
-        Arc::new(props.finish()),
-    ])
+
+    fn push(&mut self, t: &TestRow<'_>) {
+        self.experiment.append_value(&t.experiment);
+        self.user.append_value(&t.user_id);
+        self.variant.append_value(&t.variant);
+        self.exposed.append_value(t.exposed_at);
+        self.updated.append_value(t.updated_at);
+        self.converted.append_option(t.converted);
+        self.value.append_option(t.value);
+        json(&mut self.props, t.properties);
+    }
+
+    fn finish(mut self) -> Vec<ArrayRef> {
+        vec![
+            Arc::new(self.experiment.finish()),
+            Arc::new(self.user.finish()),
+            Arc::new(self.variant.finish()),
+            Arc::new(self.exposed.finish()),
+            Arc::new(self.updated.finish()),
+            Arc::new(self.converted.finish()),
+            Arc::new(self.value.finish()),
+            Arc::new(self.props.finish()),
+        ]
+    }
 }

@@ -10,7 +10,7 @@ use crate::encode::encode;
 use crate::error::Result;
 use crate::lake::Lake;
 use crate::layout::{file_name, Partition, BAD_ROWS};
-use crate::transform::partition_changes;
+use crate::transform::{partition_changes, PartitionBatch};
 
 /// A file the writer put in the lake.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -65,23 +65,28 @@ impl LakeWriter {
     /// Writes the buffer as one file per partition. The buffer is emptied only when every
     /// file is written; on an error it stays for a retry (which writes the same names).
     pub async fn flush(&mut self, lake: &dyn Lake) -> Result<Vec<Written>> {
-        let batches = partition_changes(&self.changes)?;
-        let mut written = Vec::with_capacity(batches.len());
-        for pb in batches {
-            let bytes = encode(std::slice::from_ref(&pb.batch))?;
-            let key = pb.partition.key(&file_name(&pb.shard, &pb.first_sequence));
-            let len = bytes.len();
-            lake.put(&key, Bytes::from(bytes)).await?;
-            written.push(Written {
-                key,
-                rows: pb.batch.num_rows(),
-                bytes: len,
-            });
-        }
+        let written = put_batches(lake, &partition_changes(&self.changes)?).await?;
         self.changes.clear();
         self.bytes = 0;
         Ok(written)
     }
+}
+
+/// Writes each partition's batch as one whole Parquet file, named by its feed position.
+pub async fn put_batches(lake: &dyn Lake, batches: &[PartitionBatch]) -> Result<Vec<Written>> {
+    let mut written = Vec::with_capacity(batches.len());
+    for pb in batches {
+        let bytes = encode(std::slice::from_ref(&pb.batch))?;
+        let key = pb.partition.key(&file_name(&pb.shard, &pb.first_sequence));
+        let len = bytes.len();
+        lake.put(&key, Bytes::from(bytes)).await?;
+        written.push(Written {
+            key,
+            rows: pb.batch.num_rows(),
+            bytes: len,
+        });
+    }
+    Ok(written)
 }
 
 /// A change that could not be exported, with its reason.

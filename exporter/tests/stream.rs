@@ -98,32 +98,69 @@ async fn a_lake_failure_reports_the_first_sequence_number() {
     );
 }
 
-#[test]
-fn a_clean_event_decodes_in_one_pass_to_the_same_changes() {
-    use cauce_exporter::stream::{decode, Decoded};
+/// The fixture without its malformed record, plus an event whose `doc` strings carry escapes
+/// (quotes, a backslash, a non-ASCII character written as `\u00e9`).
+fn clean_fixture() -> String {
     let mut event: serde_json::Value = serde_json::from_str(FIXTURE).unwrap();
-    event["Records"].as_array_mut().unwrap().pop(); // drop the malformed record
-    let clean = decode(&event.to_string()).unwrap();
-    let mixed = decode(FIXTURE).unwrap();
-    let summary = |ds: &[Decoded]| -> Vec<String> {
-        ds.iter()
-            .map(|d| match d {
-                Decoded::Change(c, size, _) => {
-                    format!(
-                        "{}:{}:{}:{}:{}",
-                        c.sequence,
-                        c.op.as_str(),
-                        c.ttl_expired,
-                        c.kind,
-                        size > &0
-                    )
-                }
-                Decoded::Bad(b) => format!("bad:{}", b.sequence.clone().unwrap_or_default()),
-            })
-            .collect()
-    };
-    let (clean, mixed) = (summary(&clean), summary(&mixed));
-    assert_eq!(clean.len(), 4);
-    assert_eq!(clean[..], mixed[..4], "both paths agree");
-    assert_eq!(mixed[4], "bad:111500000000000000000005");
+    let records = event["Records"].as_array_mut().unwrap();
+    records.pop(); // the malformed record
+    let mut escaped = records[0].clone();
+    let doc = r#"{"app_id":"app_1","event_id":"e-\"q\"","name":"caf\u00e9 \\ tap","timestamp":1795800000000,"ts":1795800000100,"received_at":1795800001000,"ingest_seq":"1884949646046769612800001","properties":{"label":"say \"hi\""}}"#;
+    escaped["dynamodb"]["NewImage"]["doc"]["S"] = doc.into();
+    escaped["dynamodb"]["SequenceNumber"] = "111100000000000000000009".into();
+    records.push(escaped);
+    event.to_string()
+}
+
+#[test]
+fn a_clean_event_decodes_in_one_pass_to_the_same_batches() {
+    use cauce_exporter::stream::decode;
+    let clean = decode(&clean_fixture()).unwrap();
+    assert!(clean.bad.is_empty());
+    assert_eq!(clean.ttl_expired, 1);
+    let names = strings(&clean.batches[0].batch, "name");
+    assert_eq!(
+        names,
+        ["caf\u{e9} \\ tap", "screen_view"],
+        "escapes are decoded"
+    );
+
+    // The malformed record sends the event down the record-by-record path: the other records
+    // give the same batches, the bad one is kept with its sequence number.
+    let mut mixed: serde_json::Value = serde_json::from_str(&clean_fixture()).unwrap();
+    let fixture: serde_json::Value = serde_json::from_str(FIXTURE).unwrap();
+    let malformed = fixture["Records"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    mixed["Records"]
+        .as_array_mut()
+        .unwrap()
+        .insert(4, malformed);
+    let mixed = decode(&mixed.to_string()).unwrap();
+    assert_eq!(mixed.batches, clean.batches, "both paths agree");
+    assert_eq!(mixed.ttl_expired, 1);
+    let bad: Vec<_> = mixed.bad.iter().map(|b| b.sequence.clone()).collect();
+    assert_eq!(bad, [Some("111500000000000000000005".to_owned())]);
+}
+
+#[test]
+fn decoding_into_columns_equals_the_owned_model_path() {
+    // The naive path: aws_lambda_events + serde_dynamo into owned `Change`s, then the transform
+    // that the embedded exporter uses. The fast path must build the very same batches.
+    use cauce_exporter::stream::decode;
+    use cauce_exporter::transform::partition_changes;
+    let payload = clean_fixture();
+    let event: aws_lambda_events::event::dynamodb::Event = serde_json::from_str(&payload).unwrap();
+    let changes: Vec<_> = cauce_store::stream::decode_event(&event)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let owned = partition_changes(&changes).unwrap();
+    let fast = decode(&payload).unwrap().batches;
+    assert_eq!(fast.len(), 2, "events and stories");
+    assert_eq!(fast, owned);
+    assert_eq!(fast[0].batch.num_rows(), 2);
 }
