@@ -1,7 +1,6 @@
 //! Cauce's exporter: changes become partitioned Parquet in the lake.
 //!
-//! * [`rows`]: borrowed views of records, decoded straight from their JSON.
-//! * [`transform`]: pure functions, rows → sorted Arrow batches per partition.
+//! * [`transform`]: pure functions, records → sorted Arrow batches per partition.
 //! * [`encode`]: Parquet with zstd, bounded row groups and statistics.
 //! * [`layout`]: `{kind}/dt=YYYY-MM-DD/hour=HH/{shard}-{first sequence}.parquet`.
 //! * [`lake::Lake`]: the object-store port, with a folder and an S3 adapter.
@@ -16,7 +15,6 @@ pub mod lake;
 pub mod layout;
 pub mod read;
 pub mod reader;
-pub mod rows;
 pub mod schema;
 pub mod stream;
 pub mod transform;

@@ -3,8 +3,9 @@
 //! The event JSON is decoded straight into what the exporter needs: each record's event name,
 //! sequence number, user identity and the `kind` and `doc` attributes of its images. Every
 //! other attribute is skipped by the parser; no `HashMap` of `AttributeValue`s is built. The
-//! `doc` (the record as JSON) is decoded into a borrowed [`Row`] and appended to the Arrow
-//! builders of its partition at once: no owned model, no `String` per field.
+//! `doc` (the record as JSON) is decoded into a [`RecordRef`], whose strings and JSON objects
+//! borrow from it, and appended to the Arrow builders of its partition at once: no `String` or
+//! `Box` per field.
 
 use std::borrow::Cow;
 
@@ -14,11 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use cauce_store::stream::{shard_of, TTL_PRINCIPAL};
-use cauce_store::{Kind, Op};
+use cauce_store::{Kind, Op, RecordRef};
 
 use crate::error::Result;
 use crate::lake::Lake;
-use crate::rows::Row;
 use crate::transform::{PartitionBatch, Partitions};
 use crate::writer::{archive_bad_changes, put_batches, BadChange, Written};
 
@@ -162,7 +162,7 @@ impl Sink {
             self.ttl_expired += 1;
             return Ok(());
         }
-        let row = match Row::parse(kind, doc) {
+        let row = match RecordRef::from_json_ref(kind, doc) {
             Ok(row) => row,
             Err(e) => return Err(refuse(self, format!("`doc` is not a {kind}: {e}"))),
         };

@@ -4,6 +4,7 @@
 //! Rows are appended to the builders of their partition in feed order, as they are decoded;
 //! each partition's batch is sorted by `app_id`, then `ts` when it is finished.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use arrow_array::builder::{
@@ -14,11 +15,11 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
 use arrow_select::take::take_record_batch;
-use cauce_store::{Change, Kind, Op};
+use cauce_store::{Change, Event, Kind, Op, Record, Story, Test};
+use serde_json::value::RawValue;
 
 use crate::error::Result;
 use crate::layout::Partition;
-use crate::rows::{EventRow, Json, Row, StoryRow, TestRow};
 use crate::schema::{schema, step_fields};
 
 /// The rows of one partition, sorted by `app_id` then `ts`, ready to be written as one file.
@@ -50,8 +51,15 @@ struct Open {
 }
 
 impl Partitions {
-    /// Appends one row, from the feed position `shard`/`sequence`, to its partition.
-    pub fn push(&mut self, op: Op, row: &Row<'_>, shard: &str, sequence: &str) {
+    /// Appends one record's row, from the feed position `shard`/`sequence`, to its partition.
+    /// The record may own its fields or borrow them from its JSON ([`cauce_store::RecordRef`]).
+    pub fn push<S: Str, J: Obj>(
+        &mut self,
+        op: Op,
+        row: &Record<S, J>,
+        shard: &str,
+        sequence: &str,
+    ) {
         let partition = Partition::of(row.kind(), row.received_at());
         let i = match self.open.iter().position(|o| o.partition == partition) {
             Some(i) => i,
@@ -104,7 +112,7 @@ pub fn partition_changes(changes: &[Change]) -> Result<Vec<PartitionBatch>> {
     let mut parts = Partitions::default();
     for c in changes.iter().filter(|c| !c.ttl_expired) {
         let Some(record) = c.record() else { continue };
-        parts.push(c.op, &Row::of(record), &c.shard, &c.sequence);
+        parts.push(c.op, record, &c.shard, &c.sequence);
     }
     parts.finish()
 }
@@ -131,8 +139,16 @@ fn times() -> TimestampMillisecondBuilder {
     TimestampMillisecondBuilder::new().with_timezone("UTC")
 }
 
-fn json(b: &mut StringBuilder, v: Json<'_>) {
-    b.append_option(v.map(|j| j.get()));
+/// How a record holds a string: `String`, or borrowed from its JSON.
+pub trait Str: Deref<Target = str> {}
+impl<S: Deref<Target = str>> Str for S {}
+
+/// How a record holds a JSON object: boxed, or borrowed from its JSON.
+pub trait Obj: Deref<Target = RawValue> {}
+impl<J: Deref<Target = RawValue>> Obj for J {}
+
+fn json<J: Obj>(b: &mut StringBuilder, v: &Option<J>) {
+    b.append_option(v.as_deref().map(RawValue::get));
 }
 
 /// Columns shared by every kind: `op`, `app_id` first; `ts`, `received_at`, `ingest_seq` last.
@@ -207,23 +223,16 @@ impl Columns {
         }
     }
 
-    fn push(&mut self, op: Op, row: &Row<'_>) {
-        let c = &mut self.common;
+    fn push<S: Str, J: Obj>(&mut self, op: Op, row: &Record<S, J>) {
         match (&mut self.kind, row) {
-            (KindColumns::Event(b), Row::Event(e)) => {
-                c.push(op, &e.app_id, e.ts, e.received_at, &e.ingest_seq);
-                b.push(e);
-            }
-            (KindColumns::Story(b), Row::Story(s)) => {
-                c.push(op, &s.app_id, s.ts, s.received_at, &s.ingest_seq);
-                b.push(s);
-            }
-            (KindColumns::Test(b), Row::Test(t)) => {
-                c.push(op, &t.app_id, t.ts, t.received_at, &t.ingest_seq);
-                b.push(t);
-            }
+            (KindColumns::Event(b), Record::Event(e)) => b.push(e),
+            (KindColumns::Story(b), Record::Story(s)) => b.push(s),
+            (KindColumns::Test(b), Record::Test(t)) => b.push(t),
             _ => return,
         }
+        let seq = row.ingest_seq();
+        self.common
+            .push(op, row.app_id(), row.ts(), row.received_at(), seq);
         self.rows += 1;
     }
 
@@ -264,14 +273,14 @@ impl EventColumns {
         }
     }
 
-    fn push(&mut self, e: &EventRow<'_>) {
-        self.id.append_value(&e.event_id);
-        self.name.append_value(&e.name);
+    fn push<S: Str, J: Obj>(&mut self, e: &Event<S, J>) {
+        self.id.append_value(&*e.event_id);
+        self.name.append_value(&*e.name);
         self.timestamp.append_value(e.timestamp);
         self.user.append_option(e.user_id.as_deref());
         self.session.append_option(e.session_id.as_deref());
-        json(&mut self.props, e.properties);
-        json(&mut self.ctx, e.context);
+        json(&mut self.props, &e.properties);
+        json(&mut self.ctx, &e.context);
     }
 
     fn finish(mut self) -> Vec<ArrayRef> {
@@ -324,9 +333,9 @@ impl StoryColumns {
         }
     }
 
-    fn push(&mut self, s: &StoryRow<'_>) {
-        self.id.append_value(&s.story_id);
-        self.name.append_value(&s.name);
+    fn push<S: Str, J: Obj>(&mut self, s: &Story<S, J>) {
+        self.id.append_value(&*s.story_id);
+        self.name.append_value(&*s.name);
         self.user.append_option(s.user_id.as_deref());
         self.session.append_option(s.session_id.as_deref());
         self.started.append_value(s.started_at);
@@ -338,7 +347,7 @@ impl StoryColumns {
             values
                 .field_builder::<StringBuilder>(0)
                 .expect("step name")
-                .append_value(&st.name);
+                .append_value(&*st.name);
             values
                 .field_builder::<TimestampMillisecondBuilder>(1)
                 .expect("step at")
@@ -346,11 +355,11 @@ impl StoryColumns {
             let props = values
                 .field_builder::<StringBuilder>(2)
                 .expect("step props");
-            json(props, st.properties);
+            json(props, &st.properties);
             values.append(true);
         }
         self.steps.append(true);
-        json(&mut self.props, s.properties);
+        json(&mut self.props, &s.properties);
     }
 
     fn finish(mut self) -> Vec<ArrayRef> {
@@ -394,15 +403,15 @@ impl TestColumns {
         }
     }
 
-    fn push(&mut self, t: &TestRow<'_>) {
-        self.experiment.append_value(&t.experiment);
-        self.user.append_value(&t.user_id);
-        self.variant.append_value(&t.variant);
+    fn push<S: Str, J: Obj>(&mut self, t: &Test<S, J>) {
+        self.experiment.append_value(&*t.experiment);
+        self.user.append_value(&*t.user_id);
+        self.variant.append_value(&*t.variant);
         self.exposed.append_value(t.exposed_at);
         self.updated.append_value(t.updated_at);
         self.converted.append_option(t.converted);
         self.value.append_option(t.value);
-        json(&mut self.props, t.properties);
+        json(&mut self.props, &t.properties);
     }
 
     fn finish(mut self) -> Vec<ArrayRef> {

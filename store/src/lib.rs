@@ -19,5 +19,5 @@ pub mod time;
 
 pub use change::{Change, Op};
 pub use error::{Result, StoreError};
-pub use model::{Event, Kind, Outcome, Record, Stamp, Step, Story, Test};
+pub use model::{Event, Kind, Outcome, Record, RecordRef, Stamp, Step, Story, Test, Text};
 pub use port::{BadRow, PutOutcome, RecordStore};

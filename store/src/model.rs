@@ -3,6 +3,13 @@
 //! Client fields and server fields live in one struct per kind. The API deserializes a client item
 //! straight into it and then overwrites every server field (`app_id`, `received_at`, `ts`,
 //! `ingest_seq`) with [`Record::stamp`], so a body can never choose its tenant.
+//!
+//! The structs are generic over how they hold strings and JSON objects: owned by default
+//! (`String`, [`Json`]), or borrowed from the JSON they were decoded from ([`RecordRef`]), which
+//! lets the exporter read a record without a copy per field.
+
+use std::borrow::Cow;
+use std::ops::Deref;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -11,6 +18,44 @@ use crate::time::{millis, opt_millis};
 
 /// A free-form JSON object (`properties`, `context`), kept as the client's bytes.
 pub type Json = Box<RawValue>;
+
+/// A string decoded from JSON that borrows from it when it can (when it had no escapes).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Text<'a>(pub Cow<'a, str>);
+
+impl Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Borrowing;
+        impl<'de> serde::de::Visitor<'de> for Borrowing {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(Borrowing)
+    }
+}
+
+/// A record decoded from its JSON without copying: its strings and JSON objects borrow from
+/// the JSON (see [`Record::from_json_ref`]). The exporter reads stream records this way.
+pub type RecordRef<'a> = Record<Text<'a>, &'a RawValue>;
 
 /// The three kinds of records Cauce ingests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -83,14 +128,15 @@ pub struct Stamp {
 
 /// A telemetry event.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Event {
+#[serde(bound(deserialize = "S: Deserialize<'de> + Default, J: Deserialize<'de>"))]
+pub struct Event<S = String, J = Json> {
     /// Server-set: the tenant.
     #[serde(default)]
-    pub app_id: String,
+    pub app_id: S,
     /// Client-chosen idempotency key.
-    pub event_id: String,
+    pub event_id: S,
     /// What happened, such as `screen_view`.
-    pub name: String,
+    pub name: S,
     /// The client's time, as sent, epoch ms.
     #[serde(deserialize_with = "millis")]
     pub timestamp: i64,
@@ -102,19 +148,19 @@ pub struct Event {
     pub received_at: i64,
     /// Server-set: arrival order within the message group (see [`ingest_seq`]).
     #[serde(default)]
-    pub ingest_seq: String,
+    pub ingest_seq: S,
     /// The user, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
+    pub user_id: Option<S>,
     /// The session, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
+    pub session_id: Option<S>,
     /// Free-form properties (a JSON object).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub properties: Option<Json>,
+    pub properties: Option<J>,
     /// Device and app context (a JSON object: app_version, os, locale, device…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub context: Option<Json>,
+    pub context: Option<J>,
 }
 
 /// How a story ended, if it did.
@@ -146,33 +192,35 @@ impl Outcome {
 
 /// One step of a story.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Step {
+#[serde(bound(deserialize = "S: Deserialize<'de> + Default, J: Deserialize<'de>"))]
+pub struct Step<S = String, J = Json> {
     /// The step's name, such as `cart`.
-    pub name: String,
+    pub name: S,
     /// When the step was reached, epoch ms.
     #[serde(deserialize_with = "millis")]
     pub at: i64,
     /// Free-form properties (a JSON object).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub properties: Option<Json>,
+    pub properties: Option<J>,
 }
 
 /// A user journey: ordered steps with an outcome.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Story {
+#[serde(bound(deserialize = "S: Deserialize<'de> + Default, J: Deserialize<'de>"))]
+pub struct Story<S = String, J = Json> {
     /// Server-set: the tenant.
     #[serde(default)]
-    pub app_id: String,
+    pub app_id: S,
     /// Client-chosen key.
-    pub story_id: String,
+    pub story_id: S,
     /// The journey's name, such as `checkout`.
-    pub name: String,
+    pub name: S,
     /// The user, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
+    pub user_id: Option<S>,
     /// The session, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
+    pub session_id: Option<S>,
     /// When the journey started, epoch ms.
     #[serde(deserialize_with = "millis")]
     pub started_at: i64,
@@ -190,10 +238,10 @@ pub struct Story {
     #[serde(default)]
     pub outcome: Outcome,
     /// The steps, in order.
-    pub steps: Vec<Step>,
+    pub steps: Vec<Step<S, J>>,
     /// Free-form properties (a JSON object).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub properties: Option<Json>,
+    pub properties: Option<J>,
     /// Server-set: `started_at` corrected for clock skew, epoch ms.
     #[serde(default)]
     pub ts: i64,
@@ -202,21 +250,22 @@ pub struct Story {
     pub received_at: i64,
     /// Server-set: arrival order within the message group.
     #[serde(default)]
-    pub ingest_seq: String,
+    pub ingest_seq: S,
 }
 
 /// One user's exposure to an A/B test, and its result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Test {
+#[serde(bound(deserialize = "S: Deserialize<'de> + Default, J: Deserialize<'de>"))]
+pub struct Test<S = String, J = Json> {
     /// Server-set: the tenant.
     #[serde(default)]
-    pub app_id: String,
+    pub app_id: S,
     /// The experiment's name; with `user_id`, the key.
-    pub experiment: String,
+    pub experiment: S,
     /// The exposed user; with `experiment`, the key.
-    pub user_id: String,
+    pub user_id: S,
     /// The variant shown, such as `control`.
-    pub variant: String,
+    pub variant: S,
     /// When the user was exposed, epoch ms.
     #[serde(deserialize_with = "millis")]
     pub exposed_at: i64,
@@ -231,7 +280,7 @@ pub struct Test {
     pub value: Option<f64>,
     /// Free-form properties (a JSON object).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub properties: Option<Json>,
+    pub properties: Option<J>,
     /// Server-set: `exposed_at` corrected for clock skew, epoch ms.
     #[serde(default)]
     pub ts: i64,
@@ -240,7 +289,7 @@ pub struct Test {
     pub received_at: i64,
     /// Server-set: arrival order within the message group.
     #[serde(default)]
-    pub ingest_seq: String,
+    pub ingest_seq: S,
 }
 
 /// Builds the `ingest_seq` of an item: the queue message's sequence number (zero-padded to 20
@@ -259,13 +308,13 @@ pub fn ingest_seq(message_seq: &str, index: usize) -> String {
 /// A record of any kind.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Record {
+pub enum Record<S = String, J = Json> {
     /// An event.
-    Event(Event),
+    Event(Event<S, J>),
     /// A story.
-    Story(Story),
+    Story(Story<S, J>),
     /// A test.
-    Test(Test),
+    Test(Test<S, J>),
 }
 
 /// Separates `experiment` and `user_id` in a test's key. Ids may not contain control characters.
@@ -274,11 +323,7 @@ pub const KEY_SEPARATOR: char = '\u{1f}';
 impl Record {
     /// Decodes a record of a known kind from its JSON.
     pub fn from_json(kind: Kind, json: &str) -> serde_json::Result<Record> {
-        Ok(match kind {
-            Kind::Event => Record::Event(serde_json::from_str(json)?),
-            Kind::Story => Record::Story(serde_json::from_str(json)?),
-            Kind::Test => Record::Test(serde_json::from_str(json)?),
-        })
+        Record::decode(kind, json)
     }
 
     /// Encodes the record's fields as JSON, without the `kind` tag.
@@ -300,6 +345,38 @@ impl Record {
         *out = String::from_utf8(buf).expect("serde_json writes UTF-8");
     }
 
+    /// The idempotency key within the app and kind.
+    pub fn key(&self) -> String {
+        match self {
+            Record::Event(r) => r.event_id.clone(),
+            Record::Story(r) => r.story_id.clone(),
+            Record::Test(r) => format!("{}{KEY_SEPARATOR}{}", r.experiment, r.user_id),
+        }
+    }
+
+    /// Sets `ingest_seq`.
+    pub fn set_ingest_seq(&mut self, seq: String) {
+        match self {
+            Record::Event(r) => r.ingest_seq = seq,
+            Record::Story(r) => r.ingest_seq = seq,
+            Record::Test(r) => r.ingest_seq = seq,
+        }
+    }
+
+    /// Overwrites the server-set fields: tenant, arrival time and skew-corrected `ts`.
+    pub fn stamp(&mut self, stamp: &Stamp) {
+        let (app_id, received_at, ts, client_time) = match self {
+            Record::Event(r) => (&mut r.app_id, &mut r.received_at, &mut r.ts, r.timestamp),
+            Record::Story(r) => (&mut r.app_id, &mut r.received_at, &mut r.ts, r.started_at),
+            Record::Test(r) => (&mut r.app_id, &mut r.received_at, &mut r.ts, r.exposed_at),
+        };
+        app_id.clone_from(&stamp.app_id);
+        *received_at = stamp.received_at;
+        *ts = client_time.saturating_add(stamp.skew_ms);
+    }
+}
+
+impl<S: Deref<Target = str>, J> Record<S, J> {
     /// The record's kind.
     pub fn kind(&self) -> Kind {
         match self {
@@ -318,15 +395,6 @@ impl Record {
         }
     }
 
-    /// The idempotency key within the app and kind.
-    pub fn key(&self) -> String {
-        match self {
-            Record::Event(r) => r.event_id.clone(),
-            Record::Story(r) => r.story_id.clone(),
-            Record::Test(r) => format!("{}{KEY_SEPARATOR}{}", r.experiment, r.user_id),
-        }
-    }
-
     /// The version of an upserted record; `None` for events.
     pub fn updated_at(&self) -> Option<i64> {
         match self {
@@ -341,7 +409,7 @@ impl Record {
         match self {
             Record::Event(r) => r.user_id.as_deref(),
             Record::Story(r) => r.user_id.as_deref(),
-            Record::Test(r) => Some(&r.user_id),
+            Record::Test(r) => Some(&*r.user_id),
         }
     }
 
@@ -380,32 +448,61 @@ impl Record {
             Record::Test(r) => &r.ingest_seq,
         }
     }
+}
 
-    /// Sets `ingest_seq`.
-    pub fn set_ingest_seq(&mut self, seq: String) {
-        match self {
-            Record::Event(r) => r.ingest_seq = seq,
-            Record::Story(r) => r.ingest_seq = seq,
-            Record::Test(r) => r.ingest_seq = seq,
-        }
+impl<'a> RecordRef<'a> {
+    /// Decodes a record of a known kind from its JSON, borrowing from it. It accepts exactly
+    /// what [`Record::from_json`] accepts.
+    pub fn from_json_ref(kind: Kind, json: &'a str) -> serde_json::Result<RecordRef<'a>> {
+        Record::decode(kind, json)
     }
+}
 
-    /// Overwrites the server-set fields: tenant, arrival time and skew-corrected `ts`.
-    pub fn stamp(&mut self, stamp: &Stamp) {
-        let (app_id, received_at, ts, client_time) = match self {
-            Record::Event(r) => (&mut r.app_id, &mut r.received_at, &mut r.ts, r.timestamp),
-            Record::Story(r) => (&mut r.app_id, &mut r.received_at, &mut r.ts, r.started_at),
-            Record::Test(r) => (&mut r.app_id, &mut r.received_at, &mut r.ts, r.exposed_at),
-        };
-        app_id.clone_from(&stamp.app_id);
-        *received_at = stamp.received_at;
-        *ts = client_time.saturating_add(stamp.skew_ms);
+impl<'a, S, J> Record<S, J>
+where
+    Event<S, J>: Deserialize<'a>,
+    Story<S, J>: Deserialize<'a>,
+    Test<S, J>: Deserialize<'a>,
+{
+    fn decode(kind: Kind, json: &'a str) -> serde_json::Result<Self> {
+        Ok(match kind {
+            Kind::Event => Record::Event(serde_json::from_str(json)?),
+            Kind::Story => Record::Story(serde_json::from_str(json)?),
+            Kind::Test => Record::Test(serde_json::from_str(json)?),
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_borrowed_record_borrows_plain_strings_and_decodes_escapes() {
+        let json =
+            r#"{"event_id":"e1","name":"caf\u00e9 \"x\"","timestamp":1000,"properties":{"a":1}}"#;
+        let r = RecordRef::from_json_ref(Kind::Event, json).unwrap();
+        let Record::Event(e) = &r else {
+            panic!("an event")
+        };
+        assert!(matches!(e.event_id.0, Cow::Borrowed("e1")));
+        assert_eq!(&*e.name, "caf\u{e9} \"x\"");
+        assert!(matches!(e.name.0, Cow::Owned(_)));
+        assert_eq!(e.properties.map(RawValue::get), Some(r#"{"a":1}"#));
+        assert_eq!((r.app_id(), r.ts(), r.kind()), ("", 0, Kind::Event));
+
+        // It refuses what the owned decode refuses, with the same words.
+        let bad = r#"{"event_id":"e1","timestamp":1000}"#;
+        let err = |e: serde_json::Error| e.to_string();
+        assert_eq!(
+            RecordRef::from_json_ref(Kind::Event, bad)
+                .map_err(err)
+                .unwrap_err(),
+            Record::from_json(Kind::Event, bad)
+                .map_err(err)
+                .unwrap_err()
+        );
+    }
 
     #[test]
     fn stamp_overrides_a_claimed_tenant_and_corrects_skew() {
