@@ -1,7 +1,9 @@
-//! DynamoDB Streams event JSON → zstd Parquet bytes on one core, against DuckDB's and pyarrow's
-//! NDJSON → Parquet conversion of the same records in the same run; the peak memory of the
-//! stream handler on a 6 MB batch; and query time over a compacted hour against the same rows
-//! in one file. Run with `cargo bench --workspace` (or `cargo bench -p cauce-exporter`).
+//! DynamoDB Streams event JSON → zstd Parquet bytes on one core, against the naive
+//! `aws_lambda_events` + `serde_dynamo` decode and DuckDB's and pyarrow's NDJSON → Parquet
+//! conversion of the same records in the same run; the peak memory of the stream handler on a
+//! 6 MB batch; and query time over a compacted hour against the same rows in one file. Run with
+//! `cargo bench --workspace` (or `cargo bench -p cauce-exporter`). With `CAUCE_BENCH_PROFILE=1`
+//! it only runs our conversion, 20 times, for `perf record`.
 
 use std::io::Write;
 use std::process::Command;
