@@ -2,8 +2,8 @@
 //! `aws_lambda_events` + `serde_dynamo` decode and DuckDB's and pyarrow's NDJSON → Parquet
 //! conversion of the same records in the same run; the peak memory of the stream handler on a
 //! 6 MB batch; and query time over a compacted hour against the same rows in one file. Run with
-//! `cargo bench --workspace` (or `cargo bench -p cauce-exporter`). With `CAUCE_BENCH_PROFILE=1`
-//! it only runs our conversion, 20 times, for `perf record`.
+//! `cargo bench --workspace` (or `cargo bench -p cauce-exporter`). With `CAUCE_BENCH_PROFILE=N`
+//! it only runs our conversion, N times, for `perf record`.
 
 use std::io::Write;
 use std::process::Command;
@@ -205,9 +205,9 @@ fn main() {
     }
     drop(f);
 
-    if std::env::var_os("CAUCE_BENCH_PROFILE").is_some() {
+    if let Some(loops) = std::env::var("CAUCE_BENCH_PROFILE").ok() {
         // For `perf record`: only our conversion, many times.
-        for _ in 0..20 {
+        for _ in 0..loops.parse().unwrap_or(20) {
             ours(&events);
         }
         return;
