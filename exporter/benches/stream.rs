@@ -205,7 +205,7 @@ fn main() {
     }
     drop(f);
 
-    if let Some(loops) = std::env::var("CAUCE_BENCH_PROFILE").ok() {
+    if let Ok(loops) = std::env::var("CAUCE_BENCH_PROFILE") {
         // For `perf record`: only our conversion, many times.
         for _ in 0..loops.parse().unwrap_or(20) {
             ours(&events);
