@@ -10,7 +10,6 @@
 use std::borrow::Cow;
 
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -22,13 +21,15 @@ use crate::lake::Lake;
 use crate::transform::{PartitionBatch, Partitions};
 use crate::writer::{archive_bad_changes, put_batches, BadChange, Written};
 
+mod scan;
+
 #[derive(Deserialize)]
 struct EventLite<'a> {
     #[serde(rename = "Records", borrow)]
     records: Vec<&'a RawValue>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 struct RecordLite<'a> {
     #[serde(rename = "eventName", borrow)]
     event_name: Cow<'a, str>,
@@ -40,7 +41,7 @@ struct RecordLite<'a> {
     identity: Option<IdentityLite<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 struct ChangeLite<'a> {
     #[serde(rename = "SequenceNumber", borrow)]
     sequence: Cow<'a, str>,
@@ -52,7 +53,7 @@ struct ChangeLite<'a> {
     old_image: Option<ImageLite<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 struct IdentityLite<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
@@ -60,7 +61,7 @@ struct IdentityLite<'a> {
     principal: Cow<'a, str>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 struct ImageLite<'a> {
     #[serde(default, borrow)]
     kind: Option<AttrS<'a>>,
@@ -68,7 +69,7 @@ struct ImageLite<'a> {
     doc: Option<AttrS<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 struct AttrS<'a> {
     #[serde(rename = "S", borrow)]
     s: Cow<'a, str>,
@@ -181,89 +182,17 @@ impl Sink {
     }
 }
 
-/// The event's top-level keys: only `Records` is read.
-#[derive(Deserialize)]
-#[serde(field_identifier)]
-enum Top {
-    Records,
-    #[serde(other)]
-    Other,
-}
-
-/// Reads a whole event in one pass, handing each record to the sink as soon as it is parsed.
-struct EventSeed<'s>(&'s mut Sink);
-
-impl<'de> DeserializeSeed<'de> for EventSeed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for EventSeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a DynamoDB Streams event")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
-        let mut records = false;
-        while let Some(key) = map.next_key::<Top>()? {
-            match key {
-                Top::Records => {
-                    map.next_value_seed(RecordsSeed(&mut *self.0))?;
-                    records = true;
-                }
-                Top::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        if records {
-            Ok(())
-        } else {
-            Err(de::Error::missing_field("Records"))
-        }
-    }
-}
-
-struct RecordsSeed<'s>(&'s mut Sink);
-
-impl<'de> DeserializeSeed<'de> for RecordsSeed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RecordsSeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a list of stream records")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
-        while let Some(rec) = seq.next_element::<RecordLite<'de>>()? {
-            self.0
-                .take(&rec)
-                .map_err(|(_, _, reason)| de::Error::custom(reason))?;
-        }
-        Ok(())
-    }
-}
-
 /// Decodes a DynamoDB Streams event straight into sorted Arrow batches, one per partition;
 /// records that cannot be decoded are kept, as they came, with their reasons.
 ///
-/// The usual event is read in one pass, each record's `doc` parsed as soon as its record is
-/// read and its fields copied once, into the builders. Only when some record does not parse
-/// or convert is the event read again record by record, so that each bad record is archived
-/// whole.
+/// The usual event is read in one pass by a scanner (`stream/scan.rs`), each record's `doc` unescaped as it is
+/// walked over, parsed as soon as its record is read and its fields copied once, into the
+/// builders. Only when some record does not parse or convert (or the scanner meets a shape it
+/// does not expect) is the event read again, record by record with serde_json, so that each bad
+/// record is archived whole with serde_json's words for what is wrong.
 pub fn decode(payload: &str) -> Result<Decoded> {
     let mut sink = Sink::default();
-    let mut de = serde_json::Deserializer::from_str(payload);
-    let one_pass = EventSeed(&mut sink)
-        .deserialize(&mut de)
-        .and_then(|()| de.end());
-    if one_pass.is_err() {
+    if scan::each_record(payload, |rec| sink.take(&rec).ok()).is_none() {
         sink = Sink::default();
         let event: EventLite<'_> = serde_json::from_str(payload)?;
         for raw in event.records {
