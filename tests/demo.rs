@@ -209,6 +209,7 @@ fn the_demo_finds_the_spike_and_the_experiment_and_its_dashboard_renders() {
 
 /// Copies a folder lake's Parquet into a moto bucket and runs `cauce report --lake s3://…`.
 fn reports_from_s3(lake_dir: &Path) -> Value {
+    use cauce_exporter::lake::local::LocalLake;
     use cauce_exporter::lake::s3::S3Lake;
     use cauce_exporter::lake::Lake;
     assert!(
@@ -224,22 +225,11 @@ fn reports_from_s3(lake_dir: &Path) -> Value {
         let aws = cauce_store::aws::sdk_config().await;
         let lake = S3Lake::new(cauce_exporter::config::s3_client(&aws), &bucket, "lake");
         lake.create_bucket().await.unwrap();
-        let mut stack = vec![lake_dir.to_owned()];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if path.extension().is_some_and(|e| e == "parquet") {
-                    let key = path
-                        .strip_prefix(lake_dir)
-                        .unwrap()
-                        .to_string_lossy()
-                        .replace('\\', "/");
-                    lake.put(&key, std::fs::read(&path).unwrap().into())
-                        .await
-                        .unwrap();
-                }
+        let folder = LocalLake::new(lake_dir);
+        for object in folder.list("").await.unwrap() {
+            if object.key.ends_with(".parquet") {
+                let bytes = folder.get(&object.key).await.unwrap();
+                lake.put(&object.key, bytes).await.unwrap();
             }
         }
     });

@@ -7,6 +7,7 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use cauce_analytics::output::json;
 use cauce_analytics::reporter::{dashboard_key, handle, report_key};
 use cauce_analytics::{Settings, ALL};
+use cauce_exporter::lake::local::LocalLake;
 use cauce_exporter::lake::s3::S3Lake;
 use cauce_exporter::lake::Lake;
 use common::{reports, Lake as Records, DAY, MONDAY};
@@ -55,14 +56,10 @@ async fn the_reporter_writes_each_apps_reports_from_an_s3_lake() {
     let bucket = format!("reports-{}", std::process::id());
     let lake = S3Lake::new(cauce_exporter::config::s3_client(&aws), &bucket, "lake");
     lake.create_bucket().await.unwrap();
+    let folder = LocalLake::new(dir.path());
     let mut copied = 0;
-    for entry in walk(dir.path()) {
-        let key = entry
-            .strip_prefix(dir.path())
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
-        lake.put(&key, std::fs::read(&entry).unwrap().into())
+    for object in folder.list("").await.unwrap() {
+        lake.put(&object.key, folder.get(&object.key).await.unwrap())
             .await
             .unwrap();
         copied += 1;
@@ -107,17 +104,4 @@ async fn the_reporter_writes_each_apps_reports_from_an_s3_lake() {
     let index: Value =
         serde_json::from_slice(&lake.get("reports/index.json").await.unwrap()).unwrap();
     assert_eq!(index["apps"], serde_json::json!(["news", "shop"]));
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }

@@ -185,9 +185,9 @@ impl Sink {
 /// Decodes a DynamoDB Streams event straight into sorted Arrow batches, one per partition;
 /// records that cannot be decoded are kept, as they came, with their reasons.
 ///
-/// The usual event is read in one pass by a scanner (`stream/scan.rs`), each record's `doc` unescaped as it is
-/// walked over, parsed as soon as its record is read and its fields copied once, into the
-/// builders. Only when some record does not parse or convert (or the scanner meets a shape it
+/// The usual event is read in one pass by a scanner (`stream/scan.rs`), each record's `doc`
+/// unescaped as it is walked over, parsed as soon as its record is read and its fields copied
+/// once, into the builders. Only when some record does not parse or convert (or the scanner meets a shape it
 /// does not expect) is the event read again, record by record with serde_json, so that each bad
 /// record is archived whole with serde_json's words for what is wrong.
 pub fn decode(payload: &str) -> Result<Decoded> {

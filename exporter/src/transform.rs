@@ -76,11 +76,6 @@ impl Partitions {
         self.open[i].columns.push(op, row);
     }
 
-    /// Rows appended so far.
-    pub fn rows(&self) -> usize {
-        self.open.iter().map(|o| o.columns.rows).sum()
-    }
-
     /// One sorted batch per partition, in partition order.
     pub fn finish(mut self) -> Result<Vec<PartitionBatch>> {
         self.open.sort_by_key(|o| o.partition);
@@ -101,7 +96,7 @@ impl Partitions {
 impl std::fmt::Debug for Partitions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(self.open.iter().map(|o| (o.partition, o.columns.rows)))
+            .entries(self.open.iter().map(|o| o.partition))
             .finish()
     }
 }
@@ -119,7 +114,7 @@ pub fn partition_changes(changes: &[Change]) -> Result<Vec<PartitionBatch>> {
 
 /// Sorts a batch by `app_id`, then `ts`; rows that tie keep their order. A batch that is
 /// already in order is returned as it is.
-pub fn sorted(batch: RecordBatch) -> Result<RecordBatch> {
+fn sorted(batch: RecordBatch) -> Result<RecordBatch> {
     let (Some(app), Some(ts)) = (batch.column_by_name("app_id"), batch.column_by_name("ts")) else {
         return Ok(batch);
     };
@@ -191,7 +186,6 @@ impl Common {
 
 /// The column builders of one kind.
 struct Columns {
-    rows: usize,
     common: Common,
     kind: KindColumns,
 }
@@ -205,7 +199,6 @@ enum KindColumns {
 impl Columns {
     fn new(kind: Kind) -> Self {
         Columns {
-            rows: 0,
             common: Common::new(),
             kind: match kind {
                 Kind::Event => KindColumns::Event(EventColumns::new()),
@@ -233,7 +226,6 @@ impl Columns {
         let seq = row.ingest_seq();
         self.common
             .push(op, row.app_id(), row.ts(), row.received_at(), seq);
-        self.rows += 1;
     }
 
     fn finish(self) -> Result<RecordBatch> {
