@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use cauce_analytics::{report, LakeSource, Scope, Settings, ALL};
 use cauce_exporter::compact::{compact, CompactConfig};
-use cauce_exporter::lake::local::LocalLake;
 use cauce_exporter::writer::LakeWriter;
+use cauce_store::lake::local::LocalLake;
 use cauce_store::{Change, Kind, Op, Record, Stamp};
 
 #[allow(dead_code)]
@@ -49,7 +49,7 @@ fn changes(events: u64) -> Vec<Change> {
                 let client = match &r {
                     Record::Event(e) => e.timestamp,
                     Record::Story(s) => s.updated_at,
-                    Record::Test(t) => t.updated_at,
+                    Record::Exposure(t) => t.updated_at,
                 };
                 r.stamp(&Stamp {
                     app_id: format!("app_{app}"),

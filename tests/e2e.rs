@@ -162,11 +162,11 @@ async fn check_store(store: &SqliteStore, app_id: &str, exp: &Expected) {
     assert!(stories
         .iter()
         .all(|r| matches!(r, Record::Story(s) if s.steps.len() == 3)));
-    let tests = store.scan(Kind::Test, app_id).await.unwrap();
+    let tests = store.scan(Kind::Exposure, app_id).await.unwrap();
     let got: BTreeMap<String, (i64, bool)> = tests
         .iter()
         .map(|r| match r {
-            Record::Test(t) => (
+            Record::Exposure(t) => (
                 t.user_id.clone(),
                 (t.updated_at, t.converted.unwrap_or(false)),
             ),
@@ -186,8 +186,8 @@ async fn lake_column(
     column: &str,
 ) -> Vec<String> {
     use arrow_array::{Array, StringArray};
-    let lake = cauce_exporter::lake::local::LocalLake::new(data.join("lake"));
-    let batches = cauce_exporter::read::read_prefix(&lake, &format!("{kind}/"))
+    let lake = cauce_store::lake::local::LocalLake::new(data.join("lake"));
+    let batches = cauce_exporter::file::decode_prefix(&lake, &format!("{kind}/"))
         .await
         .unwrap();
     let mut out = Vec::new();

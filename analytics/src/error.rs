@@ -1,6 +1,6 @@
 //! The one error type of the `cauce-analytics` crate.
 
-use cauce_exporter::ExportError;
+use cauce_store::StoreError;
 
 /// Everything that can go wrong while reading the lake, computing a report or writing it out.
 #[derive(Debug, thiserror::Error)]
@@ -8,9 +8,9 @@ pub enum AnalyticsError {
     /// A Polars query failed.
     #[error("Polars: {0}")]
     Polars(#[from] polars::error::PolarsError),
-    /// Reading the lake or writing a report object failed.
-    #[error("lake: {0}")]
-    Lake(#[from] ExportError),
+    /// Reading the lake or writing a report object failed, or a setting is bad.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// A local file could not be read or written.
     #[error("{path}: {source}")]
     Io {

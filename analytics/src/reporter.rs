@@ -6,31 +6,37 @@
 //! * `reports/{app}/dashboard.html`: the app's self-contained page;
 //! * `reports/index.json`: `{generated_at, apps}`.
 //!
-//! `{app}` is the app id made safe for a key ([`html::file_stem`]). The Lambda `reporter` runs
+//! The keys are [`cauce_store::lake::layout`]'s. The Lambda `reporter` runs
 //! [`handle`] on an EventBridge schedule over the S3 lake; `cauce serve` runs [`publish`] on an
 //! interval over `DATA/lake`.
 
-use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 
-use cauce_exporter::lake::Lake;
+use cauce_store::lake::layout::{dashboard_key, report_key, REPORTS_INDEX};
+use cauce_store::lake::Lake;
 
 use crate::error::Result;
 use crate::output::{html, json};
 use crate::report::{self, Reports, Settings};
 use crate::source::{LakeSource, Scope};
 
-/// The key of one app's report object.
-pub fn report_key(app: &str, report: &str) -> String {
-    format!("reports/{}/{report}.json", html::file_stem(app))
+/// The `reporter` Lambda's settings, read once from the environment at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReporterSettings {
+    /// `CAUCE_LAKE`: where the lake is, `s3://bucket/prefix`.
+    pub lake: String,
 }
 
-/// The key of one app's dashboard.
-pub fn dashboard_key(app: &str) -> String {
-    format!("reports/{}/dashboard.html", html::file_stem(app))
+impl ReporterSettings {
+    /// Reads the settings; a missing one is an error that names it.
+    pub fn from_env() -> Result<Self> {
+        Ok(ReporterSettings {
+            lake: cauce_store::env::required("CAUCE_LAKE")?,
+        })
+    }
 }
 
 /// What a run wrote.
@@ -90,7 +96,7 @@ pub fn render_reports(
         objects.push((dashboard_key(app), Bytes::from(page)));
     }
     let index = json!({"generated_at": generated_at, "apps": apps});
-    objects.push(("reports/index.json".into(), Bytes::from(index.to_string())));
+    objects.push((REPORTS_INDEX.into(), Bytes::from(index.to_string())));
     let published = Published {
         apps,
         objects: objects.len(),
@@ -125,13 +131,21 @@ pub async fn publish(
 /// The Lambda handler for an EventBridge schedule event: copies the lake's Parquet to `/tmp`,
 /// computes every report over the whole lake as of the event's time, and writes the objects
 /// back under `reports/`.
+#[cfg(feature = "aws")]
 pub async fn handle(
     lake: &dyn Lake,
     settings: &Settings,
-    event: &EventBridgeEvent,
+    event: &aws_lambda_events::event::eventbridge::EventBridgeEvent,
 ) -> Result<Published> {
+    tracing::info!(source = %event.source, "Scheduled report run.");
     let scope = Scope::default();
     let source = LakeSource::fetch(lake, &scope).await?;
     let now = event.time.unwrap_or_else(Utc::now);
-    publish(lake, &source, &scope, settings, now).await
+    let published = publish(lake, &source, &scope, settings, now).await?;
+    tracing::info!(
+        apps = published.apps.len(),
+        objects = published.objects,
+        "Reports written."
+    );
+    Ok(published)
 }

@@ -1,8 +1,8 @@
 //! Where reports read from: the lake's three kinds as lazy frames, limited to a [`Scope`].
 //!
 //! A folder lake is scanned in place. An S3 lake is first copied, object by object, into a
-//! temporary folder (a Lambda has up to 10 GB of `/tmp`); both are then read by the exporter's
-//! reader helper, so copies and versions are resolved the same way everywhere.
+//! temporary folder (a Lambda has up to 10 GB of `/tmp`); both are then read by the
+//! [`reader`], so copies and versions are resolved the same way everywhere.
 
 use std::path::{Path, PathBuf};
 
@@ -10,11 +10,13 @@ use chrono::{Days as ChronoDays, NaiveDate};
 use polars::prelude::*;
 use tempfile::TempDir;
 
-use cauce_exporter::lake::Lake;
-use cauce_exporter::reader::{self, Days};
+use cauce_store::lake::layout::{kind_prefix, Partition};
+use cauce_store::lake::schema::{columns, ColumnType, STEP_COLUMNS};
+use cauce_store::lake::Lake;
 use cauce_store::Kind;
 
 use crate::error::{AnalyticsError, Result};
+use crate::reader::{self, Days};
 
 /// What a report covers: one app or all, and a range of event days (`ts`, UTC), both ends
 /// included. `None` is open-ended.
@@ -87,8 +89,10 @@ impl LakeSource {
         let copy = tempfile::tempdir().map_err(|e| AnalyticsError::io("temporary folder", e))?;
         let days = scope.ingest_days();
         for kind in Kind::ALL {
-            for object in lake.list(&format!("{}/", kind.plural())).await? {
-                if !object.key.ends_with(".parquet") || !in_days(&object.key, days) {
+            for object in lake.list(&kind_prefix(kind)).await? {
+                let wanted =
+                    Partition::parse_key(&object.key).is_some_and(|p| days.contains(p.day()));
+                if !wanted {
                     continue;
                 }
                 let bytes = lake.get(&object.key).await?;
@@ -108,7 +112,7 @@ impl LakeSource {
     /// Opens `location`: a folder path, or `s3://bucket/prefix` (fetched, see [`LakeSource::fetch`]).
     pub async fn open(location: &str, scope: &Scope) -> Result<Self> {
         if location.starts_with("s3://") {
-            let lake = cauce_exporter::config::open_lake(location).await?;
+            let lake = cauce_store::lake::open(location).await?;
             Self::fetch(lake.as_ref(), scope).await
         } else {
             Ok(Self::folder(location))
@@ -163,62 +167,26 @@ pub fn configure_polars() {
     }
 }
 
-/// Whether a lake key `{kind}/dt=YYYY-MM-DD/…` has its ingest day in `days`.
-fn in_days(key: &str, days: Days) -> bool {
-    let day = key
-        .split('/')
-        .find_map(|part| part.strip_prefix("dt="))
-        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
-    match day {
-        Some(day) => days.from.is_none_or(|f| day >= f) && days.to.is_none_or(|t| day <= t),
-        None => false,
+fn polars_type(ty: ColumnType) -> DataType {
+    match ty {
+        ColumnType::Text => DataType::String,
+        ColumnType::Time => DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)),
+        ColumnType::Bool => DataType::Boolean,
+        ColumnType::Float => DataType::Float64,
+        ColumnType::Steps => DataType::List(Box::new(DataType::Struct(
+            STEP_COLUMNS
+                .iter()
+                .map(|c| Field::new(c.name.into(), polars_type(c.ty)))
+                .collect(),
+        ))),
     }
 }
 
-fn time() -> DataType {
-    DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
-}
-
-/// The columns reports read, for a lake that has no file of a kind yet.
-fn empty_schema(kind: Kind) -> Schema {
-    let text = |n: &str| Field::new(n.into(), DataType::String);
-    let at = |n: &str| Field::new(n.into(), time());
-    let mut fields = vec![text("op"), text("app_id")];
-    match kind {
-        Kind::Event => fields.extend([
-            text("event_id"),
-            text("name"),
-            text("user_id"),
-            text("session_id"),
-        ]),
-        Kind::Story => fields.extend([
-            text("story_id"),
-            text("name"),
-            text("user_id"),
-            text("session_id"),
-            at("started_at"),
-            at("ended_at"),
-            at("updated_at"),
-            text("outcome"),
-            Field::new(
-                "steps".into(),
-                DataType::List(Box::new(DataType::Struct(vec![
-                    text("name"),
-                    at("at"),
-                    text("properties"),
-                ]))),
-            ),
-        ]),
-        Kind::Test => fields.extend([
-            text("experiment"),
-            text("user_id"),
-            text("variant"),
-            at("exposed_at"),
-            at("updated_at"),
-            Field::new("converted".into(), DataType::Boolean),
-            Field::new("value".into(), DataType::Float64),
-        ]),
-    }
-    fields.extend([at("ts"), at("received_at"), text("ingest_seq")]);
-    Schema::from_iter(fields)
+/// The Polars schema of one kind's files, built from the lake's column list: what a scan of a
+/// kind that has no file yet returns.
+pub fn empty_schema(kind: Kind) -> Schema {
+    columns(kind)
+        .iter()
+        .map(|c| Field::new(c.name.into(), polars_type(c.ty)))
+        .collect()
 }

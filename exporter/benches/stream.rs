@@ -5,14 +5,17 @@
 //! `cargo bench --workspace` (or `cargo bench -p cauce-exporter`). With `CAUCE_BENCH_PROFILE=N`
 //! it only runs our conversion, N times, for `perf record`.
 
+#[path = "../tests/support/reference.rs"]
+mod reference;
+
 use std::io::Write;
 use std::process::Command;
 use std::time::Instant;
 
 use cauce_exporter::compact::{compact, CompactConfig};
-use cauce_exporter::encode::encode;
-use cauce_exporter::lake::local::LocalLake;
+use cauce_exporter::file::encode;
 use cauce_exporter::stream::{decode, export};
+use cauce_store::lake::local::LocalLake;
 use serde_json::json;
 
 const T0: i64 = 1_795_773_600_000; // 2026-11-27T07:00:00Z
@@ -87,7 +90,7 @@ fn naive_decode(events: &[String]) -> f64 {
     let mut rows = 0;
     for e in events {
         let event: aws_lambda_events::event::dynamodb::Event = serde_json::from_str(e).unwrap();
-        rows += cauce_store::stream::decode_event(&event)
+        rows += reference::decode_event(&event)
             .into_iter()
             .filter(Result::is_ok)
             .count();
@@ -158,15 +161,24 @@ fn median_of(mut v: Vec<f64>) -> f64 {
 }
 
 fn query_times(dir: &std::path::Path) -> (f64, f64, f64) {
-    use cauce_exporter::reader::{scan_rows, Days};
     use polars::prelude::*;
+    // Every events file, as analytics' reader scans a folder lake.
+    let scan = |root: &std::path::Path| {
+        let lake = LocalLake::new(root);
+        let paths = lake.list_blocking("events/").unwrap().into_iter();
+        let paths = paths.map(|o| PlRefPath::try_from_pathbuf(lake.path(&o.key)).unwrap());
+        let args = ScanArgsParquet {
+            glob: false,
+            hive_options: HiveOptions::new_disabled(),
+            ..ScanArgsParquet::default()
+        };
+        LazyFrame::scan_parquet_files(paths.collect(), args).unwrap()
+    };
     let run = |root: &std::path::Path| {
         let mut times = Vec::new();
         for _ in 0..5 {
             let t = Instant::now();
-            let df = scan_rows(root, cauce_store::Kind::Event, Days::default())
-                .unwrap()
-                .unwrap()
+            let df = scan(root)
                 .filter(col("app_id").eq(lit("app_7")))
                 .group_by([col("name")])
                 .agg([len().alias("n"), col("user_id").n_unique().alias("users")])
@@ -280,7 +292,7 @@ fn main() {
             .flat_map(|e| {
                 let event: aws_lambda_events::event::dynamodb::Event =
                     serde_json::from_str(e).unwrap();
-                cauce_store::stream::decode_event(&event)
+                reference::decode_event(&event)
             })
             .map(Result::unwrap)
             .collect();

@@ -2,9 +2,9 @@
 //! allows, rows deduplicated by key and sorted by `app_id`, then `ts`; the inputs are deleted
 //! only after every output is written whole.
 //!
-//! Deduplication: events keep their first copy (earliest `received_at`, then `ingest_seq`);
-//! stories and tests keep one row per version (key, `updated_at`, `op`), so readers still take
-//! the latest `updated_at` per key.
+//! Deduplication: copies (rows equal on [`copy_columns`], see [`cauce_store::lake::schema`])
+//! are byte-identical, and the first one in file order is kept; every version of a story or test
+//! stays, so readers still take the latest `updated_at` per key.
 //!
 //! Safe to re-run after a crash at any step, and idempotent:
 //! * outputs are named from a hash of the input names, so a re-run over the same inputs
@@ -15,21 +15,24 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray};
-use arrow_ord::sort::{lexsort_to_indices, SortColumn};
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMillisecondType;
+use arrow_array::{RecordBatch, UInt32Array};
+use arrow_schema::DataType;
 use arrow_select::concat::concat_batches;
 use arrow_select::take::take_record_batch;
 use bytes::Bytes;
 use cauce_store::keys::stable_hash;
+use cauce_store::lake::layout::{kind_prefix, Partition};
+use cauce_store::lake::schema::copy_columns;
+use cauce_store::lake::{Lake, Object};
 use cauce_store::Kind;
 use serde::Serialize;
 
-use crate::encode::encode;
 use crate::error::{ExportError, Result};
-use crate::lake::{Lake, Object};
-use crate::layout::Partition;
-use crate::read::read_file;
-use crate::schema::{key_columns, schema};
+use crate::file::{decode, encode};
+use crate::schema::schema;
+use crate::transform::sorted;
 
 /// The prefix of compacted files' names.
 pub const COMPACTED: &str = "compacted-";
@@ -76,10 +79,7 @@ pub struct CompactReport {
 pub async fn partitions(lake: &dyn Lake) -> Result<BTreeMap<Partition, Vec<Object>>> {
     let mut out: BTreeMap<Partition, Vec<Object>> = BTreeMap::new();
     for kind in Kind::ALL {
-        for o in lake.list(&format!("{}/", kind.plural())).await? {
-            if !o.key.ends_with(".parquet") {
-                continue;
-            }
+        for o in lake.list(&kind_prefix(kind)).await? {
             if let Some(p) = Partition::parse_key(&o.key) {
                 out.entry(p).or_default().push(o);
             }
@@ -101,6 +101,22 @@ fn needs_work(files: &[Object], target: u64) -> bool {
     let total: u64 = files.iter().map(|o| o.size).sum();
     let needed = total.div_ceil(target.max(1)).max(1) as usize;
     files.iter().any(|o| !is_compacted(o)) || files.len() > needed
+}
+
+/// The `compactor` Lambda's handler: compacts every closed hour, aiming at `target_mb` per file.
+pub async fn scheduled(lake: &dyn Lake, target_mb: u64) -> Result<CompactReport> {
+    let config = CompactConfig {
+        target_bytes: target_mb * 1024 * 1024,
+        ..CompactConfig::default()
+    };
+    let report = compact(lake, &config, &|_, _| {}).await?;
+    tracing::info!(
+        hours = report.hours,
+        inputs = report.inputs,
+        outputs = report.outputs,
+        "Lake compacted."
+    );
+    Ok(report)
 }
 
 /// Compacts every hour that needs it; `progress(done, total)` is called after each hour.
@@ -139,14 +155,14 @@ async fn compact_hour(
     let kind = partition.kind;
     let mut batches = Vec::new();
     for f in files {
-        batches.extend(read_file(lake.get(&f.key).await?)?);
+        batches.extend(decode(lake.get(&f.key).await?)?);
     }
     let all = concat_batches(&schema(kind), &batches)?;
     drop(batches);
     let rows_in = all.num_rows();
-    let unique = take_record_batch(&all, &dedup_indices(kind, &all)?)?;
+    let unique = take_record_batch(&all, &without_copies(kind, &all)?)?;
     drop(all);
-    let sorted = take_record_batch(&unique, &sort_indices(&unique)?)?;
+    let sorted = sorted(unique)?;
     let rows_out = sorted.num_rows();
 
     // Split so that each output is about the target size.
@@ -176,69 +192,47 @@ async fn compact_hour(
     Ok((rows_in, rows_out, written.len()))
 }
 
-fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| ExportError::Config(format!("lake file without a proper `{name}` column")))
-}
-
-/// The rows to keep: events by key, first copy (earliest `received_at`, then `ingest_seq`);
-/// stories and tests by (key, `updated_at`, `op`).
-fn dedup_indices(kind: Kind, batch: &RecordBatch) -> Result<arrow_array::UInt32Array> {
-    let order = lexsort_to_indices(
-        &[
-            sort_col(batch, "received_at")?,
-            sort_col(batch, "ingest_seq")?,
-        ],
-        None,
-    )?;
-    let keys: Vec<&StringArray> = key_columns(kind)
-        .iter()
-        .map(|c| column::<StringArray>(batch, c))
-        .collect::<Result<_>>()?;
-    let version = match kind {
-        Kind::Event => None,
-        _ => Some((
-            column::<TimestampMillisecondArray>(batch, "updated_at")?,
-            column::<StringArray>(batch, "op")?,
-        )),
-    };
+/// The rows to keep: the first of each set of copies, in file order (copies are identical).
+fn without_copies(kind: Kind, batch: &RecordBatch) -> Result<UInt32Array> {
+    let columns = copy_columns(kind)
+        .into_iter()
+        .map(|name| {
+            let column = batch.column_by_name(name).ok_or_else(|| {
+                ExportError::BadFile(format!("lake file without a `{name}` column"))
+            })?;
+            Ok(match column.data_type() {
+                DataType::Utf8 => CopyColumn::Text(column.as_string::<i32>()),
+                DataType::Timestamp(..) => {
+                    CopyColumn::Time(column.as_primitive::<TimestampMillisecondType>())
+                }
+                other => {
+                    return Err(ExportError::BadFile(format!(
+                        "lake column `{name}` has the type {other}"
+                    )))
+                }
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let mut seen = HashSet::with_capacity(batch.num_rows());
     let mut keep = Vec::with_capacity(batch.num_rows());
-    for i in order.values().iter().map(|&i| i as usize) {
+    for i in 0..batch.num_rows() {
         let mut key = String::new();
-        for k in &keys {
-            key.push_str(k.value(i));
+        for c in &columns {
+            match c {
+                CopyColumn::Text(a) => key.push_str(a.value(i)),
+                CopyColumn::Time(a) => key.push_str(&a.value(i).to_string()),
+            }
             key.push('\u{1f}');
-        }
-        if let Some((updated, op)) = version {
-            key.push_str(&updated.value(i).to_string());
-            key.push_str(op.value(i));
         }
         if seen.insert(key) {
             keep.push(i as u32);
         }
     }
-    keep.sort_unstable();
-    Ok(arrow_array::UInt32Array::from(keep))
+    Ok(UInt32Array::from(keep))
 }
 
-fn sort_col(batch: &RecordBatch, name: &str) -> Result<SortColumn> {
-    let values: ArrayRef = batch
-        .column_by_name(name)
-        .cloned()
-        .ok_or_else(|| ExportError::Config(format!("lake file without a `{name}` column")))?;
-    Ok(SortColumn {
-        values,
-        options: None,
-    })
-}
-
-/// The lake's order: `app_id`, then `ts` (stable for ties).
-fn sort_indices(batch: &RecordBatch) -> Result<arrow_array::UInt32Array> {
-    Ok(lexsort_to_indices(
-        &[sort_col(batch, "app_id")?, sort_col(batch, "ts")?],
-        None,
-    )?)
+/// A column of the copy key.
+enum CopyColumn<'a> {
+    Text(&'a arrow_array::StringArray),
+    Time(&'a arrow_array::TimestampMillisecondArray),
 }

@@ -1,29 +1,47 @@
-//! Where the lake is: a local folder, or `s3://bucket/prefix`.
+//! Typed settings of the exporter's Lambda binaries, read once from the environment at start.
+//! A missing or bad setting fails at once, with a message that names it.
 
-use std::sync::Arc;
-
-use aws_config::SdkConfig;
+use cauce_store::env::{parsed, required};
 
 use crate::error::Result;
-use crate::lake::local::LocalLake;
-use crate::lake::s3::S3Lake;
-use crate::lake::Lake;
 
-/// An S3 client for the lake. With an endpoint override (`AWS_ENDPOINT_URL`: moto, MinIO) it
-/// addresses buckets by path, which such endpoints need.
-pub fn s3_client(aws: &SdkConfig) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::config::Builder::from(aws)
-        .force_path_style(aws.endpoint_url().is_some())
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
+/// The `exporter` Lambda's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExporterSettings {
+    /// `CAUCE_LAKE`: where the lake is, `s3://bucket/prefix`.
+    pub lake: String,
 }
 
-/// Opens the lake at `location`: `s3://bucket/prefix`, or a folder path.
-pub async fn open_lake(location: &str) -> Result<Arc<dyn Lake>> {
-    if location.starts_with("s3://") {
-        let aws = cauce_store::aws::sdk_config().await;
-        Ok(Arc::new(S3Lake::from_url(s3_client(&aws), location)?))
-    } else {
-        Ok(Arc::new(LocalLake::new(location)))
+impl ExporterSettings {
+    /// Reads the settings.
+    pub fn from_env() -> Result<Self> {
+        Ok(ExporterSettings {
+            lake: required("CAUCE_LAKE")?,
+        })
+    }
+}
+
+/// The `compactor` Lambda's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactorSettings {
+    /// `CAUCE_LAKE`: where the lake is, `s3://bucket/prefix`.
+    pub lake: String,
+    /// `CAUCE_COMPACT_TARGET_MB` (default 128): the size each compacted file aims for, MiB.
+    pub target_mb: u64,
+}
+
+impl CompactorSettings {
+    /// Reads the settings.
+    pub fn from_env() -> Result<Self> {
+        let target_mb = parsed("CAUCE_COMPACT_TARGET_MB", 128, "a whole number of MiB")?;
+        if target_mb == 0 {
+            return Err(crate::ExportError::Config(
+                "the setting CAUCE_COMPACT_TARGET_MB must be at least 1".into(),
+            ));
+        }
+        Ok(CompactorSettings {
+            lake: required("CAUCE_LAKE")?,
+            target_mb,
+        })
     }
 }

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cauce_store::lake::Lake;
 use cauce_store::sqlite::{SqliteStore, CHANGE_LOG_SHARD};
 
 use crate::error::Result;
-use crate::lake::Lake;
 use crate::writer::{LakeWriter, Written};
 
 /// The cursor name of the lake exporter in the change log.
@@ -41,9 +41,7 @@ impl Default for EmbeddedConfig {
 
 /// How far the exporter is behind the change log.
 pub async fn backlog(store: &SqliteStore) -> Result<u64> {
-    let last = store.last_change().await?;
-    let cursor = store.cursor(CURSOR).await?;
-    Ok(last.saturating_sub(cursor))
+    Ok(store.lag(CURSOR).await?)
 }
 
 /// The exporter: reads, buffers and flushes; one step of its loop.

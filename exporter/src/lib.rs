@@ -1,21 +1,23 @@
 //! Cauce's exporter: changes become partitioned Parquet in the lake.
 //!
 //! * [`transform`]: pure functions, records → sorted Arrow batches per partition.
-//! * [`encode`]: Parquet with zstd, bounded row groups and statistics.
-//! * [`layout`]: `{kind}/dt=YYYY-MM-DD/hour=HH/{shard}-{first sequence}.parquet`.
-//! * [`lake::Lake`]: the object-store port, with a folder and an S3 adapter.
+//! * [`file`]: one lake file: Parquet with zstd, bounded row groups and statistics, and back.
+//! * [`writer`]: the lake writer (write, flush, then the caller commits its feed position).
+//! * [`stream`]: the `exporter` Lambda's handler, DynamoDB Streams events into the lake (with
+//!   the `aws` feature); [`embedded`]: the same for `cauce serve`'s SQLite change log.
+//! * [`compact`]: each closed hour rewritten into few large files.
+//!
+//! The lake itself (the `Lake` port, its layout and its columns) is
+//! [`cauce_store::lake`]; the Polars reader is in `cauce-analytics`.
 #![warn(missing_docs)]
 
 pub mod compact;
 pub mod config;
 pub mod embedded;
-pub mod encode;
 pub mod error;
-pub mod lake;
-pub mod layout;
-pub mod read;
-pub mod reader;
+pub mod file;
 pub mod schema;
+#[cfg(feature = "aws")]
 pub mod stream;
 pub mod transform;
 pub mod writer;

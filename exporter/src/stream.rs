@@ -13,15 +13,25 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use cauce_store::stream::{shard_of, TTL_PRINCIPAL};
+use cauce_store::lake::Lake;
 use cauce_store::{Kind, Op, RecordRef};
 
 use crate::error::Result;
-use crate::lake::Lake;
 use crate::transform::{PartitionBatch, Partitions};
 use crate::writer::{archive_bad_changes, put_batches, BadChange, Written};
 
 mod scan;
+
+/// The principal that DynamoDB uses for removals caused by TTL expiry.
+pub const TTL_PRINCIPAL: &str = "dynamodb.amazonaws.com";
+
+/// The feed name of a stream record: the table and stream label from its source ARN, such as
+/// `cauce-events@2026-11-27T00_00_00.000`.
+pub fn shard_of(event_source_arn: Option<&str>) -> String {
+    let arn = event_source_arn.unwrap_or("dynamodb");
+    let tail = arn.rsplit_once(":table/").map_or(arn, |(_, t)| t);
+    tail.replace("/stream/", "@").replace(['/', ':'], "_")
+}
 
 #[derive(Deserialize)]
 struct EventLite<'a> {
@@ -168,8 +178,8 @@ impl Sink {
             Err(e) => return Err(refuse(self, format!("`doc` is not a {kind}: {e}"))),
         };
         let shard = shard_cached(&mut self.source, rec.source.as_deref());
-        self.parts.push(op, &row, shard, &rec.change.sequence);
-        Ok(())
+        let pushed = self.parts.push(op, &row, shard, &rec.change.sequence);
+        pushed.map_err(|e| refuse(self, e.to_string()))
     }
 
     fn finish(self) -> Result<Decoded> {
@@ -242,6 +252,15 @@ pub async fn handle(
 ) -> (DynamoDbEventResponse, Result<StreamReport>) {
     let mut response = DynamoDbEventResponse::default();
     let result = export(payload, lake).await;
+    match &result {
+        Ok(r) => tracing::info!(
+            files = r.written.len(),
+            bad = r.bad,
+            ttl_expired = r.ttl_expired,
+            "Batch exported."
+        ),
+        Err(err) => tracing::error!(error = %err, "Batch failed; it will be retried."),
+    }
     if result.is_err() {
         let first = first_sequence(payload);
         let mut failure = DynamoDbBatchItemFailure::default();

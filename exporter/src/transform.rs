@@ -15,11 +15,13 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
 use arrow_select::take::take_record_batch;
-use cauce_store::{Change, Event, Kind, Op, Record, Story, Test};
+use cauce_store::{Change, Event, Exposure, Kind, Op, Record, Story};
 use serde_json::value::RawValue;
 
-use crate::error::Result;
-use crate::layout::Partition;
+use cauce_store::lake::layout::Partition;
+use cauce_store::lake::schema::SORT_COLUMNS;
+
+use crate::error::{ExportError, Result};
 use crate::schema::{schema, step_fields};
 
 /// The rows of one partition, sorted by `app_id` then `ts`, ready to be written as one file.
@@ -59,7 +61,7 @@ impl Partitions {
         row: &Record<S, J>,
         shard: &str,
         sequence: &str,
-    ) {
+    ) -> Result<()> {
         let partition = Partition::of(row.kind(), row.received_at());
         let i = match self.open.iter().position(|o| o.partition == partition) {
             Some(i) => i,
@@ -73,7 +75,7 @@ impl Partitions {
                 self.open.len() - 1
             }
         };
-        self.open[i].columns.push(op, row);
+        self.open[i].columns.push(op, row)
     }
 
     /// One sorted batch per partition, in partition order.
@@ -107,16 +109,19 @@ pub fn partition_changes(changes: &[Change]) -> Result<Vec<PartitionBatch>> {
     let mut parts = Partitions::default();
     for c in changes.iter().filter(|c| !c.ttl_expired) {
         let Some(record) = c.record() else { continue };
-        parts.push(c.op, record, &c.shard, &c.sequence);
+        parts.push(c.op, record, &c.shard, &c.sequence)?;
     }
     parts.finish()
 }
 
-/// Sorts a batch by `app_id`, then `ts`; rows that tie keep their order. A batch that is
-/// already in order is returned as it is.
-fn sorted(batch: RecordBatch) -> Result<RecordBatch> {
-    let (Some(app), Some(ts)) = (batch.column_by_name("app_id"), batch.column_by_name("ts")) else {
-        return Ok(batch);
+/// Sorts a batch into the lake's order ([`SORT_COLUMNS`]: `app_id`, then `ts`); rows that tie
+/// keep their order. A batch that is already in order is returned as it is.
+pub fn sorted(batch: RecordBatch) -> Result<RecordBatch> {
+    let [app, ts] = SORT_COLUMNS.map(|c| batch.column_by_name(c));
+    let (Some(app), Some(ts)) = (app, ts) else {
+        return Err(ExportError::BadFile(format!(
+            "a batch without the sort columns {SORT_COLUMNS:?}"
+        )));
     };
     let app = app.as_string::<i32>();
     let ts = ts.as_primitive::<TimestampMillisecondType>();
@@ -193,7 +198,7 @@ struct Columns {
 enum KindColumns {
     Event(EventColumns),
     Story(Box<StoryColumns>),
-    Test(TestColumns),
+    Exposure(ExposureColumns),
 }
 
 impl Columns {
@@ -203,7 +208,7 @@ impl Columns {
             kind: match kind {
                 Kind::Event => KindColumns::Event(EventColumns::new()),
                 Kind::Story => KindColumns::Story(Box::new(StoryColumns::new())),
-                Kind::Test => KindColumns::Test(TestColumns::new()),
+                Kind::Exposure => KindColumns::Exposure(ExposureColumns::new()),
             },
         }
     }
@@ -212,20 +217,26 @@ impl Columns {
         match self.kind {
             KindColumns::Event(_) => Kind::Event,
             KindColumns::Story(_) => Kind::Story,
-            KindColumns::Test(_) => Kind::Test,
+            KindColumns::Exposure(_) => Kind::Exposure,
         }
     }
 
-    fn push<S: Str, J: Obj>(&mut self, op: Op, row: &Record<S, J>) {
+    fn push<S: Str, J: Obj>(&mut self, op: Op, row: &Record<S, J>) -> Result<()> {
         match (&mut self.kind, row) {
             (KindColumns::Event(b), Record::Event(e)) => b.push(e),
             (KindColumns::Story(b), Record::Story(s)) => b.push(s),
-            (KindColumns::Test(b), Record::Test(t)) => b.push(t),
-            _ => return,
+            (KindColumns::Exposure(b), Record::Exposure(t)) => b.push(t),
+            _ => {
+                return Err(ExportError::KindMismatch {
+                    columns: self.kind(),
+                    row: row.kind(),
+                })
+            }
         }
         let seq = row.ingest_seq();
         self.common
             .push(op, row.app_id(), row.ts(), row.received_at(), seq);
+        Ok(())
     }
 
     fn finish(self) -> Result<RecordBatch> {
@@ -233,7 +244,7 @@ impl Columns {
         let middle = match self.kind {
             KindColumns::Event(b) => b.finish(),
             KindColumns::Story(b) => b.finish(),
-            KindColumns::Test(b) => b.finish(),
+            KindColumns::Exposure(b) => b.finish(),
         };
         Ok(RecordBatch::try_new(
             schema(kind),
@@ -370,7 +381,7 @@ impl StoryColumns {
     }
 }
 
-struct TestColumns {
+struct ExposureColumns {
     experiment: StringBuilder,
     user: StringBuilder,
     variant: StringBuilder,
@@ -381,9 +392,9 @@ struct TestColumns {
     props: StringBuilder,
 }
 
-impl TestColumns {
+impl ExposureColumns {
     fn new() -> Self {
-        TestColumns {
+        ExposureColumns {
             experiment: StringBuilder::new(),
             user: StringBuilder::new(),
             variant: StringBuilder::new(),
@@ -395,7 +406,7 @@ impl TestColumns {
         }
     }
 
-    fn push<S: Str, J: Obj>(&mut self, t: &Test<S, J>) {
+    fn push<S: Str, J: Obj>(&mut self, t: &Exposure<S, J>) {
         self.experiment.append_value(&*t.experiment);
         self.user.append_value(&*t.user_id);
         self.variant.append_value(&*t.variant);

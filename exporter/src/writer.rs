@@ -6,10 +6,11 @@ use bytes::Bytes;
 use cauce_store::Change;
 use serde::Serialize;
 
-use crate::encode::encode;
+use cauce_store::lake::layout::{bad_rows_key, file_name};
+use cauce_store::lake::Lake;
+
 use crate::error::Result;
-use crate::lake::Lake;
-use crate::layout::{file_name, Partition, BAD_ROWS};
+use crate::file::encode;
 use crate::transform::{partition_changes, PartitionBatch};
 
 /// A file the writer put in the lake.
@@ -55,11 +56,6 @@ impl LakeWriter {
     /// Whether nothing is buffered.
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
-    }
-
-    /// Bytes buffered.
-    pub fn buffered_bytes(&self) -> usize {
-        self.bytes
     }
 
     /// Writes the buffer as one file per partition. The buffer is emptied only when every
@@ -118,10 +114,8 @@ pub async fn archive_bad_changes(
         body.push_str(&serde_json::to_string(b)?);
         body.push('\n');
     }
-    let hour = Partition::of(cauce_store::Kind::Event, at_ms).dir();
-    let dir = hour.replacen("events", BAD_ROWS, 1);
-    let name = file_name(&first.shard, first.sequence.as_deref().unwrap_or("unknown"));
-    let key = format!("{dir}/{name}.ndjson");
+    let sequence = first.sequence.as_deref().unwrap_or("unknown");
+    let key = bad_rows_key(at_ms, &first.shard, sequence);
     let bytes = body.len();
     lake.put(&key, Bytes::from(body)).await?;
     Ok(Some(Written {

@@ -7,12 +7,11 @@ use arrow_array::{Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use async_trait::async_trait;
 use bytes::Bytes;
 use cauce_exporter::compact::{compact, CompactConfig, COMPACTED};
-use cauce_exporter::error::{ExportError, Result};
-use cauce_exporter::lake::local::LocalLake;
-use cauce_exporter::lake::{Lake, Object};
-use cauce_exporter::read::read_prefix;
+use cauce_exporter::file::decode_prefix;
 use cauce_exporter::writer::LakeWriter;
-use cauce_store::{Change, Kind, Op, Record, Stamp};
+use cauce_store::lake::local::LocalLake;
+use cauce_store::lake::{Lake, Object};
+use cauce_store::{Change, Kind, Op, Record, Result, Stamp, StoreError};
 
 const HOUR: i64 = 1_795_773_600_000; // 2026-11-27T07:00:00Z
 
@@ -93,7 +92,7 @@ fn strings(b: &RecordBatch, col: &str) -> Vec<String> {
 /// Every row of a kind, as (key, the whole row as text).
 async fn rows(lake: &dyn Lake, kind: &str, key: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for b in read_prefix(lake, &format!("{kind}/")).await.unwrap() {
+    for b in decode_prefix(lake, &format!("{kind}/")).await.unwrap() {
         let keys = strings(&b, key);
         for (i, k) in keys.into_iter().enumerate() {
             let row = arrow_cast_row(&b, i);
@@ -157,7 +156,7 @@ async fn a_batch_delivered_twice_and_split_differently_is_exported_exactly_once(
     let files = lake.list("events/").await.unwrap();
     assert_eq!(files.len(), 1);
     assert!(files[0].key.contains(COMPACTED));
-    let b = &read_prefix(&lake, "events/").await.unwrap()[0];
+    let b = &decode_prefix(&lake, "events/").await.unwrap()[0];
     let apps = strings(b, "app_id");
     let ts = b.column_by_name("ts").unwrap();
     let ts = ts
@@ -207,9 +206,7 @@ impl Lake for CrashBeforeDeletes {
         self.0.list(prefix).await
     }
     async fn delete(&self, key: &str) -> Result<()> {
-        Err(ExportError::Config(format!(
-            "crashed before deleting {key}"
-        )))
+        Err(StoreError::Config(format!("crashed before deleting {key}")))
     }
     fn location(&self) -> String {
         self.0.location()

@@ -1,12 +1,12 @@
 //! Round trip: generated changes → Parquet in a folder lake → read back by pyarrow and DuckDB
-//! (from Python, written independently of this code) and by the Polars reader. Identical rows,
-//! types as documented in SCHEMA.md.
+//! (from Python, written independently of this code). Identical rows, types as documented in
+//! `store/SCHEMA.md`. (The Polars reader's own tests are in `analytics/tests/reader.rs`.)
 
 use std::process::Command;
 
-use cauce_exporter::lake::local::LocalLake;
 use cauce_exporter::schema::{schema, type_name};
 use cauce_exporter::writer::LakeWriter;
+use cauce_store::lake::local::LocalLake;
 use cauce_store::{Change, Kind, Op, Record, Stamp};
 use serde_json::{json, Value};
 
@@ -59,7 +59,7 @@ fn records() -> Vec<(Op, Record)> {
             t["converted"] = json!(true);
             t["value"] = json!(19.99);
         }
-        out.push((Op::Insert, record(Kind::Test, "app_b", t, 200 + i)));
+        out.push((Op::Insert, record(Kind::Exposure, "app_b", t, 200 + i)));
     }
     out
 }
@@ -104,7 +104,7 @@ fn expected(op: Op, r: &Record) -> Value {
             "steps": s.steps.iter().map(|st| json!({"name": st.name, "at": st.at, "properties": json_str(&st.properties)})).collect::<Vec<_>>(),
             "properties": json_str(&s.properties), "ts": s.ts, "received_at": s.received_at, "ingest_seq": s.ingest_seq,
         }),
-        Record::Test(t) => json!({
+        Record::Exposure(t) => json!({
             "op": op.as_str(), "app_id": t.app_id, "experiment": t.experiment, "user_id": t.user_id,
             "variant": t.variant, "exposed_at": t.exposed_at, "updated_at": t.updated_at,
             "converted": t.converted, "value": t.value, "properties": json_str(&t.properties),
@@ -180,57 +180,4 @@ async fn pyarrow_and_duckdb_read_back_identical_rows_and_documented_types() {
     }
     let per_app = &got["events"]["duckdb_per_app"];
     assert_eq!(per_app, &json!([["app_a", 20], ["app_b", 20]]));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_polars_reader_resolves_versions_and_removals() {
-    use cauce_exporter::reader::{scan, scan_rows, Days};
-    use polars::prelude::*;
-    let dir = lake().await;
-    let count = |lf: Option<LazyFrame>| lf.unwrap().collect().unwrap().height();
-    assert_eq!(
-        count(scan_rows(dir.path(), Kind::Event, Days::default()).unwrap()),
-        40
-    );
-    assert_eq!(
-        count(scan(dir.path(), Kind::Event, Days::default()).unwrap()),
-        40
-    );
-    assert_eq!(
-        count(scan(dir.path(), Kind::Test, Days::default()).unwrap()),
-        10
-    );
-    // Twelve stories, two of whose latest rows are removals.
-    let stories = scan(dir.path(), Kind::Story, Days::default())
-        .unwrap()
-        .unwrap();
-    let df = stories
-        .sort(["story_id"], Default::default())
-        .collect()
-        .unwrap();
-    assert_eq!(df.height(), 10);
-    let ids: Vec<String> = df
-        .column("story_id")
-        .unwrap()
-        .str()
-        .unwrap()
-        .iter()
-        .flatten()
-        .map(str::to_owned)
-        .collect();
-    assert!(
-        !ids.contains(&"s4".to_owned()) && !ids.contains(&"s9".to_owned()),
-        "{ids:?}"
-    );
-    let ts = df.column("updated_at").unwrap().dtype().clone();
-    assert_eq!(
-        ts,
-        DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
-    );
-    // Another range of ingest days holds nothing.
-    let later = Days {
-        from: chrono::NaiveDate::from_ymd_opt(2026, 11, 28),
-        to: None,
-    };
-    assert!(scan(dir.path(), Kind::Event, later).unwrap().is_none());
 }

@@ -1,11 +1,14 @@
 //! The `exporter` Lambda's handler on a real-shaped DynamoDB Streams event: INSERT, MODIFY, a
 //! TTL REMOVE, a user REMOVE and one malformed record, into a real folder lake.
 
+#[path = "support/reference.rs"]
+mod reference;
+
 use arrow_array::{Array, RecordBatch, StringArray, TimestampMillisecondArray};
-use cauce_exporter::lake::local::LocalLake;
-use cauce_exporter::lake::Lake;
-use cauce_exporter::read::read_file;
+use cauce_exporter::file::decode;
 use cauce_exporter::stream::handle;
+use cauce_store::lake::local::LocalLake;
+use cauce_store::lake::Lake;
 
 const FIXTURE: &str = include_str!("data/dynamodb-stream.json");
 
@@ -40,7 +43,7 @@ async fn changes_become_partitioned_files_and_bad_records_are_archived() {
         ]
     );
 
-    let events = read_file(lake.get(&keys[1]).await.unwrap()).unwrap();
+    let events = decode(lake.get(&keys[1]).await.unwrap()).unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(
         strings(&events[0], "event_id"),
@@ -57,7 +60,7 @@ async fn changes_become_partitioned_files_and_bad_records_are_archived() {
     assert_eq!(ts.value(0), 1_795_800_000_250);
     assert_eq!(ts.timezone(), Some("UTC"));
 
-    let stories = read_file(lake.get(&keys[2]).await.unwrap()).unwrap();
+    let stories = decode(lake.get(&keys[2]).await.unwrap()).unwrap();
     assert_eq!(
         strings(&stories[0], "op"),
         ["modify", "remove"],
@@ -154,7 +157,7 @@ fn decoding_into_columns_equals_the_owned_model_path() {
     use cauce_exporter::transform::partition_changes;
     let payload = clean_fixture();
     let event: aws_lambda_events::event::dynamodb::Event = serde_json::from_str(&payload).unwrap();
-    let changes: Vec<_> = cauce_store::stream::decode_event(&event)
+    let changes: Vec<_> = reference::decode_event(&event)
         .into_iter()
         .map(Result::unwrap)
         .collect();

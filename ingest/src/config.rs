@@ -1,13 +1,16 @@
 //! Typed configuration of the Lambda binaries, read once from the environment at start. A
 //! missing or invalid setting fails at once with a message that names it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
 use cauce_store::dynamo::{DynamoStore, Tables};
+use cauce_store::env::{parsed, required};
 
+use crate::api::{ApiConfig, ApiState, LakeShelf, Tenancy};
 use crate::auth::DynamoKeys;
-use crate::error::{IngestError, Result};
+use crate::error::Result;
 use crate::queue::sqs::SqsQueue;
 
 /// The settings of the AWS deployment.
@@ -27,24 +30,8 @@ pub struct AwsSettings {
     pub max_receives: u32,
     /// `CAUCE_RECEIVE_WAIT_SECS` (default 10): the long-poll of `cauce worker`.
     pub receive_wait: Duration,
-}
-
-fn required(name: &str) -> Result<String> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| IngestError::Config(format!("the setting {name} is missing")))
-}
-
-fn number(name: &str, default: u32) -> Result<u32> {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v.parse().map_err(|_| {
-            IngestError::Config(format!(
-                "the setting {name} must be a whole number, not {v:?}"
-            ))
-        }),
-        _ => Ok(default),
-    }
+    /// `CAUCE_LAKE`: the lake (`s3://bucket/prefix`), where the API reads published reports.
+    pub lake: String,
 }
 
 impl AwsSettings {
@@ -57,14 +44,16 @@ impl AwsSettings {
                 Ok(String::new())
             }
         };
+        let whole = "a whole number";
         Ok(AwsSettings {
             queue_url: opt(needs.queue, "CAUCE_QUEUE_URL")?,
             dlq_url: opt(needs.queue, "CAUCE_DLQ_URL")?,
             table_prefix: opt(needs.tables, "CAUCE_TABLE_PREFIX")?,
             clients_table: opt(needs.clients, "CAUCE_CLIENTS_TABLE")?,
-            ttl_days: number("CAUCE_TTL_DAYS", 30)?,
-            max_receives: number("CAUCE_MAX_RECEIVES", 5)?,
-            receive_wait: Duration::from_secs(u64::from(number("CAUCE_RECEIVE_WAIT_SECS", 10)?)),
+            lake: opt(needs.lake, "CAUCE_LAKE")?,
+            ttl_days: parsed("CAUCE_TTL_DAYS", 30, whole)?,
+            max_receives: parsed("CAUCE_MAX_RECEIVES", 5, whole)?,
+            receive_wait: Duration::from_secs(parsed("CAUCE_RECEIVE_WAIT_SECS", 10, whole)?),
         })
     }
 }
@@ -98,6 +87,20 @@ impl AwsSettings {
         )
     }
 
+    /// The `api` Lambda's state: the queue, the tables, the tenant from the authorizer, and
+    /// the reports published in the lake.
+    pub async fn api_state(&self, aws: &SdkConfig) -> Result<ApiState> {
+        let lake = cauce_store::lake::open(&self.lake).await?;
+        let state = ApiState::new(
+            Arc::new(self.queue(aws)),
+            Arc::new(self.store(aws)),
+            Tenancy::Authorizer,
+            None,
+            ApiConfig::default(),
+        );
+        Ok(state.with_reports(Arc::new(LakeShelf::new(lake))))
+    }
+
     /// The clients (API key) table.
     pub fn keys(&self, aws: &SdkConfig) -> DynamoKeys {
         let client = aws_sdk_dynamodb::Client::new(aws);
@@ -114,19 +117,30 @@ pub struct Needs {
     pub tables: bool,
     /// The clients table.
     pub clients: bool,
+    /// The lake.
+    pub lake: bool,
 }
 
 impl Needs {
-    /// The API and the writer: the queue and the record tables.
+    /// The API: the queue, the record tables and the lake (for the published reports).
+    pub const API: Needs = Needs {
+        queue: true,
+        tables: true,
+        clients: false,
+        lake: true,
+    };
+    /// The writer: the queue and the record tables.
     pub const QUEUE_AND_TABLES: Needs = Needs {
         queue: true,
         tables: true,
         clients: false,
+        lake: false,
     };
     /// The authorizer: the clients table.
     pub const CLIENTS: Needs = Needs {
         queue: false,
         tables: false,
         clients: true,
+        lake: false,
     };
 }

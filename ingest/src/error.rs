@@ -36,6 +36,7 @@ pub enum IngestError {
         reason: String,
     },
     /// An AWS request could not be built (a required field was missing).
+    #[cfg(feature = "aws")]
     #[error("AWS request: {0}")]
     Build(#[from] aws_sdk_sqs::error::BuildError),
     /// The API key is missing or unknown (the authorizer's 401).
@@ -56,6 +57,26 @@ pub enum IngestError {
 }
 
 impl IngestError {
+    /// A delivery without the sequence number that a FIFO queue gives every message.
+    pub fn no_sequence(message_id: &str) -> Self {
+        IngestError::BadMessage(format!(
+            "message {message_id:?} has no SequenceNumber: the queue must be a FIFO queue"
+        ))
+    }
+
+    /// Whether a backend was unavailable (and a retry may succeed), rather than a bug or bad
+    /// data: a busy, locked, full or failing database, an AWS call that failed, a closed queue.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            IngestError::Store(e) => e.is_unavailable(),
+            IngestError::Sqlite(e) => cauce_store::error::sqlite_unavailable(e),
+            IngestError::Aws { .. } | IngestError::Partial { .. } | IngestError::QueueClosed => {
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Wraps an AWS SDK error with its service and operation.
     pub fn aws<E>(service: &'static str, operation: &'static str, err: E) -> Self
     where

@@ -1,31 +1,44 @@
-//! Glue between Lambda events and the library handlers. The binaries in `src/bin` only build
-//! clients and call these.
+//! Glue between Lambda events and the library handlers (the `aws` feature). The binaries in
+//! `src/bin` only read their settings, build clients and call these.
 
-use aws_lambda_events::event::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
+use std::sync::Arc;
+
+use aws_lambda_events::event::apigw::{
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequestTypeRequest,
+    ApiGatewayCustomAuthorizerResponse,
+};
+use aws_lambda_events::event::iam::{IamPolicyEffect, IamPolicyStatement};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use axum::extract::Request;
+use axum::Router;
 use serde::{Deserialize, Serialize};
 
 use cauce_store::RecordStore;
 
-use crate::auth::{hash_key, KeyLookup};
+use crate::api::{router, ApiState, Authorized, API_KEY_HEADER};
+use crate::auth::{hash_key, KeyLookup, Role};
 use crate::error::{IngestError, Result};
 use crate::queue::{Delivery, Queue};
 use crate::writer::{write_batch, Status};
 
-fn delivery(m: &SqsMessage) -> Delivery {
-    let attr = |name: &str| m.attributes.get(name).cloned().unwrap_or_default();
-    Delivery {
-        id: m.message_id.clone().unwrap_or_default(),
+fn delivery(m: &SqsMessage) -> Result<Delivery> {
+    let attr = |name: &str| m.attributes.get(name).cloned();
+    let id = m.message_id.clone().unwrap_or_default();
+    Ok(Delivery {
+        sequence: attr("SequenceNumber").ok_or_else(|| IngestError::no_sequence(&id))?,
+        id,
         receipt: m.receipt_handle.clone().unwrap_or_default(),
-        group: attr("MessageGroupId"),
+        group: attr("MessageGroupId").unwrap_or_default(),
         body: m.body.clone().unwrap_or_default(),
-        sequence: attr("SequenceNumber"),
-        receive_count: attr("ApproximateReceiveCount").parse().unwrap_or(1),
-    }
+        receive_count: attr("ApproximateReceiveCount")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1),
+    })
 }
 
-/// The deliveries of an SQS event, in order.
-pub fn deliveries(event: &SqsEvent) -> Vec<Delivery> {
+/// The deliveries of an SQS event, in order. A message without a sequence number is an error:
+/// the event is not from a FIFO queue, and no order could be kept.
+pub fn deliveries(event: &SqsEvent) -> Result<Vec<Delivery>> {
     event.records.iter().map(delivery).collect()
 }
 
@@ -52,8 +65,8 @@ pub async fn handle_sqs(
     store: &dyn RecordStore,
     queue: &dyn Queue,
     max_receives: u32,
-) -> SqsBatchResponse {
-    let deliveries = deliveries(&event);
+) -> Result<SqsBatchResponse> {
+    let deliveries = deliveries(&event)?;
     let report = write_batch(&deliveries, store, queue, max_receives).await;
     tracing::info!(
         messages = deliveries.len(),
@@ -64,53 +77,16 @@ pub async fn handle_sqs(
         archived = report.counts.archived,
         "Batch written."
     );
-    batch_response(&deliveries, &report.statuses)
+    Ok(batch_response(&deliveries, &report.statuses))
 }
 
-/// One statement of an IAM policy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Statement {
-    /// `execute-api:Invoke`.
-    pub action: String,
-    /// `Allow` or `Deny`.
-    pub effect: String,
-    /// The method ARNs.
-    pub resource: Vec<String>,
-}
-
-/// An IAM policy document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct PolicyDocument {
-    /// `2012-10-17`.
-    pub version: String,
-    /// The statements.
-    pub statement: Vec<Statement>,
-}
-
-/// What the authorizer passes to the API: the tenant and the role.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What the authorizer passes to the API as `requestContext.authorizer`: the tenant and role.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthContext {
     /// The tenant.
     pub app_id: String,
     /// The key's role.
     pub role: String,
-}
-
-/// A REST API Lambda authorizer's response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuthorizerResponse {
-    /// The app id.
-    pub principal_id: String,
-    /// Allow or deny.
-    pub policy_document: PolicyDocument,
-    /// Passed to the API as `requestContext.authorizer`.
-    pub context: AuthContext,
-    /// The API key, for API Gateway's usage plans (quotas and throttling per key).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub usage_identifier_key: Option<String>,
 }
 
 /// The error API Gateway turns into a 401: the Lambda must fail with exactly this message.
@@ -122,11 +98,11 @@ pub const UNAUTHORIZED: &str = "Unauthorized";
 pub async fn authorize(
     request: &ApiGatewayCustomAuthorizerRequestTypeRequest,
     keys: &dyn KeyLookup,
-) -> Result<AuthorizerResponse> {
+) -> Result<ApiGatewayCustomAuthorizerResponse<AuthContext>> {
     let unauthorized = || IngestError::Unauthorized;
     let key = request
         .headers
-        .get(crate::api::API_KEY_HEADER)
+        .get(API_KEY_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|k| !k.is_empty())
         .ok_or_else(unauthorized)?;
@@ -141,20 +117,51 @@ pub async fn authorize(
         [api, stage, _, _] | [api, stage, _] => format!("{api}/{stage}/*"),
         _ => arn.to_owned(),
     };
-    Ok(AuthorizerResponse {
-        principal_id: info.app_id.clone(),
-        policy_document: PolicyDocument {
-            version: "2012-10-17".into(),
-            statement: vec![Statement {
-                action: "execute-api:Invoke".into(),
-                effect: if info.disabled { "Deny" } else { "Allow" }.into(),
-                resource: vec![resource],
-            }],
-        },
-        context: AuthContext {
-            app_id: info.app_id,
-            role: info.role.as_str().to_owned(),
-        },
-        usage_identifier_key: (!info.disabled).then(|| key.to_owned()),
+    let mut statement = IamPolicyStatement::default();
+    statement.action = vec!["execute-api:Invoke".into()];
+    statement.effect = if info.disabled {
+        IamPolicyEffect::Deny
+    } else {
+        IamPolicyEffect::Allow
+    };
+    statement.resource = vec![resource];
+    let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
+    policy.version = Some("2012-10-17".into());
+    policy.statement = vec![statement];
+    let mut response = ApiGatewayCustomAuthorizerResponse::default();
+    response.principal_id = Some(info.app_id.clone());
+    response.policy_document = policy;
+    response.context = AuthContext {
+        app_id: info.app_id,
+        role: info.role.as_str().to_owned(),
+    };
+    response.usage_identifier_key = (!info.disabled).then(|| key.to_owned());
+    Ok(response)
+}
+
+/// The `api` Lambda's router: the one [`router`], behind a layer that reads the authorizer's
+/// context from the API Gateway request (which `lambda_http` put in the request's extensions)
+/// into [`Authorized`]. Only this Lambda installs it; `cauce serve` resolves keys itself.
+pub fn api_router(state: Arc<ApiState>) -> Router {
+    router(state).layer(axum::middleware::map_request(authorizer_context))
+}
+
+async fn authorizer_context(mut req: Request) -> Request {
+    if let Some(who) = authorized(&req) {
+        req.extensions_mut().insert(who);
+    }
+    req
+}
+
+fn authorized(req: &Request) -> Option<Authorized> {
+    use lambda_http::request::RequestContext;
+    let Some(RequestContext::ApiGatewayV1(ctx)) = req.extensions().get::<RequestContext>() else {
+        return None;
+    };
+    let field = |name: &str| ctx.authorizer.fields.get(name).and_then(|v| v.as_str());
+    let app_id = field("app_id").filter(|a| !a.is_empty())?;
+    Some(Authorized {
+        app_id: app_id.to_owned(),
+        role: field("role").and_then(Role::parse).unwrap_or(Role::Ingest),
     })
 }

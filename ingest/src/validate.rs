@@ -249,7 +249,7 @@ fn explain_decode_error(kind: Kind, raw: &str) -> Fault {
     let err = match kind {
         Kind::Event => path_err::<cauce_store::Event>(raw),
         Kind::Story => path_err::<cauce_store::Story>(raw),
-        Kind::Test => path_err::<cauce_store::Test>(raw),
+        Kind::Exposure => path_err::<cauce_store::Exposure>(raw),
     };
     let Some(err) = err else {
         return fault(Code::BadValue, "item", "item could not be decoded");
@@ -416,7 +416,7 @@ fn check_record(record: &Record, stamp: &Stamp, limits: &Limits) -> Result<(), F
             check_steps(&s.steps, stamp, limits)?;
             check_json("properties", s.properties.as_ref(), limits)
         }
-        Record::Test(t) => {
+        Record::Exposure(t) => {
             check_id("experiment", &t.experiment, limits)?;
             check_id("user_id", &t.user_id, limits)?;
             check_id("variant", &t.variant, limits)?;
@@ -487,7 +487,7 @@ fn probe_id(kind: Kind, raw: &str) -> Option<String> {
     match kind {
         Kind::Event => get("event_id"),
         Kind::Story => get("story_id"),
-        Kind::Test => match (get("experiment"), get("user_id")) {
+        Kind::Exposure => match (get("experiment"), get("user_id")) {
             (Some(e), Some(u)) => Some(format!("{e}/{u}")),
             (e, u) => e.or(u),
         },

@@ -70,10 +70,10 @@ fn every_rule_has_its_code_and_names_its_field() {
         ("step in the future", Kind::Story, format!(r#"{{{STORY},"steps":[{{"name":"a","at":{future}}}]}}"#), Code::TimestampOutOfRange, "steps[0].at"),
         ("too many steps", Kind::Story, format!(r#"{{{STORY},"steps":[{steps}]}}"#), Code::TooManySteps, "steps"),
         ("story updated_at missing", Kind::Story, r#"{"story_id":"s","name":"n","started_at":1790000000000,"steps":[]}"#.into(), Code::MissingField, "updated_at"),
-        ("test without user", Kind::Test, r#"{"experiment":"x","variant":"a","exposed_at":1790000000000,"updated_at":1790000000000}"#.into(), Code::MissingField, "user_id"),
-        ("converted not a bool", Kind::Test, format!(r#"{{{TEST},"converted":"yes"}}"#), Code::BadType, "converted"),
-        ("value not a number", Kind::Test, format!(r#"{{{TEST},"value":"9.99"}}"#), Code::BadType, "value"),
-        ("empty variant", Kind::Test, r#"{"experiment":"x","user_id":"u","variant":"","exposed_at":1790000000000,"updated_at":1790000000000}"#.into(), Code::EmptyField, "variant"),
+        ("test without user", Kind::Exposure, r#"{"experiment":"x","variant":"a","exposed_at":1790000000000,"updated_at":1790000000000}"#.into(), Code::MissingField, "user_id"),
+        ("converted not a bool", Kind::Exposure, format!(r#"{{{TEST},"converted":"yes"}}"#), Code::BadType, "converted"),
+        ("value not a number", Kind::Exposure, format!(r#"{{{TEST},"value":"9.99"}}"#), Code::BadType, "value"),
+        ("empty variant", Kind::Exposure, r#"{"experiment":"x","user_id":"u","variant":"","exposed_at":1790000000000,"updated_at":1790000000000}"#.into(), Code::EmptyField, "variant"),
     ];
     for (name, kind, item, code, field) in table {
         match one(kind, &item) {
@@ -105,7 +105,7 @@ fn valid_items_of_each_kind_are_accepted_and_stamped() {
     let s = one(Kind::Story, &format!(r#"{{{STORY},"outcome":"completed","steps":[{{"name":"cart","at":"2026-09-21T14:13:20Z"}}]}}"#)).unwrap();
     assert_eq!(s.updated_at(), Some(NOW));
     let t = one(
-        Kind::Test,
+        Kind::Exposure,
         &format!(r#"{{{TEST},"converted":true,"value":9.5}}"#),
     )
     .unwrap();

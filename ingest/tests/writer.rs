@@ -50,7 +50,9 @@ async fn stored(store: &SqliteStore) -> Vec<String> {
 async fn a_mid_batch_failure_returns_it_and_everything_after() {
     let w = world();
     let event: SqsEvent = serde_json::from_str(FIXTURE).unwrap();
-    let response = handle_sqs(event, &w.store, &w.dlq, MAX_RECEIVES).await;
+    let response = handle_sqs(event, &w.store, &w.dlq, MAX_RECEIVES)
+        .await
+        .unwrap();
     let json = serde_json::to_value(&response).unwrap();
     assert_eq!(
         json,
@@ -93,7 +95,9 @@ async fn a_message_failing_at_its_last_receive_is_dead_lettered_and_the_rest_goe
     event.records[2]
         .attributes
         .insert("ApproximateReceiveCount".into(), MAX_RECEIVES.to_string());
-    let response = handle_sqs(event, &w.store, &w.dlq, MAX_RECEIVES).await;
+    let response = handle_sqs(event, &w.store, &w.dlq, MAX_RECEIVES)
+        .await
+        .unwrap();
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     assert_eq!(stored(&w.store).await, ["e-1", "e-2", "e-4"]);
     let dead = w.dlq.dead_letters(10).await.unwrap();
@@ -111,7 +115,9 @@ async fn a_redelivered_batch_changes_nothing() {
     let mut event: SqsEvent = serde_json::from_str(FIXTURE).unwrap();
     event.records.truncate(1);
     for _ in 0..2 {
-        let response = handle_sqs(event.clone(), &w.store, &w.dlq, MAX_RECEIVES).await;
+        let response = handle_sqs(event.clone(), &w.store, &w.dlq, MAX_RECEIVES)
+            .await
+            .unwrap();
         assert!(response.batch_item_failures.is_empty());
     }
     assert_eq!(stored(&w.store).await, ["e-1", "e-2"]);

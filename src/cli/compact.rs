@@ -3,7 +3,6 @@
 use std::io::IsTerminal;
 
 use cauce_exporter::compact::{compact, CompactConfig};
-use cauce_exporter::config::open_lake;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::LakeArgs;
@@ -21,7 +20,7 @@ pub struct CompactArgs {
 }
 
 pub async fn run(args: CompactArgs) -> anyhow::Result<()> {
-    let lake = open_lake(&args.lake.location()).await?;
+    let lake = cauce_store::lake::open(&args.lake.location()).await?;
     let config = CompactConfig {
         target_bytes: args.target_mb.max(1) * 1024 * 1024,
         include_open: args.all,

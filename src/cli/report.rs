@@ -73,7 +73,7 @@ pub fn write_files(
     }
     for app in &apps {
         let mine = reports.for_app(app)?;
-        let stem = html::file_stem(app);
+        let stem = cauce_store::lake::layout::safe_name(app);
         match format {
             Format::Json => write(
                 &out.join(format!("{stem}.json")),

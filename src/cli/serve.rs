@@ -6,19 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::body::Bytes;
 use tokio::task::JoinHandle;
 
-use cauce_analytics::reporter::{self, report_key};
+use cauce_analytics::reporter;
 use cauce_analytics::{LakeSource, Scope, Settings};
-use cauce_exporter::embedded::{backlog, Embedded, EmbeddedConfig};
-use cauce_exporter::lake::local::LocalLake;
-use cauce_exporter::lake::Lake;
-use cauce_exporter::ExportError;
-use cauce_ingest::api::{router, ApiConfig, ApiState, Backlog, PortError, ReportShelf, Tenancy};
+use cauce_exporter::embedded::{Embedded, EmbeddedConfig, CURSOR};
+use cauce_ingest::api::{router, ApiConfig, ApiState, FeedLag, LakeShelf, Tenancy};
 use cauce_ingest::auth::{CachedKeys, SqliteKeys};
 use cauce_ingest::queue::sqlite::{SqliteQueue, SqliteQueueConfig};
 use cauce_ingest::writer::{poll, PollConfig};
+use cauce_store::lake::local::LocalLake;
 use cauce_store::sqlite::SqliteStore;
 
 use super::apps::open_keys;
@@ -45,45 +42,6 @@ pub struct ServeArgs {
     /// `GET /v1/reports`); 0 turns the job off.
     #[arg(long, env = "CAUCE_REPORT_EVERY", default_value_t = 900)]
     pub report_every: u64,
-}
-
-/// The exporter's lag behind the change log, for `pending`.
-struct LakeBacklog(SqliteStore);
-
-#[async_trait::async_trait]
-impl Backlog for LakeBacklog {
-    async fn backlog(&self) -> Result<u64, PortError> {
-        Ok(backlog(&self.0).await?)
-    }
-}
-
-/// The reports the reporter job published in the lake.
-struct LakeShelf(Arc<dyn Lake>);
-
-#[async_trait::async_trait]
-impl ReportShelf for LakeShelf {
-    async fn names(&self, app_id: &str) -> Result<Vec<String>, PortError> {
-        let keys: Vec<String> = match report_key(app_id, "").rsplit_once('/') {
-            Some((dir, _)) => self.0.list(dir).await?.into_iter().map(|o| o.key).collect(),
-            None => Vec::new(),
-        };
-        Ok(cauce_analytics::ALL
-            .into_iter()
-            .filter(|name| keys.contains(&report_key(app_id, name)))
-            .map(str::to_owned)
-            .collect())
-    }
-
-    async fn report(&self, app_id: &str, name: &str) -> Result<Option<Bytes>, PortError> {
-        if !cauce_analytics::ALL.contains(&name) {
-            return Ok(None);
-        }
-        match self.0.get(&report_key(app_id, name)).await {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(ExportError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
 }
 
 /// The embedded system, running.
@@ -169,8 +127,8 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
     config.packing.group_buckets = args.group_buckets.max(1);
     let tenancy = Tenancy::Keys(Arc::new(CachedKeys::new(keys.clone(), KEY_CACHE_TTL)));
     let state = ApiState::new(queue, store.clone(), tenancy, Some(keys.clone()), config)
-        .with_backlog(Arc::new(LakeBacklog((*store).clone())))
-        .with_reports(Arc::new(LakeShelf(lake.clone())));
+        .with_backlog(Arc::new(FeedLag::new((*store).clone(), CURSOR)))
+        .with_reports(Arc::new(LakeShelf::new(lake.clone())));
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;

@@ -1,11 +1,6 @@
 //! `cauce worker`: the writer as a long-running SQS poller, for containers (ECS, EKS) once
-//! Lambda is outgrown. Same handler, same settings as the `writer` Lambda.
-
-use std::sync::Arc;
-use std::time::Duration;
-
-use cauce_ingest::config::{AwsSettings, Needs};
-use cauce_ingest::writer::{poll, PollConfig};
+//! Lambda is outgrown. Same handler, same settings as the `writer` Lambda. It needs a build with
+//! the `aws` feature.
 
 #[derive(Debug, clap::Args)]
 pub struct WorkerArgs {
@@ -14,7 +9,14 @@ pub struct WorkerArgs {
     batch: usize,
 }
 
+#[cfg(feature = "aws")]
 pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use cauce_ingest::config::{AwsSettings, Needs};
+    use cauce_ingest::writer::{poll, PollConfig};
+
     let (cfg, aws) = AwsSettings::load(Needs::QUEUE_AND_TABLES).await?;
     let config = PollConfig {
         batch: args.batch,
@@ -28,4 +30,12 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => tracing::info!("Cauce worker stopped."),
     }
     Ok(())
+}
+
+#[cfg(not(feature = "aws"))]
+pub async fn run(_: WorkerArgs) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "`cauce worker` polls SQS and writes to DynamoDB, and this cauce was built without AWS \
+         support: build it with `cargo build --release --features aws`"
+    )
 }

@@ -14,3 +14,19 @@ pub async fn sdk_config() -> SdkConfig {
         .load()
         .await
 }
+
+/// Whether a test that needs an AWS emulator can run: `AWS_ENDPOINT_URL` points at one (the
+/// moto server that `./test.sh` starts). When it is unset, the test says so on stderr and is
+/// skipped, so that `cargo test` works before `./test.sh` has ever run; with
+/// `CAUCE_REQUIRE_EMULATOR` set (as `./test.sh` sets it), a missing emulator fails the test.
+pub fn emulator(test: &str) -> bool {
+    if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CAUCE_REQUIRE_EMULATOR").is_none(),
+        "{test}: AWS_ENDPOINT_URL must point at a moto server: run ./test.sh"
+    );
+    eprintln!("{test}: skipped, AWS_ENDPOINT_URL is not set (./test.sh starts moto and sets it)");
+    false
+}

@@ -65,7 +65,7 @@ impl Tables {
         match kind {
             Kind::Event => &self.events,
             Kind::Story => &self.stories,
-            Kind::Test => &self.tests,
+            Kind::Exposure => &self.tests,
         }
     }
 }

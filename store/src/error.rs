@@ -1,8 +1,7 @@
 //! The one error type of the `cauce-store` crate.
 
-use aws_sdk_dynamodb::error::SdkError;
-
-/// Everything that can go wrong in the record store, its adapters and the change feed.
+/// Everything that can go wrong in the record store, the lake, their adapters and the change
+/// feed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The embedded SQLite database failed.
@@ -21,19 +20,82 @@ pub enum StoreError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// An SDK request could not be built (a required field was missing).
+    #[cfg(feature = "aws")]
     #[error("DynamoDB request: {0}")]
     Build(#[from] aws_sdk_dynamodb::error::BuildError),
     /// A change-feed record was not what Cauce writes.
     #[error("bad change record: {0}")]
     BadChange(String),
-    /// A blocking task that ran a SQLite call was cancelled or panicked.
+    /// A blocking task that ran a SQLite call or a file operation was cancelled or panicked.
     #[error("store task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// A lake file could not be read or written.
+    #[error("lake file {path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An S3 call failed; the SDK error is kept whole.
+    #[error("S3 {operation} {key}: {source}")]
+    S3 {
+        /// The API operation, such as `PutObject`.
+        operation: &'static str,
+        /// The object key.
+        key: String,
+        /// The SDK's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The lake has no object with this key.
+    #[error("no lake object {0}")]
+    NotFound(String),
+    /// A location or setting is not valid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// This build cannot do what was asked (an S3 lake without the `aws` feature).
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Whether a SQLite error says the database is unavailable for now (busy, locked, full, an I/O
+/// failure, cannot be opened), rather than that a statement or the data is wrong.
+pub fn sqlite_unavailable(err: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(
+        err.sqlite_error_code(),
+        Some(
+            DatabaseBusy
+                | DatabaseLocked
+                | SystemIoFailure
+                | DiskFull
+                | CannotOpen
+                | ReadOnly
+                | OutOfMemory
+                | FileLockingProtocolFailed
+        )
+    )
 }
 
 impl StoreError {
+    /// Whether the store or the lake was unavailable (and a retry may succeed), rather than a
+    /// bug or bad data.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Sqlite(e) => sqlite_unavailable(e),
+            StoreError::Dynamo { .. } | StoreError::S3 { .. } | StoreError::Io { .. } => true,
+            _ => false,
+        }
+    }
+
     /// Wraps a DynamoDB SDK error with the name of the operation that failed.
-    pub fn dynamo<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
+    #[cfg(feature = "aws")]
+    pub fn dynamo<E, R>(
+        operation: &'static str,
+        err: aws_sdk_dynamodb::error::SdkError<E, R>,
+    ) -> Self
     where
         E: std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
@@ -41,6 +103,26 @@ impl StoreError {
         StoreError::Dynamo {
             operation,
             source: Box::new(err),
+        }
+    }
+
+    /// Wraps an S3 SDK error with its operation and key.
+    pub fn s3<E>(operation: &'static str, key: &str, err: E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        StoreError::S3 {
+            operation,
+            key: key.to_owned(),
+            source: Box::new(err),
+        }
+    }
+
+    /// Wraps an I/O error with the file it concerns.
+    pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.display().to_string(),
+            source,
         }
     }
 }

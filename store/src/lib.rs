@@ -3,21 +3,28 @@
 //! * [`model`]: the three kinds (events, stories, tests), their keys and server-set fields.
 //! * [`port::RecordStore`]: conditional put/upsert and the user timeline, with two adapters:
 //!   [`sqlite::SqliteStore`] (embedded, with its change log) and [`dynamo::DynamoStore`] (AWS).
-//! * [`change`]: the change feed, and [`stream`] to decode DynamoDB Streams events into it.
+//! * [`change`]: the change feed, as the exporter consumes it.
+//! * [`lake`]: the `Lake` port (a folder, or S3), the lake's key layout and its schema: what
+//!   every stage that reads or writes the lake shares.
+//!
+//! The AWS adapters (DynamoDB, S3) are behind the `aws` feature, on by default.
 #![warn(missing_docs)]
 
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod change;
+#[cfg(feature = "aws")]
 pub mod dynamo;
+pub mod env;
 pub mod error;
 pub mod keys;
+pub mod lake;
 pub mod model;
 pub mod port;
 pub mod sqlite;
-pub mod stream;
 pub mod time;
 
 pub use change::{Change, Op};
 pub use error::{Result, StoreError};
-pub use model::{Event, Kind, Outcome, Record, RecordRef, Stamp, Step, Story, Test, Text};
+pub use model::{Event, Exposure, Kind, Outcome, Record, RecordRef, Stamp, Step, Story, Text};
 pub use port::{BadRow, PutOutcome, RecordStore};

@@ -65,13 +65,15 @@ pub enum Kind {
     Event,
     /// A user journey: upserted, the newest `updated_at` wins.
     Story,
-    /// An A/B test exposure and its result: upserted, the newest `updated_at` wins.
-    Test,
+    /// An A/B test exposure and its result (the kind named `test`, `tests`): upserted, the
+    /// newest `updated_at` wins.
+    #[serde(rename = "test")]
+    Exposure,
 }
 
 impl Kind {
     /// All kinds, in a fixed order.
-    pub const ALL: [Kind; 3] = [Kind::Event, Kind::Story, Kind::Test];
+    pub const ALL: [Kind; 3] = [Kind::Event, Kind::Story, Kind::Exposure];
 
     /// The kind's position in [`Kind::ALL`].
     pub fn index(self) -> usize {
@@ -83,7 +85,7 @@ impl Kind {
         match self {
             Kind::Event => "event",
             Kind::Story => "story",
-            Kind::Test => "test",
+            Kind::Exposure => "test",
         }
     }
 
@@ -92,7 +94,7 @@ impl Kind {
         match self {
             Kind::Event => "events",
             Kind::Story => "stories",
-            Kind::Test => "tests",
+            Kind::Exposure => "tests",
         }
     }
 
@@ -253,10 +255,10 @@ pub struct Story<S = String, J = Json> {
     pub ingest_seq: S,
 }
 
-/// One user's exposure to an A/B test, and its result.
+/// One user's exposure to an A/B test, and its result: the kind `test` of the API and the lake.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(bound(deserialize = "S: Deserialize<'de> + Default, J: Deserialize<'de>"))]
-pub struct Test<S = String, J = Json> {
+pub struct Exposure<S = String, J = Json> {
     /// Server-set: the tenant.
     #[serde(default)]
     pub app_id: S,
@@ -313,8 +315,9 @@ pub enum Record<S = String, J = Json> {
     Event(Event<S, J>),
     /// A story.
     Story(Story<S, J>),
-    /// A test.
-    Test(Test<S, J>),
+    /// A test: an A/B exposure and its result.
+    #[serde(rename = "test")]
+    Exposure(Exposure<S, J>),
 }
 
 /// Separates `experiment` and `user_id` in a test's key. Ids may not contain control characters.
@@ -339,7 +342,7 @@ impl Record {
         let res = match self {
             Record::Event(r) => serde_json::to_writer(&mut buf, r),
             Record::Story(r) => serde_json::to_writer(&mut buf, r),
-            Record::Test(r) => serde_json::to_writer(&mut buf, r),
+            Record::Exposure(r) => serde_json::to_writer(&mut buf, r),
         };
         res.expect("records always serialize: their fields are strings, numbers and valid JSON");
         *out = String::from_utf8(buf).expect("serde_json writes UTF-8");
@@ -350,7 +353,7 @@ impl Record {
         match self {
             Record::Event(r) => r.event_id.clone(),
             Record::Story(r) => r.story_id.clone(),
-            Record::Test(r) => format!("{}{KEY_SEPARATOR}{}", r.experiment, r.user_id),
+            Record::Exposure(r) => format!("{}{KEY_SEPARATOR}{}", r.experiment, r.user_id),
         }
     }
 
@@ -359,7 +362,7 @@ impl Record {
         match self {
             Record::Event(r) => r.ingest_seq = seq,
             Record::Story(r) => r.ingest_seq = seq,
-            Record::Test(r) => r.ingest_seq = seq,
+            Record::Exposure(r) => r.ingest_seq = seq,
         }
     }
 
@@ -368,7 +371,7 @@ impl Record {
         let (app_id, received_at, ts, client_time) = match self {
             Record::Event(r) => (&mut r.app_id, &mut r.received_at, &mut r.ts, r.timestamp),
             Record::Story(r) => (&mut r.app_id, &mut r.received_at, &mut r.ts, r.started_at),
-            Record::Test(r) => (&mut r.app_id, &mut r.received_at, &mut r.ts, r.exposed_at),
+            Record::Exposure(r) => (&mut r.app_id, &mut r.received_at, &mut r.ts, r.exposed_at),
         };
         app_id.clone_from(&stamp.app_id);
         *received_at = stamp.received_at;
@@ -382,7 +385,7 @@ impl<S: Deref<Target = str>, J> Record<S, J> {
         match self {
             Record::Event(_) => Kind::Event,
             Record::Story(_) => Kind::Story,
-            Record::Test(_) => Kind::Test,
+            Record::Exposure(_) => Kind::Exposure,
         }
     }
 
@@ -391,7 +394,7 @@ impl<S: Deref<Target = str>, J> Record<S, J> {
         match self {
             Record::Event(r) => &r.app_id,
             Record::Story(r) => &r.app_id,
-            Record::Test(r) => &r.app_id,
+            Record::Exposure(r) => &r.app_id,
         }
     }
 
@@ -400,7 +403,7 @@ impl<S: Deref<Target = str>, J> Record<S, J> {
         match self {
             Record::Event(_) => None,
             Record::Story(r) => Some(r.updated_at),
-            Record::Test(r) => Some(r.updated_at),
+            Record::Exposure(r) => Some(r.updated_at),
         }
     }
 
@@ -409,7 +412,7 @@ impl<S: Deref<Target = str>, J> Record<S, J> {
         match self {
             Record::Event(r) => r.user_id.as_deref(),
             Record::Story(r) => r.user_id.as_deref(),
-            Record::Test(r) => Some(&*r.user_id),
+            Record::Exposure(r) => Some(&*r.user_id),
         }
     }
 
@@ -418,7 +421,7 @@ impl<S: Deref<Target = str>, J> Record<S, J> {
         match self {
             Record::Event(r) => r.session_id.as_deref(),
             Record::Story(r) => r.session_id.as_deref(),
-            Record::Test(_) => None,
+            Record::Exposure(_) => None,
         }
     }
 
@@ -427,7 +430,7 @@ impl<S: Deref<Target = str>, J> Record<S, J> {
         match self {
             Record::Event(r) => r.ts,
             Record::Story(r) => r.ts,
-            Record::Test(r) => r.ts,
+            Record::Exposure(r) => r.ts,
         }
     }
 
@@ -436,7 +439,7 @@ impl<S: Deref<Target = str>, J> Record<S, J> {
         match self {
             Record::Event(r) => r.received_at,
             Record::Story(r) => r.received_at,
-            Record::Test(r) => r.received_at,
+            Record::Exposure(r) => r.received_at,
         }
     }
 
@@ -445,7 +448,7 @@ impl<S: Deref<Target = str>, J> Record<S, J> {
         match self {
             Record::Event(r) => &r.ingest_seq,
             Record::Story(r) => &r.ingest_seq,
-            Record::Test(r) => &r.ingest_seq,
+            Record::Exposure(r) => &r.ingest_seq,
         }
     }
 }
@@ -462,13 +465,13 @@ impl<'a, S, J> Record<S, J>
 where
     Event<S, J>: Deserialize<'a>,
     Story<S, J>: Deserialize<'a>,
-    Test<S, J>: Deserialize<'a>,
+    Exposure<S, J>: Deserialize<'a>,
 {
     fn decode(kind: Kind, json: &'a str) -> serde_json::Result<Self> {
         Ok(match kind {
             Kind::Event => Record::Event(serde_json::from_str(json)?),
             Kind::Story => Record::Story(serde_json::from_str(json)?),
-            Kind::Test => Record::Test(serde_json::from_str(json)?),
+            Kind::Exposure => Record::Exposure(serde_json::from_str(json)?),
         })
     }
 }
@@ -519,10 +522,10 @@ mod tests {
     }
 
     #[test]
-    fn test_keys_join_experiment_and_user() {
+    fn exposure_keys_join_experiment_and_user() {
         let json =
             r#"{"experiment":"exp","user_id":"u","variant":"a","exposed_at":1,"updated_at":2}"#;
-        let r = Record::from_json(Kind::Test, json).unwrap();
+        let r = Record::from_json(Kind::Exposure, json).unwrap();
         assert_eq!(r.key(), "exp\u{1f}u");
         assert_eq!(r.updated_at(), Some(2));
     }

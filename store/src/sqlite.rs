@@ -236,6 +236,12 @@ impl SqliteStore {
         })
         .await
     }
+
+    /// How many changes the named consumer has not taken yet.
+    pub async fn lag(&self, cursor: &str) -> Result<u64> {
+        let last = self.last_change().await?;
+        Ok(last.saturating_sub(self.cursor(cursor).await?))
+    }
 }
 
 fn decode_change(

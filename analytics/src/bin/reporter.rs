@@ -2,35 +2,20 @@
 //! (`CAUCE_LAKE`, `s3://bucket/prefix`) and writes each app's reports under `reports/`.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use cauce_analytics::reporter::handle;
-use cauce_analytics::Settings;
-use cauce_exporter::config::open_lake;
+use cauce_analytics::{reporter::handle, ReporterSettings, Settings};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 fn main() -> Result<(), Error> {
+    // Polars reads its scan settings from the environment: set them before any thread starts.
     cauce_analytics::configure_polars();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(serve())
-}
-
-async fn serve() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let location = std::env::var("CAUCE_LAKE").map_err(|_| "the setting CAUCE_LAKE is missing")?;
-    let lake = open_lake(&location).await?;
-    let lake = lake.as_ref();
-    run(service_fn(
-        move |event: LambdaEvent<EventBridgeEvent>| async move {
-            tracing::info!(source = %event.payload.source, "Scheduled report run.");
-            let published = handle(lake, &Settings::default(), &event.payload).await?;
-            tracing::info!(
-                apps = published.apps.len(),
-                objects = published.objects,
-                "Reports written."
-            );
-            Ok::<_, Error>(serde_json::to_value(published)?)
-        },
-    ))
-    .await
+    tokio::runtime::Runtime::new()?.block_on(async {
+        lambda_runtime::tracing::init_default_subscriber();
+        let settings = ReporterSettings::from_env()?;
+        let lake = cauce_store::lake::open(&settings.lake).await?;
+        let lake = lake.as_ref();
+        run(service_fn(|e: LambdaEvent<EventBridgeEvent>| async move {
+            Ok::<_, Error>(handle(lake, &Settings::default(), &e.payload).await?)
+        }))
+        .await
+    })
 }

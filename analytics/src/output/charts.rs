@@ -6,12 +6,10 @@
 use chrono::DateTime;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
-use serde_json::Value;
+use polars::prelude::{Column, DataFrame, DataType, TimeUnit};
 
 use crate::error::{AnalyticsError, Result};
-use crate::output::json;
 use crate::report::Reports;
-use crate::stats::Z95;
 
 /// A chart: a title and its SVG document.
 #[derive(Debug, Clone)]
@@ -35,22 +33,99 @@ fn failed<E: std::fmt::Debug>(chart: &'static str) -> impl Fn(E) -> AnalyticsErr
     }
 }
 
-fn rows(reports: &Reports, name: &str, table: &str) -> Result<Vec<Value>> {
-    match reports.table(name, table) {
-        Some(df) => match json::rows(df)? {
-            Value::Array(rows) => Ok(rows),
-            _ => Ok(Vec::new()),
-        },
-        None => Ok(Vec::new()),
+/// One report table, read column by column with the type each chart needs. A column that is
+/// missing, renamed or of another type is an error that names it, never a chart of zeros.
+struct Table<'a> {
+    chart: &'static str,
+    df: Option<&'a DataFrame>,
+}
+
+impl<'a> Table<'a> {
+    fn of(reports: &'a Reports, chart: &'static str, name: &str, table: &str) -> Self {
+        Table {
+            chart,
+            df: reports.table(name, table),
+        }
     }
-}
 
-fn text<'a>(row: &'a Value, field: &str) -> &'a str {
-    row[field].as_str().unwrap_or_default()
-}
+    fn is_empty(&self) -> bool {
+        self.df.is_none_or(|df| df.height() == 0)
+    }
 
-fn number(row: &Value, field: &str) -> f64 {
-    row[field].as_f64().unwrap_or(0.0)
+    fn column(&self, name: &str) -> Result<Option<&'a Column>> {
+        self.df
+            .map(|df| df.column(name))
+            .transpose()
+            .map_err(|e| AnalyticsError::Chart {
+                chart: self.chart,
+                reason: format!("the report has no column `{name}`: {e}"),
+            })
+    }
+
+    fn wrong(&self, name: &str, what: &str) -> AnalyticsError {
+        AnalyticsError::Chart {
+            chart: self.chart,
+            reason: format!("column `{name}` is not {what}"),
+        }
+    }
+
+    /// A numeric column as floats; nulls stay `None`.
+    fn optional_numbers(&self, name: &str) -> Result<Vec<Option<f64>>> {
+        let Some(c) = self.column(name)? else {
+            return Ok(Vec::new());
+        };
+        if !c.dtype().is_primitive_numeric() {
+            return Err(self.wrong(name, "numeric"));
+        }
+        Ok(c.cast(&DataType::Float64)?.f64()?.iter().collect())
+    }
+
+    /// A numeric column without nulls, as floats.
+    fn numbers(&self, name: &str) -> Result<Vec<f64>> {
+        self.optional_numbers(name)?
+            .into_iter()
+            .map(|v| v.ok_or_else(|| self.wrong(name, "without nulls")))
+            .collect()
+    }
+
+    /// A text or date column as text (dates as `YYYY-MM-DD`).
+    fn texts(&self, name: &str) -> Result<Vec<String>> {
+        let Some(c) = self.column(name)? else {
+            return Ok(Vec::new());
+        };
+        if !matches!(c.dtype(), DataType::String | DataType::Date) {
+            return Err(self.wrong(name, "text or a date"));
+        }
+        let text = c.cast(&DataType::String)?;
+        text.str()?
+            .iter()
+            .map(|v| {
+                v.map(str::to_owned)
+                    .ok_or_else(|| self.wrong(name, "without nulls"))
+            })
+            .collect()
+    }
+
+    /// A time column as hours since the epoch.
+    fn hours(&self, name: &str) -> Result<Vec<f64>> {
+        let Some(c) = self.column(name)? else {
+            return Ok(Vec::new());
+        };
+        let per_hour = match c.dtype() {
+            DataType::Datetime(TimeUnit::Milliseconds, _) => 3.6e6,
+            DataType::Datetime(TimeUnit::Microseconds, _) => 3.6e9,
+            DataType::Datetime(TimeUnit::Nanoseconds, _) => 3.6e12,
+            _ => return Err(self.wrong(name, "a time")),
+        };
+        c.cast(&DataType::Int64)?
+            .i64()?
+            .iter()
+            .map(|v| {
+                v.map(|v| v as f64 / per_hour)
+                    .ok_or_else(|| self.wrong(name, "without nulls"))
+            })
+            .collect()
+    }
 }
 
 /// An axis label without decimals.
@@ -58,21 +133,25 @@ fn whole(v: &f64) -> String {
     format!("{v:.0}")
 }
 
-fn epoch_hours(rfc3339: &str) -> f64 {
-    DateTime::parse_from_rfc3339(rfc3339).map_or(0.0, |t| t.timestamp() as f64 / 3600.0)
-}
-
 /// Hourly events as a line; spikes (red) and drops (amber) as dots.
 pub fn volume(reports: &Reports) -> Result<Option<Chart>> {
-    let hourly = rows(reports, "volume", "hourly")?;
+    let hourly = Table::of(reports, "volume", "volume", "hourly");
     if hourly.is_empty() {
         return Ok(None);
     }
     let points: Vec<(f64, f64)> = hourly
-        .iter()
-        .map(|r| (epoch_hours(text(r, "hour")), number(r, "events")))
+        .hours("hour")?
+        .into_iter()
+        .zip(hourly.numbers("events")?)
         .collect();
-    let anomalies = rows(reports, "anomalies", "anomalies")?;
+    let found = Table::of(reports, "volume", "anomalies", "anomalies");
+    let anomalies: Vec<(f64, f64, bool)> = found
+        .hours("hour")?
+        .into_iter()
+        .zip(found.numbers("events")?)
+        .zip(found.texts("kind")?)
+        .map(|((hour, events), kind)| (hour, events, kind == "spike"))
+        .collect();
     let (x0, x1) = (
         points[0].0,
         points[points.len() - 1].0.max(points[0].0 + 1.0),
@@ -106,17 +185,9 @@ pub fn volume(reports: &Reports) -> Result<Option<Chart>> {
             .draw_series(LineSeries::new(points, ACCENT.stroke_width(1)))
             .map_err(&fail)?;
         chart
-            .draw_series(anomalies.iter().map(|a| {
-                let color = if text(a, "kind") == "spike" {
-                    SPIKE
-                } else {
-                    DROP
-                };
-                Circle::new(
-                    (epoch_hours(text(a, "hour")), number(a, "events")),
-                    5,
-                    color.filled(),
-                )
+            .draw_series(anomalies.iter().map(|&(hour, events, spike)| {
+                let color = if spike { SPIKE } else { DROP };
+                Circle::new((hour, events), 5, color.filled())
             }))
             .map_err(&fail)?;
         root.present().map_err(&fail)?;
@@ -181,16 +252,33 @@ fn columns(
     Ok(svg)
 }
 
+/// A step of a funnel, as the `funnels` report holds it.
+struct Step {
+    story: String,
+    step: String,
+    users: f64,
+    from_start: f64,
+}
+
 /// One bar chart per story: users reaching each step.
 pub fn funnels(reports: &Reports) -> Result<Vec<Chart>> {
-    let rows = rows(reports, "funnels", "funnels")?;
+    let t = Table::of(reports, "funnel", "funnels", "funnels");
+    let steps: Vec<Step> = t
+        .texts("story")?
+        .into_iter()
+        .zip(t.texts("step")?)
+        .zip(t.numbers("users_reached")?)
+        .zip(t.numbers("conversion_from_start")?)
+        .map(|(((story, step), users), from_start)| Step {
+            story,
+            step,
+            users,
+            from_start,
+        })
+        .collect();
     let mut charts = Vec::new();
-    for story in rows.chunk_by(|a, b| a["story"] == b["story"]) {
-        let top = story
-            .iter()
-            .map(|r| number(r, "users_reached"))
-            .fold(1.0, f64::max)
-            * 1.2;
+    for story in steps.chunk_by(|a, b| a.story == b.story) {
+        let top = story.iter().map(|s| s.users).fold(1.0, f64::max) * 1.2;
         let axis = Axis {
             chart: "funnel",
             height: 300,
@@ -201,52 +289,57 @@ pub fn funnels(reports: &Reports) -> Result<Vec<Chart>> {
         };
         let svg = columns(axis, |chart, fail| {
             chart
-                .draw_series(story.iter().enumerate().map(|(i, r)| {
+                .draw_series(story.iter().enumerate().map(|(i, s)| {
                     let x = i as f64;
                     Rectangle::new(
-                        [(x + 0.15, 0.0), (x + 0.85, number(r, "users_reached"))],
+                        [(x + 0.15, 0.0), (x + 0.85, s.users)],
                         ACCENT.mix(0.8).filled(),
                     )
                 }))
                 .map_err(fail)?;
             chart
-                .draw_series(story.iter().enumerate().map(|(i, r)| {
-                    let label = format!(
-                        "{} · {} ({:.0}%)",
-                        text(r, "step"),
-                        number(r, "users_reached"),
-                        number(r, "conversion_from_start") * 100.0
-                    );
-                    Text::new(
-                        label,
-                        (i as f64 + 0.15, number(r, "users_reached") + top * 0.04),
-                        (FONT, 12),
-                    )
+                .draw_series(story.iter().enumerate().map(|(i, s)| {
+                    let label = format!("{} · {} ({:.0}%)", s.step, s.users, s.from_start * 100.0);
+                    Text::new(label, (i as f64 + 0.15, s.users + top * 0.04), (FONT, 12))
                 }))
                 .map_err(fail)?;
             Ok(())
         })?;
         charts.push(Chart {
-            title: format!("Funnel: {}", text(&story[0], "story")),
+            title: format!("Funnel: {}", story[0].story),
             svg,
         });
     }
     Ok(charts)
 }
 
+/// A cell of the retention table.
+struct Cell {
+    cohort: String,
+    offset: f64,
+    retention: f64,
+}
+
 /// Cohorts (rows) by week offset (columns), shaded by retention.
 pub fn retention(reports: &Reports) -> Result<Option<Chart>> {
-    let rows = rows(reports, "retention", "retention")?;
-    if rows.is_empty() {
+    let t = Table::of(reports, "retention", "retention", "retention");
+    if t.is_empty() {
         return Ok(None);
     }
-    let mut cohorts: Vec<&str> = rows.iter().map(|r| text(r, "cohort_week")).collect();
+    let cells: Vec<Cell> = t
+        .texts("cohort_week")?
+        .into_iter()
+        .zip(t.numbers("week_offset")?)
+        .zip(t.numbers("retention")?)
+        .map(|((cohort, offset), retention)| Cell {
+            cohort,
+            offset,
+            retention,
+        })
+        .collect();
+    let mut cohorts: Vec<&str> = cells.iter().map(|c| c.cohort.as_str()).collect();
     cohorts.dedup();
-    let offsets = rows
-        .iter()
-        .map(|r| number(r, "week_offset"))
-        .fold(0.0, f64::max)
-        + 1.0;
+    let offsets = cells.iter().map(|c| c.offset).fold(0.0, f64::max) + 1.0;
     let height = 60 + 28 * cohorts.len() as u32;
     let mut svg = String::new();
     {
@@ -286,11 +379,14 @@ pub fn retention(reports: &Reports) -> Result<Option<Chart>> {
             .label_style((FONT, 12))
             .draw()
             .map_err(&fail)?;
-        let row_of = |r: &Value| cohorts.iter().position(|c| *c == text(r, "cohort_week"));
+        let place = |c: &Cell| {
+            let row = cohorts.iter().position(|name| *name == c.cohort)?;
+            Some((c.offset, rows_n - 1.0 - row as f64))
+        };
         chart
-            .draw_series(rows.iter().filter_map(|r| {
-                let (x, y) = (number(r, "week_offset"), rows_n - 1.0 - row_of(r)? as f64);
-                let shade = number(r, "retention").clamp(0.0, 1.0);
+            .draw_series(cells.iter().filter_map(|c| {
+                let (x, y) = place(c)?;
+                let shade = c.retention.clamp(0.0, 1.0);
                 Some(Rectangle::new(
                     [(x, y), (x + 1.0, y + 1.0)],
                     ACCENT.mix(0.1 + 0.9 * shade).filled(),
@@ -298,10 +394,10 @@ pub fn retention(reports: &Reports) -> Result<Option<Chart>> {
             }))
             .map_err(&fail)?;
         chart
-            .draw_series(rows.iter().filter_map(|r| {
-                let (x, y) = (number(r, "week_offset"), rows_n - 1.0 - row_of(r)? as f64);
+            .draw_series(cells.iter().filter_map(|c| {
+                let (x, y) = place(c)?;
                 Some(Text::new(
-                    format!("{:.0}%", number(r, "retention") * 100.0),
+                    format!("{:.0}%", c.retention * 100.0),
                     (x + 0.4, y + 0.6),
                     (FONT, 12),
                 ))
@@ -315,22 +411,48 @@ pub fn retention(reports: &Reports) -> Result<Option<Chart>> {
     }))
 }
 
-/// One chart per experiment: each variant's conversion rate with its 95% Wald interval.
+/// A variant of an experiment, as the `experiments` report holds it.
+struct Variant {
+    experiment: String,
+    variant: String,
+    rate: f64,
+    /// The report's 95% interval of this variant's rate minus the control's (none for the
+    /// control itself).
+    difference: Option<(f64, f64)>,
+}
+
+/// One chart per experiment: each variant's conversion rate, and for the variants compared
+/// with the control, the report's 95% interval of the difference, drawn around the variant's
+/// rate (control rate + the interval's ends).
 pub fn experiments(reports: &Reports) -> Result<Vec<Chart>> {
-    let rows = rows(reports, "experiments", "experiments")?;
+    let t = Table::of(reports, "experiment", "experiments", "experiments");
+    let variants: Vec<Variant> = t
+        .texts("experiment")?
+        .into_iter()
+        .zip(t.texts("variant")?)
+        .zip(t.numbers("conversion_rate")?)
+        .zip(t.optional_numbers("ci95_low")?)
+        .zip(t.optional_numbers("ci95_high")?)
+        .map(|((((experiment, variant), rate), low), high)| Variant {
+            experiment,
+            variant,
+            rate,
+            difference: low.zip(high),
+        })
+        .collect();
     let mut charts = Vec::new();
-    for experiment in rows.chunk_by(|a, b| a["experiment"] == b["experiment"]) {
-        let interval = |r: &Value| {
-            let (p, n) = (
-                number(r, "conversion_rate"),
-                number(r, "exposures").max(1.0),
-            );
-            let half = Z95 * (p * (1.0 - p) / n).sqrt();
-            ((p - half).max(0.0), p, (p + half).min(1.0))
+    for experiment in variants.chunk_by(|a, b| a.experiment == b.experiment) {
+        let control = experiment
+            .iter()
+            .find(|v| v.difference.is_none())
+            .map(|v| v.rate);
+        let interval = |v: &Variant| match (control, v.difference) {
+            (Some(c), Some((low, high))) => ((c + low).max(0.0), (c + high).min(1.0)),
+            _ => (v.rate, v.rate),
         };
         let top = experiment
             .iter()
-            .map(|r| interval(r).2)
+            .map(|v| interval(v).1.max(v.rate))
             .fold(0.01, f64::max)
             * 1.25;
         let axis = Axis {
@@ -343,16 +465,16 @@ pub fn experiments(reports: &Reports) -> Result<Vec<Chart>> {
         };
         let svg = columns(axis, |chart, fail| {
             chart
-                .draw_series(experiment.iter().enumerate().map(|(i, r)| {
-                    let (low, mid, high) = interval(r);
-                    ErrorBar::new_vertical(i as f64 + 0.5, low, mid, high, ACCENT.filled(), 12)
+                .draw_series(experiment.iter().enumerate().map(|(i, v)| {
+                    let (low, high) = interval(v);
+                    ErrorBar::new_vertical(i as f64 + 0.5, low, v.rate, high, ACCENT.filled(), 12)
                 }))
                 .map_err(fail)?;
             chart
-                .draw_series(experiment.iter().enumerate().map(|(i, r)| {
-                    let (_, mid, high) = interval(r);
+                .draw_series(experiment.iter().enumerate().map(|(i, v)| {
+                    let high = interval(v).1.max(v.rate);
                     Text::new(
-                        format!("{} {:.1}%", text(r, "variant"), mid * 100.0),
+                        format!("{} {:.1}%", v.variant, v.rate * 100.0),
                         (i as f64 + 0.52, high + top * 0.03),
                         (FONT, 12),
                     )
@@ -361,7 +483,7 @@ pub fn experiments(reports: &Reports) -> Result<Vec<Chart>> {
             Ok(())
         })?;
         charts.push(Chart {
-            title: format!("Experiment: {}", text(&experiment[0], "experiment")),
+            title: format!("Experiment: {}", experiment[0].experiment),
             svg,
         });
     }

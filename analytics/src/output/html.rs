@@ -5,6 +5,8 @@ use std::fmt::Write;
 
 use polars::prelude::DataFrame;
 
+use cauce_store::lake::layout::safe_name;
+
 use crate::error::Result;
 use crate::output::{charts, text_table, CHART_ONLY};
 use crate::report::Reports;
@@ -102,7 +104,8 @@ pub fn page(app: &str, subtitle: &str, reports: &Reports) -> Result<String> {
     Ok(out)
 }
 
-/// An index page linking to each app's page (`{app}.html`).
+/// An index page linking to each app's page (`{app}.html`, the app id made safe by
+/// [`safe_name`]).
 pub fn index(apps: &[String], subtitle: &str) -> String {
     let mut out = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Cauce reports</title>\
@@ -113,23 +116,10 @@ pub fn index(apps: &[String], subtitle: &str) -> String {
         let _ = writeln!(
             out,
             "<li><a href=\"{0}.html\">{1}</a></li>",
-            escape(&file_stem(app)),
+            escape(&safe_name(app)),
             escape(app)
         );
     }
     out.push_str("</ul></body></html>\n");
     out
-}
-
-/// A file name for an app's outputs: the app id with anything but `[A-Za-z0-9_.-]` replaced.
-pub fn file_stem(app: &str) -> String {
-    app.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }

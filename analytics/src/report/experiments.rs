@@ -29,7 +29,7 @@ struct Variant {
 fn counts(source: &LakeSource, scope: &Scope) -> Result<Vec<Variant>> {
     let df = collect(
         source
-            .frame(Kind::Test, scope)?
+            .frame(Kind::Exposure, scope)?
             .group_by([col("app_id"), col("experiment"), col("variant")])
             .agg([
                 count("exposures"),

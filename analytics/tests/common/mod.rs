@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 use cauce_analytics::{report, LakeSource, Reports, Scope, Settings};
-use cauce_exporter::lake::local::LocalLake;
 use cauce_exporter::writer::LakeWriter;
+use cauce_store::lake::local::LocalLake;
 use cauce_store::{Change, Kind, Op, Record, Stamp};
 use serde_json::{json, Value};
 
@@ -35,6 +35,12 @@ impl Lake {
             Op::Insert
         };
         self.records.push((op, r));
+    }
+
+    /// Removes the last record's key (a user's delete): a removal row carrying its version.
+    pub fn remove_last(&mut self) {
+        let (_, last) = self.records.last().expect("a record to remove").clone();
+        self.records.push((Op::Remove, last));
     }
 
     /// Exports the last record once more, in another file of the same hour: a stream batch
@@ -104,7 +110,7 @@ impl Lake {
         if let Some(c) = converted {
             t["converted"] = json!(c);
         }
-        self.push(Kind::Test, app, t, MONDAY + version);
+        self.push(Kind::Exposure, app, t, MONDAY + version);
     }
 
     /// Writes the lake into a temporary folder, one file per kind and ingest hour.

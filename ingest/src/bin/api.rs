@@ -4,20 +4,13 @@
 
 use std::sync::Arc;
 
-use cauce_ingest::api::{router, ApiConfig, ApiState, Tenancy};
 use cauce_ingest::config::{AwsSettings, Needs};
+use cauce_ingest::lambda::api_router;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let (cfg, aws) = AwsSettings::load(Needs::QUEUE_AND_TABLES).await?;
-    let (queue, store) = (Arc::new(cfg.queue(&aws)), Arc::new(cfg.store(&aws)));
-    let state = ApiState::new(
-        queue,
-        store,
-        Tenancy::Authorizer,
-        None,
-        ApiConfig::default(),
-    );
-    lambda_http::run(router(Arc::new(state))).await
+    let (settings, aws) = AwsSettings::load(Needs::API).await?;
+    let state = settings.api_state(&aws).await?;
+    lambda_http::run(api_router(Arc::new(state))).await
 }

@@ -7,10 +7,11 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let (cfg, aws) = AwsSettings::load(Needs::QUEUE_AND_TABLES).await?;
-    let (queue, store, max) = (&cfg.queue(&aws), &cfg.store(&aws), cfg.max_receives);
-    run(service_fn(move |e: LambdaEvent<_>| async move {
-        Ok::<_, Error>(handle_sqs(e.payload, store, queue, max).await)
+    let (settings, aws) = AwsSettings::load(Needs::QUEUE_AND_TABLES).await?;
+    let (queue, store) = (&settings.queue(&aws), &settings.store(&aws));
+    let max_receives = settings.max_receives;
+    run(service_fn(|e: LambdaEvent<_>| async move {
+        Ok::<_, Error>(handle_sqs(e.payload, store, queue, max_receives).await?)
     }))
     .await
 }

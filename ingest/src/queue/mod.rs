@@ -5,6 +5,7 @@
 //! after too many receives.
 
 pub mod sqlite;
+#[cfg(feature = "aws")]
 pub mod sqs;
 
 use async_trait::async_trait;
@@ -168,9 +169,9 @@ pub fn bucket_of(record: &Record, buckets: u64) -> u64 {
     hash % buckets.max(1)
 }
 
-/// The message group of a record: `{app_id}.{bucket}`.
-pub fn group_of(app_id: &str, record: &Record, buckets: u64) -> String {
-    format!("{app_id}.{:02}", bucket_of(record, buckets))
+/// The message group of a bucket of one app: `{app_id}.{bucket}`.
+fn group_name(app_id: &str, bucket: u64) -> String {
+    format!("{app_id}.{bucket:02}")
 }
 
 /// Builds the bodies of one message group, in order, each at most `max` bytes.
@@ -244,7 +245,7 @@ pub fn pack(
         let b = bucket_of(r, buckets) as usize;
         let builder = builders[b].get_or_insert_with(|| {
             order.push(b);
-            BodyBuilder::new(format!("{app_id}.{b:02}"), &head, "items")
+            BodyBuilder::new(group_name(app_id, b as u64), &head, "items")
         });
         json.clear();
         r.write_json(&mut json);

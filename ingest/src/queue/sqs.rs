@@ -101,12 +101,6 @@ impl SqsQueue {
         Ok(SqsQueue::new(client, url, dlq_url, Duration::from_secs(0)))
     }
 
-    /// Sets the long-poll time of `receive`.
-    pub fn with_wait(mut self, wait: Duration) -> Self {
-        self.wait = wait;
-        self
-    }
-
     async fn send_batch(&self, batch: &[OutMessage]) -> Result<()> {
         let mut todo: Vec<usize> = (0..batch.len()).collect();
         for attempt in 0..=SEND_RETRIES {
@@ -215,28 +209,26 @@ impl Queue for SqsQueue {
             .send()
             .await
             .map_err(sqs_err("ReceiveMessage"))?;
-        Ok(out
-            .messages()
+        out.messages()
             .iter()
             .map(|m| {
                 let attr = |name: MessageSystemAttributeName| {
-                    m.attributes()
-                        .and_then(|a| a.get(&name))
-                        .cloned()
-                        .unwrap_or_default()
+                    m.attributes().and_then(|a| a.get(&name)).cloned()
                 };
-                Delivery {
-                    id: m.message_id().unwrap_or_default().to_owned(),
+                let id = m.message_id().unwrap_or_default().to_owned();
+                Ok(Delivery {
+                    sequence: attr(MessageSystemAttributeName::SequenceNumber)
+                        .ok_or_else(|| IngestError::no_sequence(&id))?,
+                    id,
                     receipt: m.receipt_handle().unwrap_or_default().to_owned(),
-                    group: attr(MessageSystemAttributeName::MessageGroupId),
+                    group: attr(MessageSystemAttributeName::MessageGroupId).unwrap_or_default(),
                     body: m.body().unwrap_or_default().to_owned(),
-                    sequence: attr(MessageSystemAttributeName::SequenceNumber),
                     receive_count: attr(MessageSystemAttributeName::ApproximateReceiveCount)
-                        .parse()
+                        .and_then(|n| n.parse().ok())
                         .unwrap_or(1),
-                }
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn ack(&self, deliveries: &[Delivery]) -> Result<()> {

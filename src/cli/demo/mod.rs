@@ -17,8 +17,8 @@ use cauce_analytics::output::{html, json as report_json};
 use cauce_analytics::reporter::{self, describe};
 use cauce_analytics::{report, LakeSource, Reports, Scope, Settings};
 use cauce_exporter::compact::{compact, CompactConfig};
-use cauce_exporter::lake::local::LocalLake;
 use cauce_ingest::auth::{AppAdmin, Role};
+use cauce_store::lake::local::LocalLake;
 use cauce_store::Kind;
 
 use super::serve::{self, ServeArgs};
@@ -344,7 +344,13 @@ fn write_dashboard(
     let subtitle = format!("cauce demo; {}", describe(scope));
     for app in apps {
         let page = html::page(app, &subtitle, &reports.for_app(app)?)?;
-        std::fs::write(dir.join(format!("{}.html", html::file_stem(app))), page)?;
+        std::fs::write(
+            dir.join(format!(
+                "{}.html",
+                cauce_store::lake::layout::safe_name(app)
+            )),
+            page,
+        )?;
     }
     let index = dir.join("index.html");
     std::fs::write(&index, html::index(apps, &subtitle))?;

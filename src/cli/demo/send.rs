@@ -38,7 +38,7 @@ impl Totals {
         let seconds = *self.seconds.lock().expect("not poisoned");
         json!({
             "sent": sent, "events_sent": get(&self.sent[Kind::Event.index()]),
-            "stories_sent": get(&self.sent[Kind::Story.index()]), "tests_sent": get(&self.sent[Kind::Test.index()]),
+            "stories_sent": get(&self.sent[Kind::Story.index()]), "tests_sent": get(&self.sent[Kind::Exposure.index()]),
             "fresh_events": get(&self.fresh_events), "resent": get(&self.resent), "invalid": get(&self.invalid),
             "accepted": get(&self.accepted), "rejected": get(&self.rejected),
             "seconds": seconds, "items_per_s": get(&self.accepted) as f64 / seconds.max(1e-9),

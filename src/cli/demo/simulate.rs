@@ -363,13 +363,13 @@ impl<'a> AppSim<'a> {
             let user_id = self.user_id(user);
             let exposure = json!({"experiment": EXPERIMENT, "user_id": user_id, "variant": variant,
                 "exposed_at": exposed, "updated_at": exposed, "converted": false});
-            self.add(Kind::Test, exposure, 0, 0, 0);
+            self.add(Kind::Exposure, exposure, 0, 0, 0);
             if self.rng.random::<f64>() < rate {
                 let converted =
                     (exposed + self.rng.random_range(60_000..DAY_MS)).min(self.plan.now_ms);
                 let conversion = json!({"experiment": EXPERIMENT, "user_id": user_id, "variant": variant,
                     "exposed_at": exposed, "updated_at": converted, "converted": true, "value": 24.9});
-                self.add(Kind::Test, conversion, 0, 0, 0);
+                self.add(Kind::Exposure, conversion, 0, 0, 0);
             }
         }
     }

@@ -1,15 +1,25 @@
-//! Decoding a real-shaped DynamoDB Streams Lambda event (NEW_AND_OLD_IMAGES) into `Change`s.
+//! The reference decoder (`support/reference.rs`) on a real-shaped DynamoDB Streams Lambda event
+//! (NEW_AND_OLD_IMAGES): the owned `Change`s the exporter's fast path is held to.
+
+#[path = "support/reference.rs"]
+mod reference;
 
 use aws_lambda_events::event::dynamodb::Event;
-use cauce_store::change::Op;
-use cauce_store::stream::decode_event;
-use cauce_store::{Kind, Record};
+use cauce_store::{Kind, Op, Record};
+use reference::decode_event;
 
 const FIXTURE: &str = include_str!("data/dynamodb-stream.json");
 
+/// The fixture without its last record, the malformed one.
+fn well_formed() -> Event {
+    let mut event: Event = serde_json::from_str(FIXTURE).expect("fixture is a DynamoDB event");
+    event.records.pop();
+    event
+}
+
 #[test]
 fn insert_modify_ttl_remove_and_user_remove_decode() {
-    let event: Event = serde_json::from_str(FIXTURE).expect("fixture is a DynamoDB event");
+    let event = well_formed();
     let changes: Vec<_> = decode_event(&event)
         .into_iter()
         .collect::<Result<_, _>>()
@@ -58,7 +68,7 @@ fn insert_modify_ttl_remove_and_user_remove_decode() {
 
 #[test]
 fn a_record_without_a_doc_is_an_error_in_place() {
-    let mut event: Event = serde_json::from_str(FIXTURE).unwrap();
+    let mut event = well_formed();
     event.records[1].change.new_image.remove("doc");
     let results = decode_event(&event);
     assert!(results[0].is_ok() && results[2].is_ok());

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::{Lake, Object};
-use crate::error::{ExportError, Result};
+use crate::error::{Result, StoreError};
 
 /// A folder lake.
 #[derive(Debug, Clone)]
@@ -26,7 +26,22 @@ impl LocalLake {
         &self.root
     }
 
-    fn path(&self, key: &str) -> PathBuf {
+    /// [`Lake::list`] on this thread: for readers that are not async (Polars scans).
+    pub fn list_blocking(&self, prefix: &str) -> Result<Vec<Object>> {
+        // Walk only the deepest folder that the prefix names in full.
+        let start = match prefix.rfind('/') {
+            Some(i) => self.path(&prefix[..i]),
+            None => self.root.clone(),
+        };
+        let mut out = Vec::new();
+        walk(&start, &self.root, &mut out).map_err(|e| StoreError::io(&start, e))?;
+        out.retain(|o| o.key.starts_with(prefix));
+        out.sort();
+        Ok(out)
+    }
+
+    /// The file of an object key.
+    pub fn path(&self, key: &str) -> PathBuf {
         key.split('/')
             .fold(self.root.clone(), |p, part| p.join(part))
     }
@@ -67,23 +82,22 @@ impl Lake for LocalLake {
         tokio::task::spawn_blocking(move || {
             use std::io::Write;
             let dir = path.parent().expect("keys have a folder");
-            std::fs::create_dir_all(dir).map_err(|e| ExportError::io(dir, e))?;
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
             let name = path
                 .file_name()
                 .expect("keys have a name")
                 .to_string_lossy();
             let tmp = dir.join(format!(".tmp-{name}-{}", std::process::id()));
-            let mut f = std::fs::File::create(&tmp).map_err(|e| ExportError::io(&tmp, e))?;
-            f.write_all(&bytes).map_err(|e| ExportError::io(&tmp, e))?;
-            f.sync_all().map_err(|e| ExportError::io(&tmp, e))?;
-            std::fs::rename(&tmp, &path).map_err(|e| ExportError::io(&path, e))?;
+            let mut f = std::fs::File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+            f.write_all(&bytes).map_err(|e| StoreError::io(&tmp, e))?;
+            f.sync_all().map_err(|e| StoreError::io(&tmp, e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
             // Make the rename itself durable.
             std::fs::File::open(dir)
                 .and_then(|d| d.sync_all())
-                .map_err(|e| ExportError::io(dir, e))
+                .map_err(|e| StoreError::io(dir, e))
         })
-        .await
-        .map_err(|e| ExportError::Config(format!("lake write task failed: {e}")))?
+        .await?
     }
 
     async fn get(&self, key: &str) -> Result<Bytes> {
@@ -91,29 +105,16 @@ impl Lake for LocalLake {
         match tokio::fs::read(&path).await {
             Ok(b) => Ok(Bytes::from(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(ExportError::NotFound(key.to_owned()))
+                Err(StoreError::NotFound(key.to_owned()))
             }
-            Err(e) => Err(ExportError::io(&path, e)),
+            Err(e) => Err(StoreError::io(&path, e)),
         }
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<Object>> {
-        let root = self.root.clone();
-        // Walk only the deepest folder that the prefix names in full.
-        let start = match prefix.rfind('/') {
-            Some(i) => self.path(&prefix[..i]),
-            None => root.clone(),
-        };
+        let lake = self.clone();
         let prefix = prefix.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let mut out = Vec::new();
-            walk(&start, &root, &mut out).map_err(|e| ExportError::io(&start, e))?;
-            out.retain(|o| o.key.starts_with(&prefix));
-            out.sort();
-            Ok(out)
-        })
-        .await
-        .map_err(|e| ExportError::Config(format!("lake list task failed: {e}")))?
+        tokio::task::spawn_blocking(move || lake.list_blocking(&prefix)).await?
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
@@ -121,7 +122,7 @@ impl Lake for LocalLake {
         match tokio::fs::remove_file(&path).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(ExportError::io(&path, e)),
+            Err(e) => Err(StoreError::io(&path, e)),
         }
     }
 

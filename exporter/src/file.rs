@@ -1,7 +1,12 @@
-//! Parquet encoding with properties set on purpose: zstd, bounded row groups, statistics on
-//! every column, and the sort order (`app_id`, `ts`) recorded in the file.
+//! One lake file: Parquet encoding with properties set on purpose (zstd, bounded row groups,
+//! statistics on every column, and the sort order `app_id`, `ts` recorded in the file), and
+//! decoding a file back into Arrow, for compaction and tests.
 
 use arrow_array::RecordBatch;
+use bytes::Bytes;
+use cauce_store::lake::schema::SORT_COLUMNS;
+use cauce_store::lake::Lake;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
@@ -39,7 +44,7 @@ pub fn writer_properties(sorted_by: &[usize]) -> WriterProperties {
 
 /// The positions of `app_id` and `ts` in a batch's schema, the lake's sort order.
 pub fn sort_columns(batch: &RecordBatch) -> Vec<usize> {
-    ["app_id", "ts"]
+    SORT_COLUMNS
         .iter()
         .filter_map(|c| batch.schema().index_of(c).ok())
         .collect()
@@ -57,5 +62,24 @@ pub fn encode(batches: &[RecordBatch]) -> Result<Vec<u8>> {
         writer.write(b)?;
     }
     writer.close()?;
+    Ok(out)
+}
+
+/// Decodes one Parquet file.
+pub fn decode(bytes: Bytes) -> Result<Vec<RecordBatch>> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?
+        .with_batch_size(64 * 1024)
+        .build()?;
+    Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
+/// Decodes every Parquet file under a prefix, in key order.
+pub async fn decode_prefix(lake: &dyn Lake, prefix: &str) -> Result<Vec<RecordBatch>> {
+    let mut out = Vec::new();
+    for o in lake.list(prefix).await? {
+        if o.key.ends_with(".parquet") {
+            out.extend(decode(lake.get(&o.key).await?)?);
+        }
+    }
     Ok(out)
 }

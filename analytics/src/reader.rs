@@ -1,23 +1,21 @@
-//! The reader helper, for the analytics crate and for tests: a lazy Polars scan of one kind of
-//! a folder lake over a range of ingest days, with duplicates and versions resolved.
+//! The lake reader: a lazy Polars scan of one kind of a folder lake over a range of ingest days,
+//! with copies and versions resolved as [`cauce_store::lake::schema`] defines them:
 //!
-//! * events: one copy of each (`app_id`, `event_id`). The store keeps the first copy and sends no
-//!   change for a resend, so the only copies in the lake come from a stream batch written twice,
-//!   and they are byte-identical: any copy is the first.
-//! * stories and tests: the latest version of each key by `updated_at`. The store accepts only a
-//!   strictly newer `updated_at`, so versions of a key never tie, except a user's removal, which
-//!   carries the version it removed and wins the tie; keys whose latest row is a removal are
-//!   dropped. Copies of a version (a retried batch) are dropped like copies of events.
+//! * copies (rows equal on [`copy_columns`]) are byte-identical, and any one is kept;
+//! * stories and tests keep the latest version of each key by `updated_at`; a removal wins the
+//!   tie with the version it removed, and a key whose latest row is a removal is dropped.
 
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use polars::prelude::*;
 
+use cauce_store::lake::layout::{kind_prefix, Partition};
+use cauce_store::lake::local::LocalLake;
+use cauce_store::lake::schema::{copy_columns, key_columns};
 use cauce_store::Kind;
 
-use crate::error::{ExportError, Result};
-use crate::schema::key_columns;
+use crate::error::Result;
 
 /// Ingest days to read, both ends included; `None` is open-ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,51 +27,30 @@ pub struct Days {
 }
 
 impl Days {
-    fn contains(&self, day: NaiveDate) -> bool {
+    /// Whether `day` is in range.
+    pub fn contains(&self, day: NaiveDate) -> bool {
         self.from.is_none_or(|f| day >= f) && self.to.is_none_or(|t| day <= t)
-    }
-}
-
-fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
-    match std::fs::read_dir(dir) {
-        Ok(entries) => {
-            let mut out = entries
-                .map(|e| e.map(|e| e.path()))
-                .collect::<std::io::Result<Vec<_>>>()
-                .map_err(|e| ExportError::io(dir, e))?;
-            out.sort();
-            Ok(out)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(ExportError::io(dir, e)),
     }
 }
 
 /// The Parquet files of one kind whose ingest day is in range, by ingest hour, in key order.
 fn hours(root: &Path, kind: Kind, days: Days) -> Result<Vec<Vec<PathBuf>>> {
-    let mut out = Vec::new();
-    for day_dir in read_dir(&root.join(kind.plural()))? {
-        let name = day_dir.file_name().unwrap_or_default().to_string_lossy();
-        let Some(day) = name
-            .strip_prefix("dt=")
-            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-        else {
+    let lake = LocalLake::new(root);
+    let mut out: Vec<(Partition, Vec<PathBuf>)> = Vec::new();
+    for object in lake.list_blocking(&kind_prefix(kind))? {
+        let Some(partition) = Partition::parse_key(&object.key) else {
             continue;
         };
-        if !days.contains(day) {
+        if !days.contains(partition.day()) {
             continue;
         }
-        for hour_dir in read_dir(&day_dir)? {
-            let files: Vec<PathBuf> = read_dir(&hour_dir)?
-                .into_iter()
-                .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
-                .collect();
-            if !files.is_empty() {
-                out.push(files);
-            }
+        let path = lake.path(&object.key);
+        match out.last_mut() {
+            Some((p, files)) if *p == partition => files.push(path),
+            _ => out.push((partition, vec![path])),
         }
     }
-    Ok(out)
+    Ok(out.into_iter().map(|(_, files)| files).collect())
 }
 
 /// The Parquet files of one kind whose ingest day is in range, in key order.
@@ -104,8 +81,8 @@ pub fn scan_rows(root: &Path, kind: Kind, days: Days) -> Result<Option<LazyFrame
     scan_files(files(root, kind, days)?)
 }
 
-fn keys(kind: Kind) -> Vec<Expr> {
-    key_columns(kind).iter().map(|c| col(*c)).collect()
+fn columns(names: &[&str]) -> Vec<Expr> {
+    names.iter().map(|c| col(*c)).collect()
 }
 
 /// A version as one integer: `updated_at`, with a removal winning the tie with the version it
@@ -115,13 +92,9 @@ fn version() -> Expr {
     col("updated_at").cast(DataType::Int64) * lit(2i64) + is_remove
 }
 
-/// Drops copies: rows written twice by a retried stream batch. They are byte-identical, so
-/// the key (and for stories and tests, the version) tells them apart from real versions.
+/// Drops copies: rows written twice by a retried stream batch.
 fn without_copies(kind: Kind, rows: LazyFrame) -> LazyFrame {
-    let mut copy_key = keys(kind);
-    if kind != Kind::Event {
-        copy_key.extend([col("updated_at"), col("op")]);
-    }
+    let copy_key = columns(&copy_columns(kind));
     rows.unique_generic(Some(copy_key), UniqueKeepStrategy::Any)
 }
 
@@ -130,15 +103,10 @@ fn without_copies(kind: Kind, rows: LazyFrame) -> LazyFrame {
 fn newest(kind: Kind, rows: LazyFrame) -> PolarsResult<LazyFrame> {
     Ok(match kind {
         Kind::Event => rows,
-        Kind::Story | Kind::Test => rows
-            .filter(version().eq(version().max().over(keys(kind))?))
+        Kind::Story | Kind::Exposure => rows
+            .filter(version().eq(version().max().over(columns(key_columns(kind)))?))
             .filter(col("op").neq(lit("remove"))),
     })
-}
-
-/// Resolves copies and versions of any scan of one kind (see the module docs).
-pub fn latest(kind: Kind, rows: LazyFrame) -> Result<LazyFrame> {
-    Ok(newest(kind, without_copies(kind, rows))?)
 }
 
 /// The latest version of every record of one kind in range: what analysts count.

@@ -1,15 +1,14 @@
-//! Decoding DynamoDB Streams events (from `aws_lambda_events`, whose images are `serde_dynamo`
-//! items) into the same [`Change`] that the SQLite change log yields.
+//! The reference decoder of DynamoDB Streams events: `aws_lambda_events`, whose images are
+//! `serde_dynamo` items, into the owned [`Change`] that the SQLite change log yields. It is the
+//! plain way to read a stream event; the exporter's one-pass decoder (`stream.rs`) is held to it
+//! by the tests, and the benchmark measures it as the naive anchor. No production code uses it.
+#![allow(dead_code)]
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use serde_dynamo::AttributeValue;
 
-use crate::change::{Change, Op};
-use crate::error::{Result, StoreError};
-use crate::model::{Kind, Record};
-
-/// The principal that DynamoDB uses for removals caused by TTL expiry.
-pub const TTL_PRINCIPAL: &str = "dynamodb.amazonaws.com";
+use cauce_exporter::stream::{shard_of, TTL_PRINCIPAL};
+use cauce_store::{Change, Kind, Op, Record, Result, StoreError};
 
 fn string_attr<'a>(item: &'a serde_dynamo::Item, name: &str) -> Option<&'a str> {
     match item.get(name) {
@@ -28,14 +27,6 @@ fn decode_image(item: &serde_dynamo::Item) -> Result<Option<(Kind, Record)>> {
     let doc = string_attr(item, "doc")
         .ok_or_else(|| StoreError::BadChange("image without a `doc` string attribute".into()))?;
     Ok(Some((kind, Record::from_json(kind, doc)?)))
-}
-
-/// The feed name of a stream record: the table and stream label from its source ARN, such as
-/// `cauce-events@2026-11-27T00_00_00.000`.
-pub fn shard_of(event_source_arn: Option<&str>) -> String {
-    let arn = event_source_arn.unwrap_or("dynamodb");
-    let tail = arn.rsplit_once(":table/").map_or(arn, |(_, t)| t);
-    tail.replace("/stream/", "@").replace(['/', ':'], "_")
 }
 
 /// Whether the service removed the record because its TTL expired.

@@ -5,8 +5,19 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 
+use aws_config::SdkConfig;
+
 use super::{Lake, Object};
-use crate::error::{ExportError, Result};
+use crate::error::{Result, StoreError};
+
+/// An S3 client for the lake. With an endpoint override (`AWS_ENDPOINT_URL`: moto, MinIO) it
+/// addresses buckets by path, which such endpoints need.
+pub fn client(aws: &SdkConfig) -> Client {
+    let conf = aws_sdk_s3::config::Builder::from(aws)
+        .force_path_style(aws.endpoint_url().is_some())
+        .build();
+    Client::from_conf(conf)
+}
 
 /// An S3 lake: a bucket and a key prefix.
 #[derive(Debug, Clone)]
@@ -31,10 +42,10 @@ impl S3Lake {
     pub fn from_url(client: Client, url: &str) -> Result<Self> {
         let rest = url
             .strip_prefix("s3://")
-            .ok_or_else(|| ExportError::Config(format!("{url:?} is not an s3:// URL")))?;
+            .ok_or_else(|| StoreError::Config(format!("{url:?} is not an s3:// URL")))?;
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
-            return Err(ExportError::Config(format!("{url:?} names no bucket")));
+            return Err(StoreError::Config(format!("{url:?} names no bucket")));
         }
         Ok(S3Lake::new(client, bucket, prefix))
     }
@@ -46,7 +57,7 @@ impl S3Lake {
             .bucket(&self.bucket)
             .send()
             .await
-            .map_err(|e| ExportError::s3("CreateBucket", &self.bucket, e))?;
+            .map_err(|e| StoreError::s3("CreateBucket", &self.bucket, e))?;
         Ok(())
     }
 
@@ -70,7 +81,7 @@ impl Lake for S3Lake {
             .body(ByteStream::from(bytes))
             .send()
             .await
-            .map_err(|e| ExportError::s3("PutObject", &full, e))?;
+            .map_err(|e| StoreError::s3("PutObject", &full, e))?;
         Ok(())
     }
 
@@ -85,16 +96,16 @@ impl Lake for S3Lake {
             .await
             .map_err(|e| {
                 if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
-                    ExportError::NotFound(key.to_owned())
+                    StoreError::NotFound(key.to_owned())
                 } else {
-                    ExportError::s3("GetObject", &full, e)
+                    StoreError::s3("GetObject", &full, e)
                 }
             })?;
         let data = out
             .body
             .collect()
             .await
-            .map_err(|e| ExportError::s3("GetObject", &full, e))?;
+            .map_err(|e| StoreError::s3("GetObject", &full, e))?;
         Ok(data.into_bytes())
     }
 
@@ -114,7 +125,7 @@ impl Lake for S3Lake {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| ExportError::s3("ListObjectsV2", &full, e))?;
+            let page = page.map_err(|e| StoreError::s3("ListObjectsV2", &full, e))?;
             for o in page.contents() {
                 let key = o.key().unwrap_or_default();
                 out.push(Object {
@@ -135,7 +146,7 @@ impl Lake for S3Lake {
             .key(&full)
             .send()
             .await
-            .map_err(|e| ExportError::s3("DeleteObject", &full, e))?;
+            .map_err(|e| StoreError::s3("DeleteObject", &full, e))?;
         Ok(())
     }
 

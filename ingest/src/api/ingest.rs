@@ -1,0 +1,226 @@
+//! `POST /v1/{events,stories,tests}` and `GET /v1/users/{user_id}/timeline`.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use cauce_store::{BadRow, Kind};
+
+use super::tenant::{Caller, Read, Write};
+use super::{ApiError, ApiState};
+use crate::queue::pack;
+use crate::validate::{parse_batch, BodyError, Rejection};
+
+/// The response body of a batch.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BatchResponse {
+    /// How many items were accepted (durable in the queue).
+    pub accepted: usize,
+    /// The rejected items, with their reasons.
+    pub rejected: Vec<Rejection>,
+    /// `no_valid_items` when nothing was accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+pub(super) async fn post_events(
+    State(api): State<Arc<ApiState>>,
+    caller: Caller<Write>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    ingest(&api, Kind::Event, caller, &headers, body).await
+}
+
+pub(super) async fn post_stories(
+    State(api): State<Arc<ApiState>>,
+    caller: Caller<Write>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    ingest(&api, Kind::Story, caller, &headers, body).await
+}
+
+pub(super) async fn post_tests(
+    State(api): State<Arc<ApiState>>,
+    caller: Caller<Write>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    ingest(&api, Kind::Exposure, caller, &headers, body).await
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+}
+
+/// Reads a body of at most `max` bytes: 413 past it, 400 when it cannot be read.
+pub(super) async fn read_body(body: Body, max: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, max).await.map_err(|e| {
+        let limited = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if limited {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the body is larger than {max} bytes"),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                format!("the body could not be read: {e}"),
+            )
+        }
+    })
+}
+
+fn body_error(e: BodyError) -> ApiError {
+    match e {
+        BodyError::Malformed(m) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_body",
+            format!("the body must be {{\"sent_at\"?, \"batch\": [...]}}: {m}"),
+        ),
+        BodyError::BadSentAt(m) => ApiError::new(StatusCode::BAD_REQUEST, "bad_timestamp", m),
+        BodyError::EmptyBatch => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "empty_batch",
+            "`batch` has no items",
+        ),
+        BodyError::TooManyItems { items, max } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_items",
+            format!("`batch` has {items} items; the limit is {max}"),
+        ),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+async fn ingest(
+    api: &ApiState,
+    kind: Kind,
+    caller: Caller<Write>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if !is_json(headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the content-type must be application/json",
+        ));
+    }
+    let app_id = caller.app_id;
+    let limits = &api.config.limits;
+    let bytes = read_body(body, limits.max_body_bytes).await?;
+    let received_at = cauce_store::time::now_ms();
+    let parsed = parse_batch(kind, &bytes, &app_id, received_at, limits).map_err(body_error)?;
+    let bad_rows: Vec<BadRow> = parsed
+        .rejected
+        .iter()
+        .map(|(r, raw)| BadRow {
+            app_id: app_id.clone(),
+            kind,
+            received_at,
+            index: r.index,
+            id: r.id.clone(),
+            error: r.error.as_str().to_owned(),
+            message: r.message.clone(),
+            raw: truncate(raw, limits.max_item_bytes),
+        })
+        .collect();
+    let accepted = parsed.accepted.len();
+    let messages = pack(
+        kind,
+        &app_id,
+        &parsed.accepted,
+        &bad_rows,
+        &api.config.packing,
+    )?;
+    if let Err(e) = api.queue.send(messages).await {
+        tracing::error!(error = %e, app_id = %app_id, "Queue send failed.");
+        if accepted > 0 {
+            if !e.is_unavailable() {
+                return Err(ApiError::backend(&e));
+            }
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "queue_unavailable",
+                "the queue is unavailable; nothing was accepted; retry later",
+            )
+            .retry_after(1));
+        }
+    }
+    let rejected: Vec<Rejection> = parsed.rejected.into_iter().map(|(r, _)| r).collect();
+    let (status, error) = match (accepted, rejected.len()) {
+        (_, 0) => (StatusCode::ACCEPTED, None),
+        (0, _) => (StatusCode::BAD_REQUEST, Some("no_valid_items".to_owned())),
+        _ => (StatusCode::MULTI_STATUS, None),
+    };
+    tracing::debug!(app_id = %app_id, kind = %kind, accepted, rejected = rejected.len(), "Batch taken.");
+    Ok((
+        status,
+        Json(BatchResponse {
+            accepted,
+            rejected,
+            error,
+        }),
+    )
+        .into_response())
+}
+
+/// The response body of a timeline request.
+#[derive(Debug, Serialize)]
+pub struct Timeline {
+    /// The caller's app.
+    pub app_id: String,
+    /// The user.
+    pub user_id: String,
+    /// The user's records, newest `ts` first, each with its `kind`.
+    pub records: Vec<cauce_store::Record>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct TimelineQuery {
+    limit: Option<usize>,
+}
+
+pub(super) async fn timeline(
+    State(api): State<Arc<ApiState>>,
+    caller: Caller<Read>,
+    Path(user_id): Path<String>,
+    Query(q): Query<TimelineQuery>,
+) -> Result<Json<Timeline>, ApiError> {
+    let limit = q.limit.unwrap_or(100).clamp(1, api.config.max_timeline);
+    let records = api
+        .store
+        .timeline(&caller.app_id, &user_id, limit)
+        .await
+        .map_err(crate::IngestError::from)?;
+    Ok(Json(Timeline {
+        app_id: caller.app_id,
+        user_id,
+        records,
+    }))
+}

@@ -1,0 +1,206 @@
+//! The HTTP API: one axum `Router`, served by hyper locally and by `lambda_http` in AWS.
+//!
+//! * [`tenant`]: the [`Caller`] extractor: who calls, and whether the role may.
+//! * [`ingest`]: the batch routes and the user timeline.
+//! * [`reports`]: the published reports, through the [`ReportShelf`] port.
+//! * [`admin`]: apps and keys (embedded mode).
+//! * [`error`]: the error responses.
+
+mod admin;
+pub mod error;
+pub mod ingest;
+pub mod reports;
+pub mod tenant;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use cauce_store::sqlite::SqliteStore;
+use cauce_store::RecordStore;
+
+use crate::auth::{AppAdmin, CachedKeys};
+use crate::error::Result;
+use crate::queue::{Packing, Queue};
+use crate::ratelimit::RateLimits;
+use crate::validate::Limits;
+
+pub use error::ApiError;
+pub use ingest::{BatchResponse, Timeline};
+pub use reports::{LakeShelf, ReportShelf};
+pub use tenant::{Authorized, Caller, API_KEY_HEADER};
+
+/// Where the tenant of a request comes from.
+pub enum Tenancy {
+    /// The `x-api-key` header, looked up in a key store (embedded mode).
+    Keys(Arc<CachedKeys>),
+    /// API Gateway's authorizer, as the `api` Lambda's layer puts it in the request
+    /// ([`Authorized`]). A request without it is refused.
+    Authorizer,
+}
+
+/// Settings of the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Body, batch, item and timestamp limits.
+    pub limits: Limits,
+    /// How records are packed into queue messages.
+    pub packing: Packing,
+    /// Requests a second per key when the app sets no rate of its own.
+    pub default_rate_limit: u32,
+    /// The most records one timeline request returns.
+    pub max_timeline: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            limits: Limits::default(),
+            packing: Packing::default(),
+            default_rate_limit: 2_000,
+            max_timeline: 1_000,
+        }
+    }
+}
+
+/// Work accepted but not yet done downstream of the queue (the exporter's lag, say), which
+/// `GET /healthz` adds to the queue's own `pending`.
+#[async_trait]
+pub trait Backlog: Send + Sync {
+    /// How many items wait.
+    async fn backlog(&self) -> Result<u64>;
+}
+
+/// How far a consumer of the embedded change log (the lake exporter, in `cauce serve`) is
+/// behind it: a [`Backlog`].
+pub struct FeedLag {
+    store: SqliteStore,
+    cursor: String,
+}
+
+impl FeedLag {
+    /// The lag of the consumer whose cursor is named `cursor`.
+    pub fn new(store: SqliteStore, cursor: impl Into<String>) -> Self {
+        FeedLag {
+            store,
+            cursor: cursor.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl Backlog for FeedLag {
+    async fn backlog(&self) -> Result<u64> {
+        Ok(self.store.lag(&self.cursor).await?)
+    }
+}
+
+/// Everything a request handler needs.
+pub struct ApiState {
+    /// Where accepted items go.
+    pub queue: Arc<dyn Queue>,
+    /// Where the timeline is read.
+    pub store: Arc<dyn RecordStore>,
+    /// How the tenant is found.
+    pub tenancy: Tenancy,
+    /// App and key management, where this deployment offers it.
+    pub admin: Option<Arc<dyn AppAdmin>>,
+    /// Settings.
+    pub config: ApiConfig,
+    /// Downstream work that `pending` also counts.
+    pub backlogs: Vec<Arc<dyn Backlog>>,
+    /// Published reports, where this deployment has them.
+    pub reports: Option<Arc<dyn ReportShelf>>,
+    rate: RateLimits,
+}
+
+impl ApiState {
+    /// Builds the state.
+    pub fn new(
+        queue: Arc<dyn Queue>,
+        store: Arc<dyn RecordStore>,
+        tenancy: Tenancy,
+        admin: Option<Arc<dyn AppAdmin>>,
+        config: ApiConfig,
+    ) -> Self {
+        ApiState {
+            rate: RateLimits::new(config.default_rate_limit),
+            queue,
+            store,
+            tenancy,
+            admin,
+            config,
+            backlogs: Vec::new(),
+            reports: None,
+        }
+    }
+
+    /// Serves `GET /v1/reports` from `shelf`.
+    pub fn with_reports(mut self, shelf: Arc<dyn ReportShelf>) -> Self {
+        self.reports = Some(shelf);
+        self
+    }
+
+    /// Adds downstream work to what `GET /healthz` reports as `pending`.
+    pub fn with_backlog(mut self, backlog: Arc<dyn Backlog>) -> Self {
+        self.backlogs.push(backlog);
+        self
+    }
+
+    async fn pending(&self) -> Result<u64> {
+        let mut total = self.queue.pending().await?;
+        for b in &self.backlogs {
+            total += b.backlog().await?;
+        }
+        Ok(total)
+    }
+}
+
+/// The router over a state.
+pub fn router(state: Arc<ApiState>) -> Router {
+    let mut router = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v1/events", post(ingest::post_events))
+        .route("/v1/stories", post(ingest::post_stories))
+        .route("/v1/tests", post(ingest::post_tests))
+        .route("/v1/users/{user_id}/timeline", get(ingest::timeline))
+        .route("/v1/reports", get(reports::list_reports))
+        .route("/v1/reports/{name}", get(reports::get_report));
+    if state.admin.is_some() {
+        router = router
+            .route(
+                "/v1/admin/apps",
+                post(admin::create_app).get(admin::list_apps),
+            )
+            .route("/v1/admin/apps/{app_id}/disable", post(admin::disable_app))
+            .route(
+                "/v1/admin/apps/{app_id}/rotate-key",
+                post(admin::rotate_key),
+            );
+    }
+    router.fallback(not_found).with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn healthz(State(api): State<Arc<ApiState>>) -> Response {
+    match api.pending().await {
+        Ok(pending) => Json(json!({ "status": "ok", "pending": pending })).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "Health check failed.");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "error": e.to_string() })),
+            )
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! `GET /v1/reports` and `GET /v1/reports/{name}`: the caller's app's published reports, read
+//! through the [`ReportShelf`] port. [`LakeShelf`] serves them from any [`Lake`], where the
+//! reporter (the `reporter` Lambda, or `cauce serve`'s job) writes them.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use cauce_store::lake::layout::{report_dir, report_key, report_name};
+use cauce_store::lake::{get_if_present, Lake};
+
+use super::tenant::{Caller, Read};
+use super::{ApiError, ApiState};
+use crate::error::Result;
+
+/// The latest published reports of each app: what `GET /v1/reports` serves.
+#[async_trait]
+pub trait ReportShelf: Send + Sync {
+    /// The names of the app's published reports, sorted.
+    async fn names(&self, app_id: &str) -> Result<Vec<String>>;
+    /// One report as JSON, or `None` when the app has no such report yet.
+    async fn report(&self, app_id: &str, name: &str) -> Result<Option<Bytes>>;
+}
+
+/// The reports published in a lake, under the keys of [`cauce_store::lake::layout`].
+pub struct LakeShelf {
+    lake: Arc<dyn Lake>,
+}
+
+impl LakeShelf {
+    /// A shelf over `lake`.
+    pub fn new(lake: Arc<dyn Lake>) -> Self {
+        LakeShelf { lake }
+    }
+}
+
+#[async_trait]
+impl ReportShelf for LakeShelf {
+    async fn names(&self, app_id: &str) -> Result<Vec<String>> {
+        let objects = self.lake.list(&report_dir(app_id)).await?;
+        let mut names: Vec<String> = objects
+            .iter()
+            .filter_map(|o| report_name(app_id, &o.key))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    async fn report(&self, app_id: &str, name: &str) -> Result<Option<Bytes>> {
+        Ok(get_if_present(self.lake.as_ref(), &report_key(app_id, name)).await?)
+    }
+}
+
+fn shelf(api: &ApiState) -> Result<&Arc<dyn ReportShelf>, ApiError> {
+    api.reports.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "this deployment publishes no reports",
+        )
+    })
+}
+
+pub(super) async fn list_reports(
+    State(api): State<Arc<ApiState>>,
+    caller: Caller<Read>,
+) -> Result<Response, ApiError> {
+    let names = shelf(&api)?.names(&caller.app_id).await?;
+    Ok(Json(json!({ "app_id": caller.app_id, "reports": names })).into_response())
+}
+
+pub(super) async fn get_report(
+    State(api): State<Arc<ApiState>>,
+    caller: Caller<Read>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    match shelf(&api)?.report(&caller.app_id, &name).await? {
+        Some(body) => Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "report_not_found",
+            format!("no published report {name:?} for this app yet"),
+        )),
+    }
+}

@@ -1,0 +1,153 @@
+//! Who is calling: the [`Caller`] extractor resolves the tenant and role once per request, and
+//! refuses a role that may not do what the route does.
+//!
+//! * Embedded mode ([`Tenancy::Keys`]): the `x-api-key` header, hashed and looked up in the key
+//!   store (cached), then the key's rate limit.
+//! * AWS mode ([`Tenancy::Authorizer`]): API Gateway's authorizer has checked the key; the
+//!   `api` Lambda's layer (`crate::lambda::api_router`) puts what it resolved in the request's
+//!   extensions as [`Authorized`]. Nothing else inserts it.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+
+use super::{ApiError, ApiState, Tenancy};
+use crate::auth::{hash_key, CachedKeys, KeyLookup, Role};
+
+/// The header that carries the API key (API Gateway's own).
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// The caller as API Gateway's authorizer resolved it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorized {
+    /// The tenant.
+    pub app_id: String,
+    /// What the key may do.
+    pub role: Role,
+}
+
+/// What a route needs the caller's role to allow.
+pub trait Permission: Send + Sync + 'static {
+    /// Whether `role` may.
+    fn allows(role: Role) -> bool;
+}
+
+/// Sending records.
+#[derive(Debug)]
+pub enum Write {}
+/// Reading the app's records and reports.
+#[derive(Debug)]
+pub enum Read {}
+/// Managing apps and keys.
+#[derive(Debug)]
+pub enum Manage {}
+
+impl Permission for Write {
+    fn allows(role: Role) -> bool {
+        role.can_write()
+    }
+}
+impl Permission for Read {
+    fn allows(role: Role) -> bool {
+        role.can_read()
+    }
+}
+impl Permission for Manage {
+    fn allows(role: Role) -> bool {
+        role.can_admin()
+    }
+}
+
+/// The caller of a route that needs the permission `P`.
+#[derive(Debug)]
+pub struct Caller<P: Permission> {
+    /// The tenant: from the key, never from the body.
+    pub app_id: String,
+    /// What the key may do.
+    pub role: Role,
+    may: PhantomData<fn() -> P>,
+}
+
+impl<P: Permission> FromRequestParts<Arc<ApiState>> for Caller<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        api: &Arc<ApiState>,
+    ) -> Result<Self, Self::Rejection> {
+        let who = match &api.tenancy {
+            Tenancy::Keys(keys) => by_key(api, keys, parts).await?,
+            Tenancy::Authorizer => {
+                parts
+                    .extensions
+                    .get::<Authorized>()
+                    .cloned()
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            StatusCode::UNAUTHORIZED,
+                            "missing_authorizer_context",
+                            "the request carries no authorizer context with an app_id",
+                        )
+                    })?
+            }
+        };
+        if !P::allows(who.role) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("a key with role `{}` may not do this", who.role.as_str()),
+            ));
+        }
+        Ok(Caller {
+            app_id: who.app_id,
+            role: who.role,
+            may: PhantomData,
+        })
+    }
+}
+
+/// Resolves the `x-api-key` header, then applies the key's rate limit.
+async fn by_key(api: &ApiState, keys: &CachedKeys, parts: &Parts) -> Result<Authorized, ApiError> {
+    let key = parts
+        .headers
+        .get(API_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing_api_key",
+                "the x-api-key header is required",
+            )
+        })?;
+    let hash = hash_key(key);
+    let info = keys.lookup(&hash).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_api_key",
+            "the API key is not valid",
+        )
+    })?;
+    if info.disabled {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "disabled_key",
+            "the API key is disabled",
+        ));
+    }
+    if let Err(wait) = api.rate.check(&hash, info.rate_limit) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests for this key; retry after the Retry-After delay",
+        )
+        .retry_after(wait.as_secs_f64().ceil() as u64));
+    }
+    Ok(Authorized {
+        app_id: info.app_id,
+        role: info.role,
+    })
+}
