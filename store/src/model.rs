@@ -1,8 +1,10 @@
 //! The data model: three kinds of records, their keys and their server-set fields.
 //!
 //! Client fields and server fields live in one struct per kind. The API deserializes a client item
-//! straight into it and then overwrites every server field (`app_id`, `received_at`, `ts`,
-//! `ingest_seq`) with [`Record::stamp`], so a body can never choose its tenant.
+//! straight into it and then overwrites the server fields it knows (`app_id`, `received_at`,
+//! `ts`) with [`Record::stamp`], so a body can never choose its tenant. The last server field,
+//! `ingest_seq`, is set by the writer from the queue message's sequence number
+//! ([`Record::set_ingest_seq`]); whatever a body claims for it is overwritten there.
 //!
 //! The structs are generic over how they hold strings and JSON objects: owned by default
 //! (`String`, [`Json`]), or borrowed from the JSON they were decoded from ([`RecordRef`]), which

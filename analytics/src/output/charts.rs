@@ -3,13 +3,12 @@
 //!
 //! Each chart takes one app's reports and returns `None` when there is nothing to draw.
 
+use crate::error::{AnalyticsError, Result};
+use crate::output::columns::Columns;
+use crate::report::Reports;
 use chrono::DateTime;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
-use polars::prelude::{Column, DataFrame, DataType, TimeUnit};
-
-use crate::error::{AnalyticsError, Result};
-use crate::report::Reports;
 
 /// A chart: a title and its SVG document.
 #[derive(Debug, Clone)]
@@ -33,99 +32,9 @@ fn failed<E: std::fmt::Debug>(chart: &'static str) -> impl Fn(E) -> AnalyticsErr
     }
 }
 
-/// One report table, read column by column with the type each chart needs. A column that is
-/// missing, renamed or of another type is an error that names it, never a chart of zeros.
-struct Table<'a> {
-    chart: &'static str,
-    df: Option<&'a DataFrame>,
-}
-
-impl<'a> Table<'a> {
-    fn of(reports: &'a Reports, chart: &'static str, name: &str, table: &str) -> Self {
-        Table {
-            chart,
-            df: reports.table(name, table),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.df.is_none_or(|df| df.height() == 0)
-    }
-
-    fn column(&self, name: &str) -> Result<Option<&'a Column>> {
-        self.df
-            .map(|df| df.column(name))
-            .transpose()
-            .map_err(|e| AnalyticsError::Chart {
-                chart: self.chart,
-                reason: format!("the report has no column `{name}`: {e}"),
-            })
-    }
-
-    fn wrong(&self, name: &str, what: &str) -> AnalyticsError {
-        AnalyticsError::Chart {
-            chart: self.chart,
-            reason: format!("column `{name}` is not {what}"),
-        }
-    }
-
-    /// A numeric column as floats; nulls stay `None`.
-    fn optional_numbers(&self, name: &str) -> Result<Vec<Option<f64>>> {
-        let Some(c) = self.column(name)? else {
-            return Ok(Vec::new());
-        };
-        if !c.dtype().is_primitive_numeric() {
-            return Err(self.wrong(name, "numeric"));
-        }
-        Ok(c.cast(&DataType::Float64)?.f64()?.iter().collect())
-    }
-
-    /// A numeric column without nulls, as floats.
-    fn numbers(&self, name: &str) -> Result<Vec<f64>> {
-        self.optional_numbers(name)?
-            .into_iter()
-            .map(|v| v.ok_or_else(|| self.wrong(name, "without nulls")))
-            .collect()
-    }
-
-    /// A text or date column as text (dates as `YYYY-MM-DD`).
-    fn texts(&self, name: &str) -> Result<Vec<String>> {
-        let Some(c) = self.column(name)? else {
-            return Ok(Vec::new());
-        };
-        if !matches!(c.dtype(), DataType::String | DataType::Date) {
-            return Err(self.wrong(name, "text or a date"));
-        }
-        let text = c.cast(&DataType::String)?;
-        text.str()?
-            .iter()
-            .map(|v| {
-                v.map(str::to_owned)
-                    .ok_or_else(|| self.wrong(name, "without nulls"))
-            })
-            .collect()
-    }
-
-    /// A time column as hours since the epoch.
-    fn hours(&self, name: &str) -> Result<Vec<f64>> {
-        let Some(c) = self.column(name)? else {
-            return Ok(Vec::new());
-        };
-        let per_hour = match c.dtype() {
-            DataType::Datetime(TimeUnit::Milliseconds, _) => 3.6e6,
-            DataType::Datetime(TimeUnit::Microseconds, _) => 3.6e9,
-            DataType::Datetime(TimeUnit::Nanoseconds, _) => 3.6e12,
-            _ => return Err(self.wrong(name, "a time")),
-        };
-        c.cast(&DataType::Int64)?
-            .i64()?
-            .iter()
-            .map(|v| {
-                v.map(|v| v as f64 / per_hour)
-                    .ok_or_else(|| self.wrong(name, "without nulls"))
-            })
-            .collect()
-    }
+/// Epoch milliseconds as hours, the volume chart's x.
+fn epoch_hours(ms: i64) -> f64 {
+    ms as f64 / 3_600_000.0
 }
 
 /// An axis label without decimals.
@@ -135,19 +44,21 @@ fn whole(v: &f64) -> String {
 
 /// Hourly events as a line; spikes (red) and drops (amber) as dots.
 pub fn volume(reports: &Reports) -> Result<Option<Chart>> {
-    let hourly = Table::of(reports, "volume", "volume", "hourly");
+    let hourly = Columns::of(reports, "volume", "hourly");
     if hourly.is_empty() {
         return Ok(None);
     }
     let points: Vec<(f64, f64)> = hourly
-        .hours("hour")?
+        .times_ms("hour")?
         .into_iter()
+        .map(epoch_hours)
         .zip(hourly.numbers("events")?)
         .collect();
-    let found = Table::of(reports, "volume", "anomalies", "anomalies");
+    let found = Columns::of(reports, "anomalies", "anomalies");
     let anomalies: Vec<(f64, f64, bool)> = found
-        .hours("hour")?
+        .times_ms("hour")?
         .into_iter()
+        .map(epoch_hours)
         .zip(found.numbers("events")?)
         .zip(found.texts("kind")?)
         .map(|((hour, events), kind)| (hour, events, kind == "spike"))
@@ -213,8 +124,7 @@ struct Axis<'a> {
 }
 
 /// A chart's drawing area: x in `0..columns`, y in `0..top`.
-type Columns<'a, 'b> =
-    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+type Plot<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 /// A failed draw, as this crate's error.
 type Failure<'f> = &'f dyn Fn(
@@ -224,7 +134,7 @@ type Failure<'f> = &'f dyn Fn(
 /// Draws a chart with one column per item: the shared frame and y axis, then `draw`'s series.
 fn columns(
     axis: Axis<'_>,
-    draw: impl FnOnce(&mut Columns<'_, '_>, Failure<'_>) -> Result<()>,
+    draw: impl FnOnce(&mut Plot<'_, '_>, Failure<'_>) -> Result<()>,
 ) -> Result<String> {
     let mut svg = String::new();
     {
@@ -262,7 +172,7 @@ struct Step {
 
 /// One bar chart per story: users reaching each step.
 pub fn funnels(reports: &Reports) -> Result<Vec<Chart>> {
-    let t = Table::of(reports, "funnel", "funnels", "funnels");
+    let t = Columns::of(reports, "funnels", "funnels");
     let steps: Vec<Step> = t
         .texts("story")?
         .into_iter()
@@ -322,7 +232,7 @@ struct Cell {
 
 /// Cohorts (rows) by week offset (columns), shaded by retention.
 pub fn retention(reports: &Reports) -> Result<Option<Chart>> {
-    let t = Table::of(reports, "retention", "retention", "retention");
+    let t = Columns::of(reports, "retention", "retention");
     if t.is_empty() {
         return Ok(None);
     }
@@ -425,7 +335,7 @@ struct Variant {
 /// with the control, the report's 95% interval of the difference, drawn around the variant's
 /// rate (control rate + the interval's ends).
 pub fn experiments(reports: &Reports) -> Result<Vec<Chart>> {
-    let t = Table::of(reports, "experiment", "experiments", "experiments");
+    let t = Columns::of(reports, "experiments", "experiments");
     let variants: Vec<Variant> = t
         .texts("experiment")?
         .into_iter()

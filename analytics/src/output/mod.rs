@@ -1,6 +1,8 @@
-//! Report outputs: [`json`] for machines, [`markdown`] and [`html`] (with [`charts`]) for people.
+//! Report outputs: [`json`] for machines, [`markdown`] and [`html`] (with [`charts`]) for people;
+//! [`columns`] reads a report table with the types a chart or a summary needs.
 
 pub mod charts;
+pub mod columns;
 pub mod html;
 pub mod json;
 pub mod markdown;

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use serde_json::{json, Value};
+use serde::Serialize;
 
-use cauce_analytics::output::{html, json as report_json};
+use cauce_analytics::output::columns::Columns;
+use cauce_analytics::output::html;
 use cauce_analytics::reporter::{self, describe};
 use cauce_analytics::{report, LakeSource, Reports, Scope, Settings};
 use cauce_exporter::compact::{compact, CompactConfig};
@@ -23,8 +24,8 @@ use cauce_store::Kind;
 
 use super::serve::{self, ServeArgs};
 use super::DataArgs;
-use send::{Sender, Totals};
-use simulate::{Plan, EXPERIMENT, EXPERIMENT_APP, SPIKE_APP};
+use send::{Sender, Totals, Traffic};
+use simulate::{Plan, EXPERIMENT, EXPERIMENT_APP, SPIKE_APP, TRUE_LIFT};
 
 /// Marks a folder as the demo's own, so that a rerun may clear it.
 const MARKER: &str = ".cauce-demo";
@@ -115,104 +116,207 @@ fn wait_until_drained(sender: &Sender, bar: &ProgressBar) -> anyhow::Result<()> 
     }
 }
 
-fn rows(reports: &Reports, name: &str, table: &str) -> anyhow::Result<Vec<Value>> {
-    Ok(match reports.table(name, table) {
-        Some(df) => report_json::rows(df)?
-            .as_array()
-            .cloned()
-            .unwrap_or_default(),
-        None => Vec::new(),
-    })
+/// The demo's summary: what was sent, what the lake holds, what was injected and what the
+/// reports found. Printed, and written as `DATA/summary.json`.
+#[derive(Debug, Serialize)]
+struct Summary {
+    apps: usize,
+    days: u32,
+    seed: u64,
+    app_ids: Vec<String>,
+    traffic: Traffic,
+    lake: LakeSummary,
+    injected: Injected,
+    findings: Findings,
+    dashboard: String,
+}
+
+#[derive(Debug, Serialize)]
+struct LakeSummary {
+    files: u64,
+    bytes: u64,
+    events: u64,
+}
+
+/// What the simulation put in, to compare with what the reports found.
+#[derive(Debug, Serialize)]
+struct Injected {
+    spike_app: String,
+    spike_hour: String,
+    experiment_app: String,
+    experiment: &'static str,
+    true_lift: f64,
 }
 
 /// The headline findings: the strongest spike of the spike app, the experiment's treatment
 /// against its control, and the most shared path.
-fn findings(reports: &Reports, apps: &[String]) -> anyhow::Result<Value> {
-    let spike_app = apps.get(SPIKE_APP).cloned().unwrap_or_default();
-    let spike = rows(reports, "anomalies", "anomalies")?
-        .into_iter()
-        .filter(|r| r["app_id"] == spike_app.as_str() && r["kind"] == "spike")
-        .max_by(|a, b| {
-            a["score"]
-                .as_f64()
-                .partial_cmp(&b["score"].as_f64())
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
-    let experiment = rows(reports, "experiments", "experiments")?
-        .into_iter()
-        .find(|r| {
-            r["app_id"] == apps[EXPERIMENT_APP].as_str()
-                && r["experiment"] == EXPERIMENT
-                && r["variant"] == "treatment"
-        });
-    let top_path = rows(reports, "paths", "paths")?
-        .into_iter()
-        .max_by_key(|r| r["sessions"].as_i64().unwrap_or(0));
-    Ok(json!({"spike": spike, "experiment": experiment, "top_path": top_path}))
+#[derive(Debug, Serialize)]
+struct Findings {
+    spike: Option<Spike>,
+    experiment: Option<Treatment>,
+    top_path: Option<TopPath>,
 }
 
-fn print_summary(summary: &Value) {
-    let t = &summary["traffic"];
-    let n = |v: &Value| v.as_u64().unwrap_or(0);
-    println!();
-    println!(
-        "Cauce demo: {} apps, {} days of traffic",
-        summary["apps"], summary["days"]
+#[derive(Debug, Serialize)]
+struct Spike {
+    app_id: String,
+    hour: String,
+    events: u64,
+    baseline: f64,
+    score: f64,
+    kind: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Treatment {
+    app_id: String,
+    experiment: String,
+    variant: String,
+    conversion_rate: f64,
+    lift: f64,
+    ci95_low: f64,
+    ci95_high: f64,
+    p_value: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct TopPath {
+    app_id: String,
+    path: String,
+    sessions: u64,
+    share: f64,
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+fn strongest_spike(reports: &Reports, app: &str) -> anyhow::Result<Option<Spike>> {
+    let t = Columns::of(reports, "anomalies", "anomalies");
+    let (apps, hours, events) = (
+        t.texts("app_id")?,
+        t.times_ms("hour")?,
+        t.numbers("events")?,
     );
+    let (baselines, scores, kinds) = (
+        t.numbers("baseline")?,
+        t.numbers("score")?,
+        t.texts("kind")?,
+    );
+    let best = (0..apps.len())
+        .filter(|&i| apps[i] == app && kinds[i] == "spike")
+        .max_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    Ok(best.map(|i| Spike {
+        app_id: apps[i].clone(),
+        hour: rfc3339(hours[i]),
+        events: events[i] as u64,
+        baseline: baselines[i],
+        score: scores[i],
+        kind: kinds[i].clone(),
+    }))
+}
+
+fn treatment(reports: &Reports, app: &str) -> anyhow::Result<Option<Treatment>> {
+    let t = Columns::of(reports, "experiments", "experiments");
+    let (apps, experiments, variants) = (
+        t.texts("app_id")?,
+        t.texts("experiment")?,
+        t.texts("variant")?,
+    );
+    let rates = t.numbers("conversion_rate")?;
+    let (lifts, lows, highs) = (
+        t.optional_numbers("lift")?,
+        t.optional_numbers("ci95_low")?,
+        t.optional_numbers("ci95_high")?,
+    );
+    let p_values = t.optional_numbers("p_value")?;
+    let Some(i) = (0..apps.len())
+        .find(|&i| apps[i] == app && experiments[i] == EXPERIMENT && variants[i] == "treatment")
+    else {
+        return Ok(None);
+    };
+    let (Some(lift), Some(ci95_low), Some(ci95_high), Some(p_value)) =
+        (lifts[i], lows[i], highs[i], p_values[i])
+    else {
+        bail!("the experiments report compares no control with {EXPERIMENT}'s treatment");
+    };
+    Ok(Some(Treatment {
+        app_id: apps[i].clone(),
+        experiment: experiments[i].clone(),
+        variant: variants[i].clone(),
+        conversion_rate: rates[i],
+        lift,
+        ci95_low,
+        ci95_high,
+        p_value,
+    }))
+}
+
+fn top_path(reports: &Reports) -> anyhow::Result<Option<TopPath>> {
+    let t = Columns::of(reports, "paths", "paths");
+    let (apps, paths) = (t.texts("app_id")?, t.texts("path")?);
+    let (sessions, shares) = (t.numbers("sessions")?, t.numbers("share")?);
+    let best = (0..apps.len()).max_by(|&a, &b| sessions[a].total_cmp(&sessions[b]));
+    Ok(best.map(|i| TopPath {
+        app_id: apps[i].clone(),
+        path: paths[i].clone(),
+        sessions: sessions[i] as u64,
+        share: shares[i],
+    }))
+}
+
+fn print_summary(s: &Summary) {
+    let t = &s.traffic;
+    println!();
+    println!("Cauce demo: {} apps, {} days of traffic", s.apps, s.days);
     println!(
         "  sent       {} items ({} events, {} stories, {} tests), of which {} resent and {} invalid",
-        n(&t["sent"]), n(&t["events_sent"]), n(&t["stories_sent"]), n(&t["tests_sent"]), n(&t["resent"]), n(&t["invalid"])
+        t.sent, t.events_sent, t.stories_sent, t.tests_sent, t.resent, t.invalid
     );
     println!(
         "  accepted   {} items at {:.0} items/s; rejected {} (each with its reason)",
-        n(&t["accepted"]),
-        t["items_per_s"].as_f64().unwrap_or(0.0),
-        n(&t["rejected"])
+        t.accepted, t.items_per_s, t.rejected
     );
     println!(
         "  duplicates {} resent events stored once: the lake holds {} unique events",
-        n(&t["resent"]),
-        n(&summary["lake"]["events"])
+        t.resent, s.lake.events
     );
     println!(
         "  lake       {} Parquet files, {:.1} MB after compaction",
-        n(&summary["lake"]["files"]),
-        summary["lake"]["bytes"].as_f64().unwrap_or(0.0) / 1e6
+        s.lake.files,
+        s.lake.bytes as f64 / 1e6
     );
-    let f = &summary["findings"];
-    match f["spike"].as_object() {
-        Some(s) => println!(
+    match &s.findings.spike {
+        Some(p) => println!(
             "  spike      {} at {}: {} events against a baseline of {:.0} (score {:.1}); injected at {}",
-            s["app_id"].as_str().unwrap_or(""), s["hour"].as_str().unwrap_or(""), s["events"],
-            s["baseline"].as_f64().unwrap_or(0.0), s["score"].as_f64().unwrap_or(0.0),
-            summary["injected"]["spike_hour"].as_str().unwrap_or("")
+            p.app_id, p.hour, p.events, p.baseline, p.score, s.injected.spike_hour
         ),
         None => println!("  spike      not found"),
     }
-    match f["experiment"].as_object() {
+    match &s.findings.experiment {
         Some(e) => println!(
-            "  experiment {}: treatment converts {:.1}% vs control, lift {:+.1}% (95% CI of the difference {:+.2} to {:+.2} points), p = {:.2e}",
-            EXPERIMENT,
-            e["conversion_rate"].as_f64().unwrap_or(0.0) * 100.0,
-            e["lift"].as_f64().unwrap_or(0.0) * 100.0,
-            e["ci95_low"].as_f64().unwrap_or(0.0) * 100.0,
-            e["ci95_high"].as_f64().unwrap_or(0.0) * 100.0,
-            e["p_value"].as_f64().unwrap_or(1.0)
+            "  experiment {}: treatment converts {:.1}% vs control, lift {:+.1}% (true {:+.1}%; 95% CI of the difference {:+.2} to {:+.2} points), p = {:.2e}",
+            e.experiment,
+            e.conversion_rate * 100.0,
+            e.lift * 100.0,
+            s.injected.true_lift * 100.0,
+            e.ci95_low * 100.0,
+            e.ci95_high * 100.0,
+            e.p_value
         ),
         None => println!("  experiment not found"),
     }
-    if let Some(p) = f["top_path"].as_object() {
+    if let Some(p) = &s.findings.top_path {
         println!(
             "  top path   {} ({} sessions, {:.1}% of the app's sessions)",
-            p["path"].as_str().unwrap_or(""),
-            p["sessions"],
-            p["share"].as_f64().unwrap_or(0.0) * 100.0
+            p.path,
+            p.sessions,
+            p.share * 100.0
         );
     }
-    println!(
-        "  dashboard  {}",
-        summary["dashboard"].as_str().unwrap_or("")
-    );
+    println!("  dashboard  {}", s.dashboard);
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -313,18 +417,31 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     reporting.finish_with_message("done");
 
     let (files, bytes) = lake_size(lake.root());
-    let summary = json!({
-        "apps": args.apps, "days": args.days, "seed": args.seed, "app_ids": app_ids,
-        "traffic": totals.to_json(),
-        "lake": {"files": files, "bytes": bytes, "events": unique_events},
-        "injected": {
-            "spike_app": app_ids[SPIKE_APP],
-            "spike_hour": chrono::DateTime::from_timestamp_millis(plan.spike_hour_ms()).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
-            "experiment_app": app_ids[EXPERIMENT_APP], "experiment": EXPERIMENT, "true_lift": 0.15,
+    let summary = Summary {
+        apps: args.apps,
+        days: args.days,
+        seed: args.seed,
+        traffic: totals.traffic(),
+        lake: LakeSummary {
+            files,
+            bytes,
+            events: unique_events,
         },
-        "findings": findings(&reports, &app_ids)?,
-        "dashboard": dashboard.display().to_string(),
-    });
+        injected: Injected {
+            spike_app: app_ids[SPIKE_APP].clone(),
+            spike_hour: rfc3339(plan.spike_hour_ms()),
+            experiment_app: app_ids[EXPERIMENT_APP].clone(),
+            experiment: EXPERIMENT,
+            true_lift: TRUE_LIFT,
+        },
+        findings: Findings {
+            spike: strongest_spike(&reports, &app_ids[SPIKE_APP])?,
+            experiment: treatment(&reports, &app_ids[EXPERIMENT_APP])?,
+            top_path: top_path(&reports)?,
+        },
+        dashboard: dashboard.display().to_string(),
+        app_ids,
+    };
     std::fs::write(
         args.data.join("summary.json"),
         serde_json::to_string_pretty(&summary)?,

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use cauce_ingest::auth::Credentials;
 use cauce_store::Kind;
@@ -31,19 +31,51 @@ impl Totals {
         counter.fetch_add(n as u64, Ordering::Relaxed);
     }
 
-    /// The totals as JSON, for the summary.
-    pub fn to_json(&self) -> Value {
+    /// The totals, for the summary.
+    pub fn traffic(&self) -> Traffic {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let sent: u64 = self.sent.iter().map(get).sum();
         let seconds = *self.seconds.lock().expect("not poisoned");
-        json!({
-            "sent": sent, "events_sent": get(&self.sent[Kind::Event.index()]),
-            "stories_sent": get(&self.sent[Kind::Story.index()]), "tests_sent": get(&self.sent[Kind::Exposure.index()]),
-            "fresh_events": get(&self.fresh_events), "resent": get(&self.resent), "invalid": get(&self.invalid),
-            "accepted": get(&self.accepted), "rejected": get(&self.rejected),
-            "seconds": seconds, "items_per_s": get(&self.accepted) as f64 / seconds.max(1e-9),
-        })
+        Traffic {
+            sent: self.sent.iter().map(get).sum(),
+            events_sent: get(&self.sent[Kind::Event.index()]),
+            stories_sent: get(&self.sent[Kind::Story.index()]),
+            tests_sent: get(&self.sent[Kind::Exposure.index()]),
+            fresh_events: get(&self.fresh_events),
+            resent: get(&self.resent),
+            invalid: get(&self.invalid),
+            accepted: get(&self.accepted),
+            rejected: get(&self.rejected),
+            seconds,
+            items_per_s: get(&self.accepted) as f64 / seconds.max(1e-9),
+        }
     }
+}
+
+/// What was sent and what the API answered, as the summary shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Traffic {
+    /// Items sent, of every kind, resends and invalid ones included.
+    pub sent: u64,
+    /// Events sent.
+    pub events_sent: u64,
+    /// Stories sent.
+    pub stories_sent: u64,
+    /// Tests sent.
+    pub tests_sent: u64,
+    /// Distinct valid events sent.
+    pub fresh_events: u64,
+    /// Events sent a second time.
+    pub resent: u64,
+    /// Invalid items sent.
+    pub invalid: u64,
+    /// Items the API accepted.
+    pub accepted: u64,
+    /// Items the API rejected.
+    pub rejected: u64,
+    /// How long sending took.
+    pub seconds: f64,
+    /// Accepted items per second.
+    pub items_per_s: f64,
 }
 
 /// An HTTP client of the demo's server.

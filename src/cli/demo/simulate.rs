@@ -23,6 +23,8 @@ pub const SPIKE_APP: usize = 1;
 pub const EXPERIMENT: &str = "one_tap_checkout";
 const CONTROL_RATE: f64 = 0.20;
 const TREATMENT_RATE: f64 = 0.23;
+/// The experiment's true lift: the treatment's rate over the control's, minus one.
+pub const TRUE_LIFT: f64 = TREATMENT_RATE / CONTROL_RATE - 1.0;
 /// Users exposed to the experiment at least, so that the effect shows at any demo size.
 const MIN_EXPOSED: usize = 20_000;
 
