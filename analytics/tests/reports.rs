@@ -121,8 +121,7 @@ async fn anomalies_find_a_spike_and_a_drop_but_not_the_daily_cycle() {
             }
         }
     }
-    let dir = lake.write().await;
-    let r = reports(dir.path(), &all(), &Settings::default());
+    let r = lake.reports().await;
     let found = rows(&r, "anomalies", "anomalies");
     assert_eq!(found.len(), 2, "{found:?}");
     // Hour 3: values 10, 10, 210, 10, 10 → median 10, MAD 0 → scale sqrt(10).
@@ -214,8 +213,7 @@ async fn funnels_count_users_reaching_each_step_of_the_latest_version() {
         None,
         t + 10,
     );
-    let dir = lake.write().await;
-    let r = reports(dir.path(), &all(), &Settings::default());
+    let r = lake.reports().await;
     let f = rows(&r, "funnels", "funnels");
     let row = |i: usize, step: &str, users: i64, start: f64, prev: f64| {
         assert_eq!(f[i]["step"], step, "{:?}", f[i]);
@@ -314,8 +312,7 @@ async fn retention_follows_weekly_cohorts() {
             }
         }
     }
-    let dir = lake.write().await;
-    let r = reports(dir.path(), &all(), &Settings::default());
+    let r = lake.reports().await;
     assert_eq!(
         rows(&r, "retention", "retention"),
         vec![
@@ -414,8 +411,7 @@ async fn stories_count_outcomes_durations_and_the_top_drop_step() {
         Some(t + m),
         t + 1,
     );
-    let dir = lake.write().await;
-    let r = reports(dir.path(), &all(), &Settings::default());
+    let r = lake.reports().await;
     let got = rows(&r, "stories", "stories");
     assert_eq!(got.len(), 2);
     let a = &got[0];
@@ -482,8 +478,7 @@ async fn experiments_compare_variants_with_the_control_on_latest_versions() {
             0,
         );
     }
-    let dir = lake.write().await;
-    let r = reports(dir.path(), &all(), &Settings::default());
+    let r = lake.reports().await;
     let got = rows(&r, "experiments", "experiments");
     assert_eq!(got.len(), 4, "{got:?}");
 

@@ -39,6 +39,11 @@ fn test(app: &str, user: &str, updated_at: i64, converted: bool) -> Record {
     record(Kind::Exposure, app, &json)
 }
 
+/// Writes records, which must not fail, and returns what each write did.
+async fn put(store: &dyn RecordStore, records: Vec<Record>) -> Vec<PutOutcome> {
+    store.put(records).await.unwrap()
+}
+
 fn name_of(r: &Record) -> String {
     match r {
         Record::Event(e) => e.name.clone(),
@@ -48,14 +53,15 @@ fn name_of(r: &Record) -> String {
 }
 
 async fn first_event_copy_wins(store: &dyn RecordStore) {
-    let out = store
-        .put(vec![
+    let out = put(
+        store,
+        vec![
             event("a1", "e1", "first", "u1", NOW),
             event("a1", "e1", "second", "u1", NOW + 5),
             event("a1", "e2", "other", "u1", NOW),
-        ])
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(
         out,
         [
@@ -64,10 +70,7 @@ async fn first_event_copy_wins(store: &dyn RecordStore) {
             PutOutcome::Inserted
         ]
     );
-    let again = store
-        .put(vec![event("a1", "e1", "third", "u1", NOW)])
-        .await
-        .unwrap();
+    let again = put(store, vec![event("a1", "e1", "third", "u1", NOW)]).await;
     assert_eq!(again, [PutOutcome::Duplicate], "a resend in a later batch");
     let stored = store.get(Kind::Event, "a1", "e1").await.unwrap().unwrap();
     assert_eq!(name_of(&stored), "first");
@@ -75,28 +78,27 @@ async fn first_event_copy_wins(store: &dyn RecordStore) {
 
 async fn older_update_never_wins(store: &dyn RecordStore) {
     // Versions arrive out of order: 200, then 100 (older), then 300, then 300 again.
-    let out = store
-        .put(vec![
+    let out = put(
+        store,
+        vec![
             story("a1", "s1", "u1", NOW + 200, "abandoned"),
             story("a1", "s1", "u1", NOW + 100, "in_progress"),
-        ])
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(out, [PutOutcome::Inserted, PutOutcome::Stale]);
     let stored = store.get(Kind::Story, "a1", "s1").await.unwrap().unwrap();
     assert_eq!(name_of(&stored), "Abandoned");
-    let out = store
-        .put(vec![story("a1", "s1", "u1", NOW + 300, "completed")])
-        .await
-        .unwrap();
+    let out = put(store, vec![story("a1", "s1", "u1", NOW + 300, "completed")]).await;
     assert_eq!(out, [PutOutcome::Replaced]);
-    let out = store
-        .put(vec![
+    let out = put(
+        store,
+        vec![
             story("a1", "s1", "u1", NOW + 300, "failed"),
             story("a1", "s1", "u1", NOW + 150, "failed"),
-        ])
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(
         out,
         [PutOutcome::Stale, PutOutcome::Stale],
@@ -108,14 +110,15 @@ async fn older_update_never_wins(store: &dyn RecordStore) {
 }
 
 async fn tests_upsert_by_experiment_and_user(store: &dyn RecordStore) {
-    let out = store
-        .put(vec![
+    let out = put(
+        store,
+        vec![
             test("a1", "u1", NOW + 50, true),
             test("a1", "u1", NOW + 10, false),
             test("a1", "u2", NOW + 10, false),
-        ])
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(
         out,
         [
@@ -134,17 +137,18 @@ async fn tests_upsert_by_experiment_and_user(store: &dyn RecordStore) {
 }
 
 async fn timeline_is_per_app_and_user_newest_first(store: &dyn RecordStore) {
-    store
-        .put(vec![
+    put(
+        store,
+        vec![
             event("t1", "old", "a", "ann", NOW - 3_000),
             event("t1", "new", "b", "ann", NOW - 1_000),
             event("t1", "mid", "c", "ann", NOW - 2_000),
             event("t1", "bob", "d", "bob", NOW),
             event("t2", "ann-elsewhere", "e", "ann", NOW),
             story("t1", "journey", "ann", NOW + 1, "completed"),
-        ])
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     let keys = |rs: Vec<Record>| rs.iter().map(Record::key).collect::<Vec<_>>();
     let all = store.timeline("t1", "ann", 10).await.unwrap();
     // The story's ts is its started_at (NOW), the newest.
@@ -159,13 +163,14 @@ async fn timeline_is_per_app_and_user_newest_first(store: &dyn RecordStore) {
 }
 
 async fn apps_are_isolated(store: &dyn RecordStore) {
-    let out = store
-        .put(vec![
+    let out = put(
+        store,
+        vec![
             event("iso-a", "same", "from-a", "u", NOW),
             event("iso-b", "same", "from-b", "u", NOW),
-        ])
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(out, [PutOutcome::Inserted, PutOutcome::Inserted]);
     let a = store
         .get(Kind::Event, "iso-a", "same")
@@ -223,16 +228,17 @@ async fn dynamodb_store_passes_the_contract() {
 async fn sqlite_change_log_records_every_change_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("store.db")).unwrap();
-    store
-        .put(vec![
+    put(
+        &store,
+        vec![
             event("a", "e1", "x", "u", NOW),
             event("a", "e1", "dup", "u", NOW),
             story("a", "s1", "u", NOW + 2, "in_progress"),
             story("a", "s1", "u", NOW + 1, "failed"),
             story("a", "s1", "u", NOW + 3, "completed"),
-        ])
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     let changes = store.changes_after(0, 100).await.unwrap();
     let ops: Vec<_> = changes.iter().map(|c| (c.kind, c.op)).collect();
     assert_eq!(

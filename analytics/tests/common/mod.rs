@@ -142,6 +142,14 @@ impl Lake {
     }
 }
 
+impl Lake {
+    /// Every report over the whole lake, with the default settings.
+    pub async fn reports(self) -> Reports {
+        let dir = self.write().await;
+        reports(dir.path(), &Scope::default(), &Settings::default())
+    }
+}
+
 /// Every report over a folder lake.
 pub fn reports(dir: &std::path::Path, scope: &Scope, settings: &Settings) -> Reports {
     let source = LakeSource::folder(dir);
