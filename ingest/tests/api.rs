@@ -391,3 +391,27 @@ async fn admin_routes_manage_apps_and_keys() {
     .await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_record_the_store_cannot_read_is_a_500_not_a_503() {
+    let h = Harness::new(ApiConfig::default());
+    let app = h.app("shop", None, Role::Analyst).await;
+    // A stored row that is not a record: a bug or corruption, which no retry mends.
+    let conn = rusqlite::Connection::open(h.dir.path().join("store.db")).unwrap();
+    conn.execute(
+        "INSERT INTO events (app_id, key, user_id, ts, doc) VALUES (?1, 'e1', 'u1', 1, '{not json')",
+        [&app.app_id],
+    )
+    .unwrap();
+    let path = "/v1/users/u1/timeline";
+    let res = call(&h.router, Method::GET, path, Some(&app.api_key), None, "").await;
+    assert_eq!(
+        (res.status, res.json["error"].as_str()),
+        (StatusCode::INTERNAL_SERVER_ERROR, Some("internal"))
+    );
+    assert!(!res.headers.contains_key("retry-after"));
+    // Once the row is mended, the same request works.
+    conn.execute("DELETE FROM events", []).unwrap();
+    let res = call(&h.router, Method::GET, path, Some(&app.api_key), None, "").await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.json);
+}

@@ -129,3 +129,30 @@ impl StoreError {
 
 /// The result type of this crate.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_locked_database_is_unavailable_and_bad_data_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let holder = rusqlite::Connection::open(&path).unwrap();
+        holder
+            .execute_batch("CREATE TABLE t (x); BEGIN EXCLUSIVE; INSERT INTO t VALUES (1);")
+            .unwrap();
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let busy = other.execute("INSERT INTO t VALUES (2)", []).unwrap_err();
+        assert!(StoreError::from(busy).is_unavailable());
+
+        let bad = serde_json::from_str::<serde_json::Value>("{not json").unwrap_err();
+        assert!(!StoreError::from(bad).is_unavailable());
+        let wrong = holder
+            .execute("INSERT INTO nowhere VALUES (1)", [])
+            .unwrap_err();
+        assert!(!StoreError::from(wrong).is_unavailable());
+        assert!(!StoreError::NotFound("k".into()).is_unavailable());
+    }
+}
