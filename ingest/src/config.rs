@@ -26,8 +26,6 @@ pub struct AwsSettings {
     pub clients_table: String,
     /// `CAUCE_TTL_DAYS` (default 30; 0 = no TTL): how long records stay in the hot store.
     pub ttl_days: u32,
-    /// `CAUCE_MAX_RECEIVES` (default 5): receives before a failing message is dead-lettered.
-    pub max_receives: u32,
     /// `CAUCE_RECEIVE_WAIT_SECS` (default 10): the long-poll of `cauce worker`.
     pub receive_wait: Duration,
     /// `CAUCE_LAKE`: the lake (`s3://bucket/prefix`), where the API reads published reports.
@@ -52,7 +50,6 @@ impl AwsSettings {
             clients_table: opt(needs.clients, "CAUCE_CLIENTS_TABLE")?,
             lake: opt(needs.lake, "CAUCE_LAKE")?,
             ttl_days: parsed("CAUCE_TTL_DAYS", 30, whole)?,
-            max_receives: parsed("CAUCE_MAX_RECEIVES", 5, whole)?,
             receive_wait: Duration::from_secs(parsed("CAUCE_RECEIVE_WAIT_SECS", 10, whole)?),
         })
     }

@@ -42,8 +42,8 @@ pub fn deliveries(event: &SqsEvent) -> Result<Vec<Delivery>> {
     event.records.iter().map(delivery).collect()
 }
 
-/// The partial-batch response: every message not done (on FIFO, the first failure and all
-/// after it), so that Lambda deletes only the rest.
+/// The partial-batch response: every message to deliver again (a transient failure, and the
+/// rest of its message group after it), so that Lambda deletes only the others.
 pub fn batch_response(deliveries: &[Delivery], statuses: &[Status]) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = deliveries
@@ -59,15 +59,16 @@ pub fn batch_response(deliveries: &[Delivery], statuses: &[Status]) -> SqsBatchR
     response
 }
 
-/// The writer Lambda's handler: an SQS FIFO event into the store.
+/// The writer Lambda's handler: an SQS FIFO event into the store, with the rules of
+/// [`crate::writer`]. Poison goes to the DLQ at once; a transient failure fails its item (and the
+/// rest of its group), which SQS delivers again after the queue's visibility timeout.
 pub async fn handle_sqs(
     event: SqsEvent,
     store: &dyn RecordStore,
     queue: &dyn Queue,
-    max_receives: u32,
 ) -> Result<SqsBatchResponse> {
     let deliveries = deliveries(&event)?;
-    let report = write_batch(&deliveries, store, queue, max_receives).await;
+    let report = write_batch(&deliveries, store, queue).await;
     tracing::info!(
         messages = deliveries.len(),
         inserted = report.counts.inserted,

@@ -1,15 +1,22 @@
 //! The writer: queue messages → record store, with per-message outcomes.
 //!
-//! Messages are handled in order. Consecutive good messages are written in one store call; when
-//! that fails, they are written one by one to find the culprit. A message that cannot be decoded
-//! is poison: it goes to the dead letters at once, with its reason. A message whose write fails
-//! is retried (its status is `Failed`, and so is every message after it, because FIFO order must
-//! hold) until it has been received `max_receives` times; then it is dead-lettered with the
-//! store's error, so that it never blocks its group forever.
+//! Order holds within a message group; groups are independent, so one group's trouble never
+//! holds up another's. All the decodable messages of a batch are first written in one store
+//! call; when that fails, they are written one at a time, in order, to learn what failed and why:
+//!
+//! * **Poison**: a message that can never be stored, because it cannot be decoded or the store
+//!   refuses its records for good (a constraint, an item the service rejects). It goes to the
+//!   dead letters at once, with its reason, and its group goes on.
+//! * **Transient**: the store is unavailable, throttled, timed out or out of disk
+//!   ([`crate::IngestError::is_unavailable`]). The message and every later message of its group
+//!   are `Failed`: they are delivered again after a back-off, and a transient failure never
+//!   counts toward dead-lettering, however long the outage lasts.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rand::Rng;
 use serde::Serialize;
 
 use cauce_store::{BadRow, PutOutcome, Record, RecordStore};
@@ -25,7 +32,8 @@ pub enum Status {
     Done,
     /// Moved to the dead letters with its reason (already removed from the queue).
     DeadLettered,
-    /// Not stored: it must be delivered again.
+    /// Not stored, for a transient reason (or an earlier message of its group was not): it
+    /// must be delivered again.
     Failed,
 }
 
@@ -64,7 +72,7 @@ pub struct Report {
     pub statuses: Vec<Status>,
     /// What the store did.
     pub counts: Counts,
-    /// Why the first failed message failed.
+    /// Why the first failed message failed (a transient reason).
     pub error: Option<String>,
 }
 
@@ -108,60 +116,90 @@ pub async fn write_batch(
     deliveries: &[Delivery],
     store: &dyn RecordStore,
     queue: &dyn Queue,
-    max_receives: u32,
 ) -> Report {
-    let mut report = Report {
-        statuses: vec![Status::Failed; deliveries.len()],
-        counts: Counts::default(),
-        error: None,
+    let mut batch = Batch {
+        queue,
+        deliveries,
+        report: Report {
+            statuses: vec![Status::Failed; deliveries.len()],
+            counts: Counts::default(),
+            error: None,
+        },
+        held: HashSet::new(),
     };
-    let mut decoded: Vec<Option<Result<Decoded>>> =
-        deliveries.iter().map(|d| Some(decode(d))).collect();
-    let mut i = 0;
-    while i < deliveries.len() {
-        if let Some(Err(e)) = &decoded[i] {
-            // A poison message: it can never be decoded.
-            let reason = format!("undecodable message: {e}");
-            if !dead_letter(queue, &deliveries[i], &reason).await {
-                report.error = Some(reason);
-                return report;
+    let mut decoded: Vec<Option<Decoded>> = Vec::with_capacity(deliveries.len());
+    for (i, d) in deliveries.iter().enumerate() {
+        match decode(d) {
+            Ok(x) => decoded.push(Some(x)),
+            Err(e) => {
+                decoded.push(None);
+                batch.poison(i, format!("undecodable message: {e}")).await;
             }
-            report.statuses[i] = Status::DeadLettered;
-            i += 1;
-            continue;
         }
-        // The run of decodable messages starting at i, written in one store call.
-        let end = (i..deliveries.len())
-            .find(|&j| matches!(decoded[j], Some(Err(_))))
-            .unwrap_or(deliveries.len());
-        let run = decoded[i..end].iter_mut().filter_map(|d| match d.take() {
-            Some(Ok(d)) => Some(d),
-            _ => None,
-        });
-        if store_all(store, run, &mut report.counts).await.is_ok() {
-            report.statuses[i..end].fill(Status::Done);
-            i = end;
-            continue;
-        }
-        // Find the failing message: decode again and write one at a time.
-        for (j, msg) in deliveries.iter().enumerate().take(end).skip(i) {
-            let one = decode(msg).into_iter();
-            let Err(e) = store_all(store, one, &mut report.counts).await else {
-                report.statuses[j] = Status::Done;
-                continue;
-            };
-            let reason = format!("store write failed: {e}");
-            if msg.receive_count >= max_receives && dead_letter(queue, msg, &reason).await {
-                report.statuses[j] = Status::DeadLettered;
-                continue;
-            }
-            tracing::warn!(message_id = %msg.id, receive_count = msg.receive_count, error = %e, "Write failed; the message will be retried.");
-            report.error = Some(reason);
-            return report;
-        }
-        i = end;
     }
-    report
+    // Every decodable message whose group goes on, in one store call.
+    let run: Vec<usize> = (0..deliveries.len())
+        .filter(|&i| decoded[i].is_some() && !batch.is_held(i))
+        .collect();
+    let all = run.iter().filter_map(|&i| decoded[i].take());
+    if store_all(store, all, &mut batch.report.counts)
+        .await
+        .is_ok()
+    {
+        for &i in &run {
+            batch.report.statuses[i] = Status::Done;
+        }
+        return batch.report;
+    }
+    // One at a time, to learn which failed and why (a message written twice is harmless:
+    // events keep their first copy, versions must be newer).
+    for &i in &run {
+        if batch.is_held(i) {
+            continue;
+        }
+        let one = decode(&deliveries[i]).into_iter();
+        match store_all(store, one, &mut batch.report.counts).await {
+            Ok(()) => batch.report.statuses[i] = Status::Done,
+            Err(e) if e.is_unavailable() => batch.hold(i, format!("store unavailable: {e}")),
+            Err(e) => batch.poison(i, format!("the store refuses it: {e}")).await,
+        }
+    }
+    batch.report
+}
+
+/// A batch being written: its report, and the groups held back by a transient failure.
+struct Batch<'a> {
+    queue: &'a dyn Queue,
+    deliveries: &'a [Delivery],
+    report: Report,
+    held: HashSet<&'a str>,
+}
+
+impl<'a> Batch<'a> {
+    /// Whether an earlier message of this message's group failed: then it waits too.
+    fn is_held(&self, i: usize) -> bool {
+        self.held.contains(self.deliveries[i].group.as_str())
+    }
+
+    /// Message `i` failed for a transient reason: it and the rest of its group are retried.
+    fn hold(&mut self, i: usize, reason: String) {
+        let d = &self.deliveries[i];
+        tracing::warn!(message_id = %d.id, group = %d.group, error = %reason, "Write failed; the message will be retried.");
+        self.held.insert(&self.deliveries[i].group);
+        self.report.error.get_or_insert(reason);
+    }
+
+    /// Message `i` can never be stored: to the dead letters, unless its group already waits.
+    async fn poison(&mut self, i: usize, reason: String) {
+        if self.is_held(i) {
+            return;
+        }
+        if dead_letter(self.queue, &self.deliveries[i], &reason).await {
+            self.report.statuses[i] = Status::DeadLettered;
+        } else {
+            self.hold(i, reason);
+        }
+    }
 }
 
 async fn dead_letter(queue: &dyn Queue, d: &Delivery, reason: &str) -> bool {
@@ -177,6 +215,38 @@ async fn dead_letter(queue: &dyn Queue, d: &Delivery, reason: &str) -> bool {
     }
 }
 
+/// How long a message group waits after a transient failure: doubling from `first` with each
+/// failure in a row, up to `max`, each wait drawn between half and all of that (jitter), so that
+/// groups that failed together do not all come back together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The wait after the first failure.
+    pub first: Duration,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            first: Duration::from_millis(200),
+            max: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Backoff {
+    /// The wait after `failures` failures in a row (1 for the first), jitter included.
+    pub fn wait(&self, failures: u32) -> Duration {
+        let doubled = self
+            .first
+            .saturating_mul(1u32 << failures.saturating_sub(1).min(20));
+        doubled
+            .min(self.max)
+            .mul_f64(rand::rng().random_range(0.5..=1.0))
+    }
+}
+
 /// Settings of the polling writer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PollConfig {
@@ -184,8 +254,8 @@ pub struct PollConfig {
     pub batch: usize,
     /// Sleep when the queue is empty.
     pub idle: Duration,
-    /// Dead-letter a failing message after this many receives.
-    pub max_receives: u32,
+    /// How a message group waits after a transient failure.
+    pub backoff: Backoff,
 }
 
 impl Default for PollConfig {
@@ -193,14 +263,17 @@ impl Default for PollConfig {
         PollConfig {
             batch: 256,
             idle: Duration::from_millis(20),
-            max_receives: 5,
+            backoff: Backoff::default(),
         }
     }
 }
 
 /// Polls the queue and writes to the store until the task is dropped: the embedded writer, and
-/// the long-running worker for containers.
+/// the long-running worker for containers. A group whose write failed for a transient reason
+/// is released to come back after its back-off; the others go on meanwhile.
 pub async fn poll(queue: Arc<dyn Queue>, store: Arc<dyn RecordStore>, config: PollConfig) {
+    // Transient failures in a row, per message group.
+    let mut failures: HashMap<String, u32> = HashMap::new();
     loop {
         let deliveries = match queue.receive(config.batch).await {
             Ok(d) => d,
@@ -214,31 +287,36 @@ pub async fn poll(queue: Arc<dyn Queue>, store: Arc<dyn RecordStore>, config: Po
             tokio::time::sleep(config.idle).await;
             continue;
         }
-        let report = write_batch(
-            &deliveries,
-            store.as_ref(),
-            queue.as_ref(),
-            config.max_receives,
-        )
-        .await;
-        let pick = |s: Status| -> Vec<Delivery> {
-            deliveries
-                .iter()
-                .zip(&report.statuses)
-                .filter(|(_, st)| **st == s)
-                .map(|(d, _)| d.clone())
-                .collect()
-        };
-        if let Err(e) = queue.ack(&pick(Status::Done)).await {
+        let report = write_batch(&deliveries, store.as_ref(), queue.as_ref()).await;
+        let mut done = Vec::new();
+        let mut failed: HashMap<&str, Vec<Delivery>> = HashMap::new();
+        for (d, status) in deliveries.iter().zip(&report.statuses) {
+            match status {
+                Status::Done => {
+                    failures.remove(&d.group);
+                    done.push(d.clone());
+                }
+                Status::Failed => failed.entry(&d.group).or_default().push(d.clone()),
+                Status::DeadLettered => {}
+            }
+        }
+        if let Err(e) = queue.ack(&done).await {
             tracing::error!(error = %e, "Queue ack failed; the messages will be delivered again.");
         }
-        let failed = pick(Status::Failed);
-        if !failed.is_empty() {
-            let reason = report.error.as_deref().unwrap_or("not processed");
-            if let Err(e) = queue.release(&failed, reason).await {
+        let reason = report.error.as_deref().unwrap_or("not processed");
+        for (group, messages) in failed {
+            let n = failures.entry(group.to_owned()).or_default();
+            *n += 1;
+            let wait = config.backoff.wait(*n);
+            tracing::info!(
+                group,
+                failures = *n,
+                wait_ms = wait.as_millis() as u64,
+                "Group backs off."
+            );
+            if let Err(e) = queue.release(&messages, reason, wait).await {
                 tracing::error!(error = %e, "Queue release failed.");
             }
-            tokio::time::sleep(config.idle * 10).await;
         }
     }
 }

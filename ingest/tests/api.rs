@@ -192,7 +192,7 @@ async fn accepted_items_are_stored_and_rejected_ones_archived() {
     let res = call(&h.router, Method::GET, "/healthz", None, None, "").await;
     assert_eq!(
         res.json,
-        serde_json::json!({"status": "ok", "pending": 4}),
+        serde_json::json!({"status": "ok", "pending": 4, "dead_letters": 0}),
         "3 accepted + 1 bad row wait"
     );
     h.drain().await;

@@ -66,7 +66,7 @@ async fn a_group_in_flight_waits(q: &dyn Queue) {
         q.receive(10).await.unwrap().is_empty(),
         "b must wait while a is in flight"
     );
-    q.release(&first, "retry").await.unwrap();
+    q.release(&first, "retry", Duration::ZERO).await.unwrap();
     let again = receive_n(q, 2).await;
     assert_eq!(
         bodies(&again, "g3"),
@@ -102,15 +102,16 @@ async fn dead_letters_keep_their_reason(q: &dyn Queue) {
     assert_eq!(found.group, "g5");
 }
 
-async fn dead_lettered_after_too_many_receives(q: &dyn Queue) {
-    q.send(vec![msg("g6", "flaky"), msg("g6", "next")])
+async fn dead_lettered_after_too_many_silent_receives(q: &dyn Queue) {
+    // Receives that end without an ack or a release (a crash, a hung writer) count.
+    q.send(vec![msg("g6", "crashes"), msg("g6", "next")])
         .await
         .unwrap();
     for attempt in 1..=MAX_RECEIVES {
-        let got = q.receive(1).await.unwrap();
-        assert_eq!(bodies(&got, "g6"), ["flaky"], "attempt {attempt}");
+        let got = receive_n(q, 1).await;
+        assert_eq!(bodies(&got, "g6"), ["crashes"], "attempt {attempt}");
         assert_eq!(got[0].receive_count, attempt);
-        q.release(&got, "store unavailable").await.unwrap();
+        tokio::time::sleep(VISIBILITY + Duration::from_millis(700)).await;
     }
     // The next receive moves it to the dead letters; its group goes on.
     let got = receive_n(q, 1).await;
@@ -121,7 +122,35 @@ async fn dead_lettered_after_too_many_receives(q: &dyn Queue) {
     );
     q.ack(&got).await.unwrap();
     let dead = q.dead_letters(10).await.unwrap();
-    assert!(dead.iter().any(|d| d.body == "flaky"), "{dead:?}");
+    assert!(dead.iter().any(|d| d.body == "crashes"), "{dead:?}");
+    assert_eq!(q.dead_lettered().await.unwrap(), 1);
+}
+
+async fn a_release_hides_its_group_for_the_wait(q: &dyn Queue) {
+    q.send(vec![msg("g8", "later"), msg("g8", "after")])
+        .await
+        .unwrap();
+    q.send(vec![msg("g9", "other group")]).await.unwrap();
+    let got = receive_n(q, 2).await;
+    let (mine, theirs): (Vec<Delivery>, Vec<Delivery>) =
+        got.into_iter().partition(|d| d.group == "g8");
+    assert_eq!(bodies(&mine, "g8"), ["later"]);
+    q.release(&mine, "store unavailable", Duration::from_secs(2))
+        .await
+        .unwrap();
+    q.ack(&theirs).await.unwrap();
+    assert!(
+        q.receive(10).await.unwrap().is_empty(),
+        "the released message and its group wait out the delay"
+    );
+    tokio::time::sleep(Duration::from_millis(2_700)).await;
+    let again = receive_n(q, 2).await;
+    assert_eq!(
+        bodies(&again, "g8"),
+        ["later", "after"],
+        "in order, after the wait"
+    );
+    q.ack(&again).await.unwrap();
 }
 
 async fn an_unacked_message_comes_back_after_the_visibility_timeout(q: &dyn Queue) {
@@ -146,7 +175,8 @@ macro_rules! contract {
         a_group_in_flight_waits(&$make("inflight").await).await;
         duplicates_are_dropped(&$make("dedup").await).await;
         dead_letters_keep_their_reason(&$make("dlq").await).await;
-        dead_lettered_after_too_many_receives(&$make("redrive").await).await;
+        dead_lettered_after_too_many_silent_receives(&$make("redrive").await).await;
+        a_release_hides_its_group_for_the_wait(&$make("backoff").await).await;
         an_unacked_message_comes_back_after_the_visibility_timeout(&$make("visibility").await)
             .await;
     }};
@@ -222,4 +252,29 @@ async fn sqlite_queue_survives_a_reopen() {
     let q = SqliteQueue::open(&path, SqliteQueueConfig::default()).unwrap();
     let got = q.receive(10).await.unwrap();
     assert_eq!(bodies(&got, "g"), ["durable"]);
+}
+
+/// The embedded queue tells a release after a transient failure from a silent receive: however
+/// many releases, the message is never dead-lettered for them.
+#[tokio::test]
+async fn sqlite_releases_never_dead_letter() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SqliteQueueConfig {
+        visibility_timeout: VISIBILITY,
+        max_receives: MAX_RECEIVES,
+    };
+    let q = SqliteQueue::open(dir.path().join("q.db"), config).unwrap();
+    q.send(vec![msg("g", "outage")]).await.unwrap();
+    for attempt in 1..=3 * MAX_RECEIVES {
+        let got = q.receive(1).await.unwrap();
+        assert_eq!(bodies(&got, "g"), ["outage"], "attempt {attempt}");
+        q.release(&got, "store unavailable", Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    let got = q.receive(1).await.unwrap();
+    assert_eq!(bodies(&got, "g"), ["outage"]);
+    q.ack(&got).await.unwrap();
+    assert_eq!(q.dead_lettered().await.unwrap(), 0);
+    assert_eq!(q.pending().await.unwrap(), 0);
 }

@@ -108,10 +108,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
     let mut background = vec![tokio::spawn(poll(
         queue.clone(),
         store.clone(),
-        PollConfig {
-            max_receives: queue_config.max_receives,
-            ..PollConfig::default()
-        },
+        PollConfig::default(),
     ))];
     let lake = Arc::new(LocalLake::new(dir.join("lake")));
     let exporter = Embedded::new((*store).clone(), lake.clone(), EmbeddedConfig::default()).await?;

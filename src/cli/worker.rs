@@ -21,7 +21,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     let config = PollConfig {
         batch: args.batch,
         idle: Duration::from_millis(100),
-        max_receives: cfg.max_receives,
+        ..PollConfig::default()
     };
     tracing::info!(queue = %cfg.queue_url, tables = %cfg.table_prefix, "Cauce worker is polling.");
     let worker = poll(Arc::new(cfg.queue(&aws)), Arc::new(cfg.store(&aws)), config);

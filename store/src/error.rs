@@ -15,6 +15,9 @@ pub enum StoreError {
     Dynamo {
         /// The API operation that failed, such as `PutItem`.
         operation: &'static str,
+        /// Whether a retry may succeed: throttling, a timeout, a service-side failure; not a
+        /// request the service refuses (a validation error, an item too large).
+        transient: bool,
         /// The SDK's error, with its service code and request id.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
@@ -81,27 +84,53 @@ pub fn sqlite_unavailable(err: &rusqlite::Error) -> bool {
 
 impl StoreError {
     /// Whether the store or the lake was unavailable (and a retry may succeed), rather than a
-    /// bug or bad data.
+    /// bug or data that no retry mends: the split between backing off and dead-lettering.
     pub fn is_unavailable(&self) -> bool {
         match self {
             StoreError::Sqlite(e) => sqlite_unavailable(e),
-            StoreError::Dynamo { .. } | StoreError::S3 { .. } | StoreError::Io { .. } => true,
+            StoreError::Dynamo { transient, .. } => *transient,
+            StoreError::S3 { .. } | StoreError::Io { .. } | StoreError::Task(_) => true,
             _ => false,
         }
     }
 
-    /// Wraps a DynamoDB SDK error with the name of the operation that failed.
+    /// Wraps a DynamoDB SDK error with the name of the operation that failed, and tells a
+    /// transient failure (throttled, timed out, unreachable, the service's own error) from a
+    /// request that no retry mends.
     #[cfg(feature = "aws")]
     pub fn dynamo<E, R>(
         operation: &'static str,
         err: aws_sdk_dynamodb::error::SdkError<E, R>,
     ) -> Self
     where
-        E: std::error::Error + Send + Sync + 'static,
+        E: std::error::Error
+            + aws_sdk_dynamodb::error::ProvideErrorMetadata
+            + Send
+            + Sync
+            + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
     {
+        use aws_sdk_dynamodb::error::SdkError;
+        let transient = match &err {
+            SdkError::ServiceError(e) => matches!(
+                e.err().code(),
+                Some(
+                    "ThrottlingException"
+                        | "ProvisionedThroughputExceededException"
+                        | "RequestLimitExceeded"
+                        | "InternalServerError"
+                        | "ServiceUnavailable"
+                        | "TransactionConflictException"
+                        | "LimitExceededException"
+                )
+            ),
+            SdkError::ConstructionFailure(_) => false,
+            // Timeouts, connections that failed, responses that could not be read.
+            _ => true,
+        };
         StoreError::Dynamo {
             operation,
+            transient,
             source: Box::new(err),
         }
     }

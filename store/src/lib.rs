@@ -17,6 +17,7 @@ pub mod change;
 pub mod dynamo;
 pub mod env;
 pub mod error;
+pub mod faults;
 pub mod keys;
 pub mod lake;
 pub mod model;

@@ -153,12 +153,13 @@ impl ApiState {
         self
     }
 
-    async fn pending(&self) -> Result<u64> {
-        let mut total = self.queue.pending().await?;
+    /// Accepted items not yet in the lake, and messages in the dead letters.
+    async fn health(&self) -> Result<(u64, u64)> {
+        let mut pending = self.queue.pending().await?;
         for b in &self.backlogs {
-            total += b.backlog().await?;
+            pending += b.backlog().await?;
         }
-        Ok(total)
+        Ok((pending, self.queue.dead_lettered().await?))
     }
 }
 
@@ -191,14 +192,19 @@ async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
 }
 
+/// `{"status": "ok", "pending", "dead_letters"}`; when a backend cannot answer, 503 with a
+/// stable code only: the details (paths, queue URLs, accounts) go to the log, not to callers.
 async fn healthz(State(api): State<Arc<ApiState>>) -> Response {
-    match api.pending().await {
-        Ok(pending) => Json(json!({ "status": "ok", "pending": pending })).into_response(),
+    match api.health().await {
+        Ok((pending, dead_letters)) => Json(json!({
+            "status": "ok", "pending": pending, "dead_letters": dead_letters,
+        }))
+        .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "Health check failed.");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "error": e.to_string() })),
+                Json(json!({ "status": "unavailable", "error": "unavailable" })),
             )
                 .into_response()
         }

@@ -9,9 +9,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let (settings, aws) = AwsSettings::load(Needs::QUEUE_AND_TABLES).await?;
     let (queue, store) = (&settings.queue(&aws), &settings.store(&aws));
-    let max_receives = settings.max_receives;
     run(service_fn(|e: LambdaEvent<_>| async move {
-        Ok::<_, Error>(handle_sqs(e.payload, store, queue, max_receives).await?)
+        Ok::<_, Error>(handle_sqs(e.payload, store, queue).await?)
     }))
     .await
 }

@@ -8,6 +8,8 @@ pub mod sqlite;
 #[cfg(feature = "aws")]
 pub mod sqs;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -87,8 +89,16 @@ pub trait Queue: Send + Sync {
     /// Deletes processed messages.
     async fn ack(&self, deliveries: &[Delivery]) -> Result<()>;
 
-    /// Makes messages visible again at once, for a retry, recording why they failed.
-    async fn release(&self, deliveries: &[Delivery], reason: &str) -> Result<()>;
+    /// Makes messages visible again after `retry_in`, for a retry after a transient failure,
+    /// recording why they failed. Such a failure does not count toward dead-lettering where the
+    /// adapter can tell it from a receive that ended without a word (the SQLite queue; SQS counts
+    /// every receive against its redrive policy's `maxReceiveCount`).
+    async fn release(
+        &self,
+        deliveries: &[Delivery],
+        reason: &str,
+        retry_in: Duration,
+    ) -> Result<()>;
 
     /// Moves one message to the dead-letter queue with its reason.
     async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<()>;
@@ -98,6 +108,9 @@ pub trait Queue: Send + Sync {
 
     /// How many accepted items are still in the queue (SQS: messages, approximately).
     async fn pending(&self) -> Result<u64>;
+
+    /// How many messages are in the dead letters (SQS: approximately).
+    async fn dead_lettered(&self) -> Result<u64>;
 }
 
 /// How records are grouped and packed into messages.

@@ -19,7 +19,7 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT, grp TEXT NOT NULL, items INTEGER NOT NULL,
     visible_at INTEGER NOT NULL DEFAULT 0, receive_count INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT, body TEXT NOT NULL);
+    last_error TEXT, body TEXT NOT NULL, retries INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS messages_grp ON messages (grp, visible_at);
 CREATE TABLE IF NOT EXISTS dedup (dedup_id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -36,7 +36,8 @@ const DEDUP_WINDOW_MS: i64 = 5 * 60 * 1000;
 pub struct SqliteQueueConfig {
     /// How long a received message stays hidden before it is delivered again.
     pub visibility_timeout: Duration,
-    /// A message received this many times without an ack goes to the dead letters.
+    /// A message received this many times without an ack or a release (a crash, a timeout)
+    /// goes to the dead letters. Releases after a transient failure do not count.
     pub max_receives: u32,
 }
 
@@ -53,10 +54,11 @@ enum Command {
     Send(Vec<OutMessage>),
     Receive(usize),
     Ack(Vec<Delivery>),
-    Release(Vec<Delivery>, String),
+    Release(Vec<Delivery>, String, i64),
     DeadLetter(Delivery, String),
     DeadLetters(usize),
     Pending,
+    DeadLettered,
     Close,
 }
 
@@ -87,6 +89,7 @@ impl SqliteQueue {
     pub fn open(path: impl AsRef<Path>, config: SqliteQueueConfig) -> Result<Self> {
         let conn = cauce_store::sqlite::open(path.as_ref())?;
         conn.execute_batch(SCHEMA)?;
+        add_retries_column(&conn)?;
         let (tx, rx) = mpsc::channel::<Job>(4096);
         std::thread::Builder::new()
             .name("cauce-queue".into())
@@ -109,6 +112,19 @@ impl SqliteQueue {
             .map_err(|_| IngestError::QueueClosed)?;
         rx.await.map_err(|_| IngestError::QueueClosed)?
     }
+}
+
+/// Queues made before transient releases were counted apart lack the `retries` column.
+fn add_retries_column(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('messages') WHERE name = 'retries'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has {
+        conn.execute_batch("ALTER TABLE messages ADD COLUMN retries INTEGER NOT NULL DEFAULT 0")?;
+    }
+    Ok(())
 }
 
 fn serve(mut conn: Connection, mut rx: mpsc::Receiver<Job>, config: SqliteQueueConfig) {
@@ -203,14 +219,19 @@ fn run(
             }
             Ok(Reply::Done)
         }
-        Command::Release(deliveries, reason) => {
+        Command::Release(deliveries, reason, retry_in_ms) => {
             let mut upd = tx.prepare_cached(
-                "UPDATE messages SET visible_at = ?3, last_error = ?4 WHERE id = ?1 AND receive_count = ?2",
+                "UPDATE messages SET visible_at = ?3, last_error = ?4, retries = retries + 1
+                 WHERE id = ?1 AND receive_count = ?2",
             )?;
             for d in deliveries {
-                upd.execute(params![d.id, d.receive_count, now, reason])?;
+                upd.execute(params![d.id, d.receive_count, now + retry_in_ms, reason])?;
             }
             Ok(Reply::Done)
+        }
+        Command::DeadLettered => {
+            let n: i64 = tx.query_row("SELECT COUNT(*) FROM dead_letters", [], |r| r.get(0))?;
+            Ok(Reply::Count(n as u64))
         }
         Command::DeadLetter(d, reason) => {
             *delta -= move_to_dead_letters(tx, d, reason, now)?;
@@ -258,7 +279,7 @@ fn move_to_dead_letters(tx: &Transaction<'_>, d: &Delivery, reason: &str, now: i
     Ok(items)
 }
 
-type Candidate = (i64, String, String, u32, Option<String>);
+type Candidate = (i64, String, String, u32, u32, Option<String>);
 
 fn receive(
     tx: &Transaction<'_>,
@@ -273,20 +294,20 @@ fn receive(
         // The first messages of every group that has nothing in flight, in id order.
         let candidates: Vec<Candidate> = tx
             .prepare_cached(
-                "SELECT id, grp, body, receive_count, last_error FROM messages m
+                "SELECT id, grp, body, receive_count, retries, last_error FROM messages m
                  WHERE m.visible_at <= ?1
                    AND NOT EXISTS (SELECT 1 FROM messages p WHERE p.grp = m.grp AND p.visible_at > ?1)
                  ORDER BY id LIMIT ?2",
             )?
             .query_map(params![now, (max - out.len()) as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
         if candidates.is_empty() {
             return Ok(out);
         }
         let mut dead = 0;
-        for (id, group, body, count, last_error) in candidates {
+        for (id, group, body, count, retries, last_error) in candidates {
             let delivery = Delivery {
                 id: id.to_string(),
                 receipt: format!("{id}:{}", count + 1),
@@ -295,9 +316,12 @@ fn receive(
                 sequence: id.to_string(),
                 receive_count: count + 1,
             };
-            if count >= config.max_receives {
+            // Receives that ended in a release after a transient failure do not count: only
+            // those that ended without a word (a crash, a timeout) do.
+            let silent = count.saturating_sub(retries);
+            if silent >= config.max_receives {
                 let reason = format!(
-                    "received {count} times without success; last error: {}",
+                    "received {silent} times without an answer; last error: {}",
                     last_error.as_deref().unwrap_or("none recorded")
                 );
                 *delta -= move_to_dead_letters(tx, &delivery, &reason, now)?;
@@ -336,10 +360,15 @@ impl Queue for SqliteQueue {
             .map(|_| ())
     }
 
-    async fn release(&self, deliveries: &[Delivery], reason: &str) -> Result<()> {
-        self.call(Command::Release(deliveries.to_vec(), reason.to_owned()))
-            .await
-            .map(|_| ())
+    async fn release(
+        &self,
+        deliveries: &[Delivery],
+        reason: &str,
+        retry_in: Duration,
+    ) -> Result<()> {
+        let retry_in_ms = retry_in.as_millis().min(i64::MAX as u128) as i64;
+        let cmd = Command::Release(deliveries.to_vec(), reason.to_owned(), retry_in_ms);
+        self.call(cmd).await.map(|_| ())
     }
 
     async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<()> {
@@ -359,6 +388,13 @@ impl Queue for SqliteQueue {
         match self.call(Command::Pending).await? {
             Reply::Count(n) => Ok(n),
             _ => unreachable!("pending replies with a count"),
+        }
+    }
+
+    async fn dead_lettered(&self) -> Result<u64> {
+        match self.call(Command::DeadLettered).await? {
+            Reply::Count(n) => Ok(n),
+            _ => unreachable!("dead_lettered replies with a count"),
         }
     }
 }

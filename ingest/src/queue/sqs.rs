@@ -101,6 +101,28 @@ impl SqsQueue {
         Ok(SqsQueue::new(client, url, dlq_url, Duration::from_secs(0)))
     }
 
+    /// The messages of a queue, visible or in flight (approximately, as SQS counts them).
+    async fn messages(&self, url: &str) -> Result<u64> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(sqs_err("GetQueueAttributes"))?;
+        let attrs = out.attributes();
+        let get = |n: QueueAttributeName| -> u64 {
+            attrs
+                .and_then(|a| a.get(&n))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(get(QueueAttributeName::ApproximateNumberOfMessages)
+            + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+    }
+
     async fn send_batch(&self, batch: &[OutMessage]) -> Result<()> {
         let mut todo: Vec<usize> = (0..batch.len()).collect();
         for attempt in 0..=SEND_RETRIES {
@@ -256,7 +278,14 @@ impl Queue for SqsQueue {
         Ok(())
     }
 
-    async fn release(&self, deliveries: &[Delivery], reason: &str) -> Result<()> {
+    async fn release(
+        &self,
+        deliveries: &[Delivery],
+        reason: &str,
+        retry_in: Duration,
+    ) -> Result<()> {
+        // SQS hides a message for at most 12 hours.
+        let hide = retry_in.as_secs().min(43_200) as i32;
         tracing::warn!(
             messages = deliveries.len(),
             error = reason,
@@ -270,7 +299,7 @@ impl Queue for SqsQueue {
                     ChangeMessageVisibilityBatchRequestEntry::builder()
                         .id(i.to_string())
                         .receipt_handle(&d.receipt)
-                        .visibility_timeout(0)
+                        .visibility_timeout(hide)
                         .build()
                 })
                 .collect::<std::result::Result<Vec<_>, _>>()?;
@@ -344,24 +373,11 @@ impl Queue for SqsQueue {
     }
 
     async fn pending(&self) -> Result<u64> {
-        let out = self
-            .client
-            .get_queue_attributes()
-            .queue_url(&self.url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .map_err(sqs_err("GetQueueAttributes"))?;
-        let attrs = out.attributes();
-        let get = |n: QueueAttributeName| -> u64 {
-            attrs
-                .and_then(|a| a.get(&n))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        Ok(get(QueueAttributeName::ApproximateNumberOfMessages)
-            + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+        self.messages(&self.url).await
+    }
+
+    async fn dead_lettered(&self) -> Result<u64> {
+        self.messages(&self.dlq_url).await
     }
 }
 

@@ -63,7 +63,7 @@ impl Harness {
             if batch.is_empty() {
                 return;
             }
-            let report = write_batch(&batch, self.store.as_ref(), self.queue.as_ref(), 5).await;
+            let report = write_batch(&batch, self.store.as_ref(), self.queue.as_ref()).await;
             assert!(
                 report.statuses.iter().all(|s| *s == Status::Done),
                 "{report:?}"
