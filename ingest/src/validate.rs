@@ -29,7 +29,18 @@ pub struct Limits {
     pub max_future_ms: i64,
     /// How far in the past a timestamp may be, ms.
     pub max_past_ms: i64,
+    /// The largest clock skew corrected, ms: a batch whose `sent_at` is further than this from
+    /// the server's clock has its items rejected with `clock_skew`.
+    pub max_skew_ms: i64,
+    /// The longest id and message echoed in a rejection (and archived with it), bytes; longer
+    /// ones are cut at a character boundary and marked.
+    pub max_echo_bytes: usize,
 }
+
+/// The range of raw client times, epoch ms, that can be milliseconds at all: from 1973-03-03
+/// (below it, a number is epoch seconds) to 2262-04-11 (past it, nanoseconds overflow in most
+/// readers; and a number that large is micro- or nanoseconds).
+pub const PLAUSIBLE_MS: std::ops::Range<i64> = 100_000_000_000..9_200_000_000_000;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -43,6 +54,8 @@ impl Default for Limits {
             max_steps: 200,
             max_future_ms: 24 * 3600 * 1000,
             max_past_ms: 30 * 24 * 3600 * 1000,
+            max_skew_ms: 7 * 24 * 3600 * 1000,
+            max_echo_bytes: 256,
         }
     }
 }
@@ -65,6 +78,8 @@ pub enum Code {
     BadTimestamp,
     /// A timestamp is too far in the future or the past.
     TimestampOutOfRange,
+    /// The batch's `sent_at` is further from the server's clock than the skew it corrects.
+    ClockSkew,
     /// The item is larger than the item limit.
     TooLarge,
     /// `properties` or `context` nest deeper than the limit.
@@ -86,6 +101,7 @@ impl Code {
             Code::TooLong => "too_long",
             Code::BadTimestamp => "bad_timestamp",
             Code::TimestampOutOfRange => "timestamp_out_of_range",
+            Code::ClockSkew => "clock_skew",
             Code::TooLarge => "too_large",
             Code::TooDeep => "too_deep",
             Code::TooManyKeys => "too_many_keys",
@@ -183,25 +199,49 @@ pub fn parse_batch<'a>(
             max: limits.max_items,
         });
     }
+    if let Some(sent) = body.sent_at.filter(|s| !PLAUSIBLE_MS.contains(s)) {
+        return Err(BodyError::BadSentAt(format!(
+            "`sent_at`: {}",
+            implausible(sent)
+        )));
+    }
+    let skew_ms = body
+        .sent_at
+        .map_or(0, |sent| received_at.saturating_sub(sent));
     let stamp = Stamp {
         app_id: app_id.to_owned(),
         received_at,
-        skew_ms: body.sent_at.map_or(0, |sent| received_at - sent),
+        skew_ms,
     };
+    let skewed = (skew_ms.abs() > limits.max_skew_ms).then(|| {
+        fault(
+            Code::ClockSkew,
+            "sent_at",
+            format!(
+                "`sent_at` is {} h from the server's clock; the client's clock must be within {} days: fix it, then resend",
+                skew_ms.abs() / 3_600_000,
+                limits.max_skew_ms / 86_400_000
+            ),
+        )
+    });
     let mut parsed = Parsed {
         accepted: Vec::with_capacity(body.batch.len()),
         rejected: Vec::new(),
     };
     for (index, raw) in body.batch.into_iter().enumerate() {
-        match parse_item(kind, raw.get(), &stamp, limits) {
+        let outcome = match &skewed {
+            Some(f) => Err(fault(f.code, &f.field, &f.message)),
+            None => parse_item(kind, raw.get(), &stamp, limits),
+        };
+        match outcome {
             Ok(record) => parsed.accepted.push(record),
             Err(f) => parsed.rejected.push((
                 Rejection {
                     index,
-                    id: probe_id(kind, raw.get()),
+                    id: probe_id(kind, raw.get()).map(|id| echo(&id, limits)),
                     error: f.code,
                     field: f.field,
-                    message: f.message,
+                    message: echo(&f.message, limits),
                 },
                 raw.get(),
             )),
@@ -325,7 +365,37 @@ fn check_opt_id(field: &str, value: Option<&str>, limits: &Limits) -> Result<(),
     value.map_or(Ok(()), |v| check_id(field, v, limits))
 }
 
+/// Why a number is not epoch milliseconds.
+fn implausible(ms: i64) -> String {
+    if ms < PLAUSIBLE_MS.start {
+        format!("{ms} is not epoch milliseconds (epoch seconds? multiply by 1000)")
+    } else {
+        format!("{ms} is not epoch milliseconds (micro- or nanoseconds?)")
+    }
+}
+
+/// A string as a rejection echoes it: at most `max_echo_bytes`, cut at a character boundary
+/// and marked, so that a huge id never makes a huge response or bad-rows record.
+pub fn echo(s: &str, limits: &Limits) -> String {
+    let max = limits.max_echo_bytes;
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &s[..end], s.len())
+}
+
 fn check_time(field: &str, client_ms: i64, stamp: &Stamp, limits: &Limits) -> Result<(), Fault> {
+    if !PLAUSIBLE_MS.contains(&client_ms) {
+        return Err(fault(
+            Code::BadTimestamp,
+            field,
+            format!("`{field}`: {}", implausible(client_ms)),
+        ));
+    }
     let corrected = client_ms.saturating_add(stamp.skew_ms);
     let ahead = corrected - stamp.received_at;
     if ahead > limits.max_future_ms || -ahead > limits.max_past_ms {

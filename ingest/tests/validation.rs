@@ -57,6 +57,11 @@ fn every_rule_has_its_code_and_names_its_field() {
         ("fractional milliseconds", Kind::Event, r#"{"event_id":"e","name":"n","timestamp":1.5}"#.into(), Code::BadTimestamp, "timestamp"),
         ("timestamp too far ahead", Kind::Event, format!(r#"{{"event_id":"e","name":"n","timestamp":{future}}}"#), Code::TimestampOutOfRange, "timestamp"),
         ("timestamp too old", Kind::Event, format!(r#"{{"event_id":"e","name":"n","timestamp":{past}}}"#), Code::TimestampOutOfRange, "timestamp"),
+        ("timestamp in epoch seconds", Kind::Event, r#"{"event_id":"e","name":"n","timestamp":1790000000}"#.into(), Code::BadTimestamp, "timestamp"),
+        ("timestamp in microseconds", Kind::Event, r#"{"event_id":"e","name":"n","timestamp":1790000000000000}"#.into(), Code::BadTimestamp, "timestamp"),
+        ("updated_at in nanoseconds", Kind::Story, r#"{"story_id":"s","name":"n","started_at":1790000000000,"updated_at":1790000000000000000,"steps":[]}"#.into(), Code::BadTimestamp, "updated_at"),
+        ("step time in seconds", Kind::Story, format!(r#"{{{STORY},"steps":[{{"name":"a","at":1790000000}}]}}"#), Code::BadTimestamp, "steps[0].at"),
+        ("exposure time in seconds", Kind::Exposure, r#"{"experiment":"x","user_id":"u","variant":"a","exposed_at":1790000000,"updated_at":1790000000000}"#.into(), Code::BadTimestamp, "exposed_at"),
         ("empty id", Kind::Event, r#"{"event_id":"","name":"n","timestamp":1790000000000}"#.into(), Code::EmptyField, "event_id"),
         ("id too long", Kind::Event, format!(r#"{{"event_id":"{long}","name":"n","timestamp":1790000000000}}"#), Code::TooLong, "event_id"),
         ("control character in id", Kind::Event, r#"{"event_id":"a\u0007b","name":"n","timestamp":1790000000000}"#.into(), Code::BadValue, "event_id"),
@@ -140,4 +145,58 @@ fn body_level_errors() {
             max: 500
         }
     );
+}
+
+#[test]
+fn clocks_in_seconds_or_a_year_off_are_refused_not_stored_as_1970() {
+    let limits = Limits::default();
+    // Seconds everywhere: the skew correction would cancel out and store 1970; refused.
+    let seconds = format!(
+        r#"{{"sent_at":{},"batch":[{{"event_id":"e","name":"n","timestamp":{}}}]}}"#,
+        NOW / 1000,
+        NOW / 1000
+    );
+    let refused = parse_batch(Kind::Event, seconds.as_bytes(), "app", NOW, &limits).unwrap_err();
+    assert!(
+        matches!(&refused, BodyError::BadSentAt(m) if m.contains("epoch seconds")),
+        "{refused:?}"
+    );
+    // A device clock a year behind: every item is rejected, with its reason, and kept.
+    let year = 365 * DAY;
+    let body = format!(
+        r#"{{"sent_at":{},"batch":[{{{EVENT}}},{{{EVENT}}}]}}"#,
+        NOW - year
+    );
+    let parsed = parse_batch(Kind::Event, body.as_bytes(), "app", NOW, &limits).unwrap();
+    assert!(parsed.accepted.is_empty());
+    assert_eq!(parsed.rejected.len(), 2);
+    for (r, raw) in &parsed.rejected {
+        assert_eq!((r.error, r.field.as_str()), (Code::ClockSkew, "sent_at"));
+        assert!(r.message.contains("7 days"), "{}", r.message);
+        assert!(raw.contains("\"e1\""));
+    }
+    // Within the bound, the skew is corrected as before: a clock 6 days behind.
+    let behind = NOW - 6 * DAY;
+    let body = format!(
+        r#"{{"sent_at":{behind},"batch":[{{"event_id":"e","name":"n","timestamp":{behind}}}]}}"#
+    );
+    let parsed = parse_batch(Kind::Event, body.as_bytes(), "app", NOW, &limits).unwrap();
+    assert_eq!(parsed.accepted[0].ts(), NOW);
+}
+
+#[test]
+fn a_huge_id_is_echoed_cut_short_and_marked() {
+    let id = "é".repeat(300_000); // 600 KB
+    let item = format!(r#"{{"event_id":"{id}","name":"n","timestamp":{NOW}}}"#);
+    let body = format!(r#"{{"batch":[{item}]}}"#);
+    let parsed = parse_batch(Kind::Event, body.as_bytes(), "app", NOW, &Limits::default()).unwrap();
+    let (r, _) = &parsed.rejected[0];
+    assert_eq!(r.error, Code::TooLarge);
+    let echoed = r.id.as_deref().unwrap();
+    assert!(echoed.len() < 300, "{} bytes", echoed.len());
+    assert!(
+        echoed.starts_with("éé") && echoed.ends_with("(600000 bytes in all)"),
+        "{echoed}"
+    );
+    assert!(r.message.len() < 300);
 }
