@@ -42,6 +42,14 @@ pub enum IngestError {
     /// The API key is missing or unknown (the authorizer's 401).
     #[error("Unauthorized")]
     Unauthorized,
+    /// The embedded queue's transaction failed, and with it every command batched in it.
+    #[error("queue transaction failed: {message}")]
+    QueueTransaction {
+        /// What SQLite said.
+        message: String,
+        /// Whether a retry may succeed (busy, locked, disk full, an I/O error).
+        transient: bool,
+    },
     /// The queue was shut down and takes no more work.
     #[error("the queue is closed")]
     QueueClosed,
@@ -73,6 +81,7 @@ impl IngestError {
             IngestError::Aws { .. } | IngestError::Partial { .. } | IngestError::QueueClosed => {
                 true
             }
+            IngestError::QueueTransaction { transient, .. } => *transient,
             _ => false,
         }
     }

@@ -3,6 +3,7 @@
 mod apps;
 mod compact;
 mod demo;
+mod dlq;
 mod report;
 mod serve;
 mod worker;
@@ -64,6 +65,9 @@ enum Command {
     /// Manage apps and their API keys.
     #[command(subcommand)]
     Apps(apps::AppsCommand),
+    /// List the dead letters with their reasons, and replay them into the queue.
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
 }
 
 /// Parses the command line and runs the command.
@@ -93,6 +97,7 @@ pub fn run() -> anyhow::Result<()> {
             Command::Compact(args) => compact::run(args).await,
             Command::Report(args) => report::run(args).await,
             Command::Apps(cmd) => apps::run(cmd).await,
+            Command::Dlq(cmd) => dlq::run(cmd).await,
         }
     })
 }

@@ -53,8 +53,8 @@ pub fn serve_with(data: &Path, extra: &[&str]) -> Server {
     Server { child, base }
 }
 
-/// Runs a `cauce` command on a data folder and reads its one JSON line.
-pub fn cli(data: &Path, args: &[&str]) -> Value {
+/// Runs a `cauce` command on a data folder, which must succeed, and returns what it printed.
+pub fn cli_text(data: &Path, args: &[&str]) -> String {
     let out = Command::new(BIN)
         .args(args)
         .arg("--data")
@@ -66,7 +66,12 @@ pub fn cli(data: &Path, args: &[&str]) -> Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("one JSON line")
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// Runs a `cauce` command on a data folder and reads its one JSON line.
+pub fn cli(data: &Path, args: &[&str]) -> Value {
+    serde_json::from_str(&cli_text(data, args)).expect("one JSON line")
 }
 
 /// An HTTP client of a running server; answers of any status come back as (status, JSON).

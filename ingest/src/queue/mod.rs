@@ -67,6 +67,8 @@ pub struct Delivery {
 /// A message that ended in the dead-letter queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
+    /// Its id in the dead letters, for [`Queue::replay`].
+    pub id: String,
     /// The message group.
     pub group: String,
     /// The body.
@@ -103,8 +105,13 @@ pub trait Queue: Send + Sync {
     /// Moves one message to the dead-letter queue with its reason.
     async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<()>;
 
-    /// Reads up to `max` dead letters.
+    /// Reads up to `max` dead letters, oldest first, leaving them where they are.
     async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>>;
+
+    /// Moves the dead letters with these ids back into the queue, each at the end of its message
+    /// group, and returns how many it moved. An id that is not (or no longer) a dead letter is
+    /// skipped, so replaying twice moves nothing more.
+    async fn replay(&self, ids: &[String]) -> Result<usize>;
 
     /// How many accepted items are still in the queue (SQS: messages, approximately).
     async fn pending(&self) -> Result<u64>;
@@ -145,6 +152,15 @@ pub struct Envelope<'a> {
     /// Rejected items to archive.
     #[serde(default)]
     pub rejected: Vec<BadRow>,
+}
+
+impl DeadLetter {
+    /// The app whose message this was: its group is `{app_id}.{bucket}` or `{app_id}.bad`.
+    pub fn app_id(&self) -> &str {
+        self.group
+            .rsplit_once('.')
+            .map_or(self.group.as_str(), |(app, _)| app)
+    }
 }
 
 impl<'a> Envelope<'a> {

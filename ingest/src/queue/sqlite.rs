@@ -57,6 +57,7 @@ enum Command {
     Release(Vec<Delivery>, String, i64),
     DeadLetter(Delivery, String),
     DeadLetters(usize),
+    Replay(Vec<String>),
     Pending,
     DeadLettered,
     Close,
@@ -146,6 +147,7 @@ fn serve(mut conn: Connection, mut rx: mpsc::Receiver<Job>, config: SqliteQueueC
         }
         let now = now_ms();
         let mut delta = 0i64;
+        let mut recount = None;
         let result = (|| -> Result<Vec<Result<Reply>>> {
             let tx = conn.transaction()?;
             let replies = jobs
@@ -154,6 +156,13 @@ fn serve(mut conn: Connection, mut rx: mpsc::Receiver<Job>, config: SqliteQueueC
                 .collect();
             if now - last_prune > DEDUP_WINDOW_MS / 5 {
                 tx.execute("DELETE FROM dedup WHERE at < ?1", [now - DEDUP_WINDOW_MS])?;
+                // Count again now and then: another process (`cauce dlq replay`) may have
+                // added messages.
+                let items: i64 =
+                    tx.query_row("SELECT COALESCE(SUM(items), 0) FROM messages", [], |r| {
+                        r.get(0)
+                    })?;
+                recount = Some(items);
                 last_prune = now;
             }
             tx.commit()?;
@@ -165,18 +174,19 @@ fn serve(mut conn: Connection, mut rx: mpsc::Receiver<Job>, config: SqliteQueueC
         }
         match result {
             Ok(replies) => {
-                pending += delta;
+                pending = recount.unwrap_or(pending + delta);
                 for ((_, reply), r) in jobs.into_iter().zip(replies) {
                     let _ = reply.send(r);
                 }
             }
             Err(e) => {
-                let msg = e.to_string();
-                tracing::error!(error = %msg, "Queue transaction failed.");
+                let (message, transient) = (e.to_string(), e.is_unavailable());
+                tracing::error!(error = %message, "Queue transaction failed.");
                 for (_, reply) in jobs {
-                    let _ = reply.send(Err(IngestError::Config(format!(
-                        "queue transaction failed: {msg}"
-                    ))));
+                    let _ = reply.send(Err(IngestError::QueueTransaction {
+                        message: message.clone(),
+                        transient,
+                    }));
                 }
             }
         }
@@ -239,16 +249,37 @@ fn run(
         }
         Command::DeadLetters(max) => {
             let mut stmt = tx.prepare_cached(
-                "SELECT grp, body, reason FROM dead_letters ORDER BY id LIMIT ?1",
+                "SELECT id, grp, body, reason FROM dead_letters ORDER BY id LIMIT ?1",
             )?;
             let rows = stmt.query_map([*max as i64], |r| {
                 Ok(DeadLetter {
-                    group: r.get(0)?,
-                    body: r.get(1)?,
-                    reason: r.get(2)?,
+                    id: r.get::<_, i64>(0)?.to_string(),
+                    group: r.get(1)?,
+                    body: r.get(2)?,
+                    reason: r.get(3)?,
                 })
             })?;
             Ok(Reply::DeadLetters(rows.collect::<rusqlite::Result<_>>()?))
+        }
+        Command::Replay(ids) => {
+            let mut take = tx.prepare_cached(
+                "DELETE FROM dead_letters WHERE id = ?1 RETURNING grp, body, items",
+            )?;
+            let mut insert =
+                tx.prepare_cached("INSERT INTO messages (grp, body, items) VALUES (?1, ?2, ?3)")?;
+            let mut moved = 0;
+            for id in ids {
+                let Ok(id) = id.parse::<i64>() else { continue };
+                let row: Option<(String, String, i64)> = take
+                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()?;
+                if let Some((group, body, items)) = row {
+                    insert.execute(params![group, body, items])?;
+                    *delta += items;
+                    moved += 1;
+                }
+            }
+            Ok(Reply::Count(moved))
         }
         Command::Close => Ok(Reply::Done),
         Command::Pending => Ok(Reply::Count((pending + *delta).max(0) as u64)),
@@ -388,6 +419,13 @@ impl Queue for SqliteQueue {
         match self.call(Command::Pending).await? {
             Reply::Count(n) => Ok(n),
             _ => unreachable!("pending replies with a count"),
+        }
+    }
+
+    async fn replay(&self, ids: &[String]) -> Result<usize> {
+        match self.call(Command::Replay(ids.to_vec())).await? {
+            Reply::Count(n) => Ok(n as usize),
+            _ => unreachable!("replay replies with a count"),
         }
     }
 

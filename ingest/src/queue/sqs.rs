@@ -101,6 +101,74 @@ impl SqsQueue {
         Ok(SqsQueue::new(client, url, dlq_url, Duration::from_secs(0)))
     }
 
+    /// Receives up to `max` dead letters and keeps them hidden, with their receipt handles:
+    /// the DLQ is FIFO, so each group shows only while its earlier messages are held.
+    async fn hold_dead_letters(&self, max: usize) -> Result<Vec<(DeadLetter, String)>> {
+        let mut held = Vec::new();
+        while held.len() < max {
+            let out = self
+                .client
+                .receive_message()
+                .queue_url(&self.dlq_url)
+                .max_number_of_messages((max - held.len()).clamp(1, BATCH_ENTRIES) as i32)
+                .visibility_timeout(60)
+                .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .map_err(sqs_err("ReceiveMessage"))?;
+            if out.messages().is_empty() {
+                break;
+            }
+            for m in out.messages() {
+                let dead = DeadLetter {
+                    id: m.message_id().unwrap_or_default().to_owned(),
+                    group: m
+                        .attributes()
+                        .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+                        .cloned()
+                        .unwrap_or_default(),
+                    body: m.body().unwrap_or_default().to_owned(),
+                    reason: m
+                        .message_attributes()
+                        .and_then(|a| a.get(REASON_ATTRIBUTE))
+                        .and_then(|v| v.string_value())
+                        .unwrap_or("exceeded the redrive policy's receive count")
+                        .to_owned(),
+                };
+                held.push((dead, m.receipt_handle().unwrap_or_default().to_owned()));
+            }
+        }
+        Ok(held)
+    }
+
+    /// Makes held messages visible again at once.
+    async fn let_go(&self, url: &str, held: &[(DeadLetter, String)]) -> Result<()> {
+        for chunk in held.chunks(BATCH_ENTRIES) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, (_, receipt))| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(receipt)
+                        .visibility_timeout(0)
+                        .build()
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .change_message_visibility_batch()
+                .queue_url(url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(sqs_err("ChangeMessageVisibilityBatch"))?;
+            refused("ChangeMessageVisibilityBatch", out.failed())?;
+        }
+        Ok(())
+    }
+
     /// The messages of a queue, visible or in flight (approximately, as SQS counts them).
     async fn messages(&self, url: &str) -> Result<u64> {
         let out = self
@@ -342,34 +410,38 @@ impl Queue for SqsQueue {
     }
 
     async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>> {
-        let out = self
-            .client
-            .receive_message()
-            .queue_url(&self.dlq_url)
-            .max_number_of_messages(max.clamp(1, BATCH_ENTRIES) as i32)
-            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .map_err(sqs_err("ReceiveMessage"))?;
-        Ok(out
-            .messages()
-            .iter()
-            .map(|m| DeadLetter {
-                group: m
-                    .attributes()
-                    .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
-                    .cloned()
-                    .unwrap_or_default(),
-                body: m.body().unwrap_or_default().to_owned(),
-                reason: m
-                    .message_attributes()
-                    .and_then(|a| a.get(REASON_ATTRIBUTE))
-                    .and_then(|v| v.string_value())
-                    .unwrap_or("exceeded the redrive policy's receive count")
-                    .to_owned(),
-            })
-            .collect())
+        let held = self.hold_dead_letters(max).await?;
+        self.let_go(&self.dlq_url, &held).await?;
+        Ok(held.into_iter().map(|(d, _)| d).collect())
+    }
+
+    async fn replay(&self, ids: &[String]) -> Result<usize> {
+        let held = self.hold_dead_letters(usize::MAX).await?;
+        let (chosen, others): (Vec<_>, Vec<_>) =
+            held.into_iter().partition(|(d, _)| ids.contains(&d.id));
+        self.let_go(&self.dlq_url, &others).await?;
+        for (dead, receipt) in &chosen {
+            // A dedup id of its own per dead letter: a replay that is retried within SQS's
+            // five minutes sends it once.
+            let dedup = cauce_store::keys::content_hash(format!("replay\0{}", dead.id).as_bytes());
+            self.client
+                .send_message()
+                .queue_url(&self.url)
+                .message_body(&dead.body)
+                .message_group_id(&dead.group)
+                .message_deduplication_id(dedup)
+                .send()
+                .await
+                .map_err(sqs_err("SendMessage"))?;
+            self.client
+                .delete_message()
+                .queue_url(&self.dlq_url)
+                .receipt_handle(receipt)
+                .send()
+                .await
+                .map_err(sqs_err("DeleteMessage"))?;
+        }
+        Ok(chosen.len())
     }
 
     async fn pending(&self) -> Result<u64> {
