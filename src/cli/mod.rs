@@ -4,6 +4,7 @@ mod apps;
 mod compact;
 mod demo;
 mod dlq;
+mod http;
 mod report;
 mod serve;
 mod worker;

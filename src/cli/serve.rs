@@ -19,10 +19,15 @@ use cauce_store::lake::local::LocalLake;
 use cauce_store::sqlite::SqliteStore;
 
 use super::apps::open_keys;
+use super::http::{self, Guards};
 use super::DataArgs;
 
 /// How long a key lookup is cached: a disabled or rotated key stops working within this time.
 const KEY_CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// The defaults of the client guards: header timeout (s), body timeout (s), connection cap,
+/// shutdown grace (s).
+pub const GUARDS: (u64, u64, usize, u64) = (10, 30, 4096, 10);
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
@@ -42,6 +47,19 @@ pub struct ServeArgs {
     /// `GET /v1/reports`); 0 turns the job off.
     #[arg(long, env = "CAUCE_REPORT_EVERY", default_value_t = 900)]
     pub report_every: u64,
+    /// Seconds a client has to send a request's headers; also how long a kept-alive connection
+    /// may stay idle.
+    #[arg(long, env = "CAUCE_HEADER_TIMEOUT", default_value_t = GUARDS.0)]
+    pub header_timeout: u64,
+    /// Seconds a client has to send a request's body (408 after it).
+    #[arg(long, env = "CAUCE_BODY_TIMEOUT", default_value_t = GUARDS.1)]
+    pub body_timeout: u64,
+    /// The most connections served at once; more wait to be accepted.
+    #[arg(long, env = "CAUCE_MAX_CONNECTIONS", default_value_t = GUARDS.2)]
+    pub max_connections: usize,
+    /// Seconds a stop waits for requests in progress before it closes them.
+    #[arg(long, env = "CAUCE_SHUTDOWN_GRACE", default_value_t = GUARDS.3)]
+    pub shutdown_grace: u64,
 }
 
 /// The embedded system, running.
@@ -119,6 +137,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
     }
     let mut config = ApiConfig {
         default_rate_limit: args.rate_limit,
+        body_timeout: Duration::from_secs(args.body_timeout.max(1)),
         ..ApiConfig::default()
     };
     config.packing.group_buckets = args.group_buckets.max(1);
@@ -132,13 +151,12 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let app = router(Arc::new(state));
-    let api = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let guards = Guards {
+        header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+        max_connections: args.max_connections.max(1),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace),
+    };
+    let api = tokio::spawn(http::serve(listener, app, guards, stopped));
     tracing::info!(%addr, data = %dir.display(), "Cauce is serving.");
     Ok(Server {
         addr,

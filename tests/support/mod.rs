@@ -17,6 +17,23 @@ pub struct Server {
     pub base: String,
 }
 
+impl Server {
+    /// Asks the server to stop, as Ctrl-C does, and waits until it has: how long it took.
+    pub fn interrupt(&mut self) -> std::time::Duration {
+        let started = std::time::Instant::now();
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -INT {pid}");
+        self.child.wait().unwrap();
+        started.elapsed()
+    }
+
+    /// `HOST:PORT`.
+    pub fn addr(&self) -> &str {
+        self.base.strip_prefix("http://").unwrap_or(&self.base)
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -49,7 +49,7 @@ pub(super) async fn create_app(
     _: Caller<Manage>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = read_body(body, 64 * 1024).await?;
+    let bytes = read_body(body, 64 * 1024, api.config.body_timeout).await?;
     let spec: CreateApp = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", e.to_string()))?;
     let role = spec.role.unwrap_or(Role::Developer);

@@ -67,9 +67,22 @@ fn is_json(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Reads a body of at most `max` bytes: 413 past it, 400 when it cannot be read.
-pub(super) async fn read_body(body: Body, max: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, max).await.map_err(|e| {
+/// Reads a body of at most `max` bytes within `timeout`: 413 past the size, 408 past the time,
+/// 400 when it cannot be read.
+pub(super) async fn read_body(
+    body: Body,
+    max: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, ApiError> {
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, max));
+    let Ok(read) = read.await else {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!("the body did not arrive within {} s", timeout.as_secs()),
+        ));
+    };
+    read.map_err(|e| {
         let limited = std::error::Error::source(&e)
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if limited {
@@ -133,7 +146,7 @@ async fn ingest(
     }
     let app_id = caller.app_id;
     let limits = &api.config.limits;
-    let bytes = read_body(body, limits.max_body_bytes).await?;
+    let bytes = read_body(body, limits.max_body_bytes, api.config.body_timeout).await?;
     let received_at = cauce_store::time::now_ms();
     let parsed = parse_batch(kind, &bytes, &app_id, received_at, limits).map_err(body_error)?;
     let bad_rows: Vec<BadRow> = parsed

@@ -56,6 +56,8 @@ pub struct ApiConfig {
     pub default_rate_limit: u32,
     /// The most records one timeline request returns.
     pub max_timeline: usize,
+    /// How long a client may take to send a request's body (408 after it).
+    pub body_timeout: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -65,6 +67,7 @@ impl Default for ApiConfig {
             packing: Packing::default(),
             default_rate_limit: 2_000,
             max_timeline: 1_000,
+            body_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

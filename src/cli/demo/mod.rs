@@ -335,6 +335,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         rate_limit: 1_000_000,
         group_buckets: 1,
         report_every: 0,
+        header_timeout: serve::GUARDS.0,
+        body_timeout: serve::GUARDS.1,
+        max_connections: serve::GUARDS.2,
+        shutdown_grace: serve::GUARDS.3,
     };
     let server = serve::start(&serve_args).await?;
     let mut apps = Vec::with_capacity(args.apps);

@@ -1,0 +1,107 @@
+//! `cauce serve` against slow and idle clients: a half-sent request is closed within the header
+//! timeout, 2,000 idle connections do not stop ingestion, a body that never arrives is answered
+//! 408, and a stop takes no longer than its grace with a half-sent request open.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use support::{cli, now, serve_with, Client};
+
+fn key(data: &std::path::Path) -> String {
+    let created = cli(data, &["apps", "create", "--name", "shop"]);
+    created["api_key"].as_str().unwrap().to_owned()
+}
+
+fn one_event() -> serde_json::Value {
+    json!({"event_id": format!("e-{}", now()), "name": "open", "timestamp": now()})
+}
+
+/// Reads until the server closes the connection (or 20 s pass); what it sent, and when it closed.
+fn read_until_closed(stream: &mut TcpStream) -> (String, Duration) {
+    let started = Instant::now();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    (
+        String::from_utf8_lossy(&got).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn a_half_sent_request_is_closed_within_the_header_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_with(dir.path(), &["--header-timeout", "1"]);
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    stream
+        .write_all(b"POST /v1/events HTTP/1.1\r\nHost: cauce\r\nContent-Type: application/json\r\n")
+        .unwrap();
+    let (_, took) = read_until_closed(&mut stream);
+    assert!(took < Duration::from_secs(4), "closed after {took:?}");
+    // The server still serves everyone else.
+    let c = Client::new(&server.base);
+    assert_eq!(c.get("/healthz", None).0, 200);
+}
+
+#[test]
+fn a_body_that_never_arrives_is_answered_408() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key(dir.path());
+    let server = serve_with(dir.path(), &["--body-timeout", "1"]);
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    let head = format!(
+        "POST /v1/events HTTP/1.1\r\nHost: cauce\r\nx-api-key: {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"batch\":["
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let (answer, took) = read_until_closed(&mut stream);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+    assert!(took < Duration::from_secs(5), "answered after {took:?}");
+}
+
+#[test]
+fn two_thousand_idle_connections_do_not_stop_ingestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key(dir.path());
+    let server = serve_with(dir.path(), &[]);
+    let idle: Vec<TcpStream> = (0..2_000)
+        .map(|_| TcpStream::connect(server.addr()).unwrap())
+        .collect();
+    let c = Client::new(&server.base);
+    let (status, body) = c.post("/v1/events", &key, &[one_event()]);
+    assert_eq!(status, 202, "{body}");
+    drop(idle);
+}
+
+#[test]
+fn a_stop_waits_no_longer_than_its_grace_with_a_request_half_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key(dir.path());
+    let mut server = serve_with(
+        dir.path(),
+        &["--shutdown-grace", "2", "--body-timeout", "60"],
+    );
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    let head = format!(
+        "POST /v1/events HTTP/1.1\r\nHost: cauce\r\nx-api-key: {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"batch\":["
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let took = server.interrupt();
+    assert!(took < Duration::from_secs(5), "stopped after {took:?}");
+}
