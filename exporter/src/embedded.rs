@@ -22,8 +22,11 @@ pub struct EmbeddedConfig {
     pub budget_bytes: usize,
     /// Flush changes at most this long after the first one was read.
     pub max_latency: Duration,
-    /// Changes read from the log at once.
+    /// Changes read from the log at once, at most.
     pub read_batch: usize,
+    /// Bytes of changes read from the log at once, at most (after the change that passes it):
+    /// with `budget_bytes`, what bounds the exporter's memory, however large the records.
+    pub read_bytes: usize,
     /// Sleep when the log has nothing new.
     pub idle: Duration,
 }
@@ -34,6 +37,7 @@ impl Default for EmbeddedConfig {
             budget_bytes: 64 * 1024 * 1024,
             max_latency: Duration::from_secs(1),
             read_batch: 10_000,
+            read_bytes: 16 * 1024 * 1024,
             idle: Duration::from_millis(100),
         }
     }
@@ -79,7 +83,7 @@ impl Embedded {
         if !self.writer.should_flush() {
             let batch = self
                 .store
-                .change_batch(self.read_to, self.config.read_batch)
+                .change_batch(self.read_to, self.config.read_batch, self.config.read_bytes)
                 .await?;
             fresh = !batch.changes.is_empty();
             for (change, size) in batch.changes.into_iter().zip(batch.sizes) {

@@ -165,36 +165,47 @@ impl SqliteStore {
 
     /// Reads the change log after position `after`, at most `limit` changes, in order.
     pub async fn changes_after(&self, after: u64, limit: usize) -> Result<Vec<Change>> {
-        Ok(self.change_batch(after, limit).await?.changes)
+        Ok(self.change_batch(after, limit, usize::MAX).await?.changes)
     }
 
-    /// Reads the change log after position `after`, at most `limit` changes, in order, with
-    /// their JSON size (for byte budgets) and the position of the last one.
-    pub async fn change_batch(&self, after: u64, limit: usize) -> Result<ChangeBatch> {
+    /// Reads the change log after position `after`, in order: at most `limit` changes, and no
+    /// more once they hold `max_bytes` of JSON (at least one is read), so that memory is bounded
+    /// by the settings, not by how large the records are. With each change its JSON size (for
+    /// byte budgets), and the position of the last one.
+    pub async fn change_batch(
+        &self,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<ChangeBatch> {
         with_conn(&self.conn, move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT seq, kind, op, new_doc, old_doc FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )?;
-            let rows = stmt
-                .query_map(params![after as i64, limit as i64], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows = stmt.query_map(params![after as i64, limit as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })?;
             let mut batch = ChangeBatch {
                 last: after,
                 ..ChangeBatch::default()
             };
-            for (seq, kind, op, new_doc, old_doc) in rows {
+            let mut bytes = 0usize;
+            for row in rows {
+                let (seq, kind, op, new_doc, old_doc) = row?;
                 let size = new_doc.as_ref().map_or(0, String::len) + old_doc.as_ref().map_or(0, String::len);
                 batch.changes.push(decode_change(seq, &kind, &op, new_doc, old_doc)?);
                 batch.sizes.push(size);
                 batch.last = seq as u64;
+                bytes += size;
+                if bytes >= max_bytes {
+                    break;
+                }
             }
             Ok(batch)
         })

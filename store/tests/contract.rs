@@ -263,4 +263,18 @@ async fn sqlite_change_log_records_every_change_in_order() {
     let after = store.changes_after(2, 100).await.unwrap();
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].sequence, "3");
+
+    // A read stops once it holds its byte budget, whatever the count allows: the modify carries
+    // two documents and is the largest.
+    let sizes = store.change_batch(0, 100, usize::MAX).await.unwrap().sizes;
+    let budget = sizes[0] + 1;
+    let bounded = store.change_batch(0, 100, budget).await.unwrap();
+    assert_eq!(
+        bounded.changes.len(),
+        2,
+        "the change that passes the budget ends the read"
+    );
+    assert_eq!(bounded.last, 2);
+    let one = store.change_batch(0, 100, 1).await.unwrap();
+    assert_eq!(one.changes.len(), 1, "at least one change, however large");
 }
