@@ -101,8 +101,9 @@ impl Embedded {
             return Ok((Vec::new(), fresh));
         }
         let written = self.writer.flush(self.lake.as_ref()).await?;
-        // Commit only after every file is written.
+        // Commit only after every file is written; then the log up to there is not needed.
         self.store.set_cursor(CURSOR, self.read_to).await?;
+        self.store.prune_changes(self.read_to).await?;
         self.first_read = None;
         Ok((written, fresh))
     }

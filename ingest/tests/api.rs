@@ -380,16 +380,38 @@ async fn admin_routes_manage_apps_and_keys() {
             .status,
         StatusCode::FORBIDDEN
     );
+    // A disabled app can be enabled again, and its key works again.
     let res = call(
         r,
         Method::POST,
-        "/v1/admin/apps/app_nope/disable",
+        &format!("/v1/admin/apps/{shop_id}/enable"),
         Some(&admin.api_key),
         None,
         "",
     )
     .await;
-    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        (res.status, &res.json["disabled"]),
+        (StatusCode::OK, &serde_json::json!(false))
+    );
+    assert_eq!(
+        post(r, "/v1/events", &new_key, batch(&[event("s5", "u")]))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    for action in ["disable", "enable"] {
+        let res = call(
+            r,
+            Method::POST,
+            &format!("/v1/admin/apps/app_nope/{action}"),
+            Some(&admin.api_key),
+            None,
+            "",
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND, "{action}");
+    }
 }
 
 #[tokio::test]

@@ -35,6 +35,13 @@ pub enum AppsCommand {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Enable a disabled app's key again.
+    Enable {
+        /// The app.
+        app_id: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// Replace an app's key and print the new one; the old key stops working.
     RotateKey {
         /// The app.
@@ -74,15 +81,8 @@ pub async fn run(cmd: AppsCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string(&app)?);
             }
         }
-        AppsCommand::Disable { app_id, data } => {
-            if !open_keys(&data)?.disable_app(&app_id).await? {
-                bail!("no app {app_id:?}");
-            }
-            println!(
-                "{}",
-                serde_json::json!({ "app_id": app_id, "disabled": true })
-            );
-        }
+        AppsCommand::Disable { app_id, data } => set_disabled(&data, &app_id, true).await?,
+        AppsCommand::Enable { app_id, data } => set_disabled(&data, &app_id, false).await?,
         AppsCommand::RotateKey { app_id, data } => {
             let Some(creds) = open_keys(&data)?.rotate_key(&app_id).await? else {
                 bail!("no app {app_id:?}");
@@ -90,5 +90,16 @@ pub async fn run(cmd: AppsCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&creds)?);
         }
     }
+    Ok(())
+}
+
+async fn set_disabled(data: &DataArgs, app_id: &str, disabled: bool) -> anyhow::Result<()> {
+    if !open_keys(data)?.set_disabled(app_id, disabled).await? {
+        bail!("no app {app_id:?}");
+    }
+    println!(
+        "{}",
+        serde_json::json!({ "app_id": app_id, "disabled": disabled })
+    );
     Ok(())
 }

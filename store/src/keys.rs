@@ -26,9 +26,10 @@ pub fn partition_key(app_id: &str, key: &str) -> String {
     format!("{app_id}#{:02}", stable_hash(key) % PARTITION_BUCKETS)
 }
 
-/// The partition key of the user-timeline index.
+/// The partition key of the user-timeline index: the app's length first, so that no app and
+/// user can spell another pair's key (`a` with `b#c` and `a#b` with `c` stay apart).
 pub fn user_key(app_id: &str, user_id: &str) -> String {
-    format!("{app_id}#{user_id}")
+    format!("{}#{app_id}#{user_id}", app_id.len())
 }
 
 /// The sort key of the user-timeline index: the event time, zero-padded so that it sorts as text,
@@ -46,6 +47,12 @@ mod tests {
         // Published FNV-1a 64 test vectors.
         assert_eq!(stable_hash(""), 0xcbf29ce484222325);
         assert_eq!(stable_hash("a"), 0xaf63dc4c8601ec8c);
+    }
+
+    #[test]
+    fn user_keys_never_collide_across_apps() {
+        assert_ne!(user_key("a", "b#c"), user_key("a#b", "c"));
+        assert_eq!(user_key("app", "u"), "3#app#u");
     }
 
     #[test]

@@ -239,11 +239,26 @@ impl SqliteStore {
         .await
     }
 
-    /// The position of the newest change in the log (0 when it is empty).
+    /// The position of the newest change ever logged (0 when none was), pruned or not.
     pub async fn last_change(&self) -> Result<u64> {
         with_conn(&self.conn, |c| {
-            let seq: Option<i64> = c.query_row("SELECT MAX(seq) FROM changes", [], |r| r.get(0))?;
+            let seq: Option<i64> = c
+                .query_row(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'changes'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
             Ok(seq.unwrap_or(0) as u64)
+        })
+        .await
+    }
+
+    /// Deletes the changes up to position `through`, which their one consumer (the lake
+    /// exporter) has passed, so that the log does not grow forever.
+    pub async fn prune_changes(&self, through: u64) -> Result<u64> {
+        with_conn(&self.conn, move |c| {
+            Ok(c.execute("DELETE FROM changes WHERE seq <= ?1", [through as i64])? as u64)
         })
         .await
     }

@@ -199,6 +199,17 @@ async fn run_contract(store: &dyn RecordStore) {
     tests_upsert_by_experiment_and_user(store).await;
     timeline_is_per_app_and_user_newest_first(store).await;
     apps_are_isolated(store).await;
+    ids_with_separators_stay_apart(store).await;
+}
+
+async fn ids_with_separators_stay_apart(store: &dyn RecordStore) {
+    // App `a` with user `b#c`, and app `a#b` with user `c`: a naive `{app}#{user}` key mixes them.
+    put(store, vec![event("a", "x1", "mine", "b#c", NOW)]).await;
+    put(store, vec![event("a#b", "x2", "theirs", "c", NOW)]).await;
+    let a = store.timeline("a", "b#c", 10).await.unwrap();
+    let ab = store.timeline("a#b", "c", 10).await.unwrap();
+    assert_eq!(a.iter().map(Record::key).collect::<Vec<_>>(), ["x1"]);
+    assert_eq!(ab.iter().map(Record::key).collect::<Vec<_>>(), ["x2"]);
 }
 
 #[tokio::test]
@@ -277,4 +288,12 @@ async fn sqlite_change_log_records_every_change_in_order() {
     assert_eq!(bounded.last, 2);
     let one = store.change_batch(0, 100, 1).await.unwrap();
     assert_eq!(one.changes.len(), 1, "at least one change, however large");
+
+    // Pruning what the consumer has passed keeps the positions going.
+    assert_eq!(store.prune_changes(2).await.unwrap(), 2);
+    assert_eq!(store.changes_after(0, 100).await.unwrap().len(), 1);
+    assert_eq!(store.last_change().await.unwrap(), 3);
+    put(&store, vec![event("a", "e9", "x", "u", NOW)]).await;
+    let next = store.changes_after(3, 100).await.unwrap();
+    assert_eq!(next[0].sequence, "4");
 }

@@ -72,11 +72,27 @@ pub(super) async fn disable_app(
     _: Caller<Manage>,
     Path(app_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !admin_of(&api)?.disable_app(&app_id).await? {
+    set_disabled(&api, app_id, true).await
+}
+
+pub(super) async fn enable_app(
+    State(api): State<Arc<ApiState>>,
+    _: Caller<Manage>,
+    Path(app_id): Path<String>,
+) -> Result<Response, ApiError> {
+    set_disabled(&api, app_id, false).await
+}
+
+async fn set_disabled(
+    api: &ApiState,
+    app_id: String,
+    disabled: bool,
+) -> Result<Response, ApiError> {
+    if !admin_of(api)?.set_disabled(&app_id, disabled).await? {
         return Err(no_app(&app_id));
     }
-    forget_cached_keys(&api);
-    Ok(Json(json!({ "app_id": app_id, "disabled": true })).into_response())
+    forget_cached_keys(api);
+    Ok(Json(json!({ "app_id": app_id, "disabled": disabled })).into_response())
 }
 
 pub(super) async fn rotate_key(

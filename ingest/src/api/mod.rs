@@ -183,6 +183,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
                 post(admin::create_app).get(admin::list_apps),
             )
             .route("/v1/admin/apps/{app_id}/disable", post(admin::disable_app))
+            .route("/v1/admin/apps/{app_id}/enable", post(admin::enable_app))
             .route(
                 "/v1/admin/apps/{app_id}/rotate-key",
                 post(admin::rotate_key),

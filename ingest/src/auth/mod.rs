@@ -44,7 +44,12 @@ pub trait AppAdmin: Send + Sync {
     /// Every app, oldest first.
     async fn list_apps(&self) -> Result<Vec<App>>;
     /// Disables an app's key; false when there is no such app.
-    async fn disable_app(&self, app_id: &str) -> Result<bool>;
+    async fn disable_app(&self, app_id: &str) -> Result<bool> {
+        self.set_disabled(app_id, true).await
+    }
+    /// Disables (403 from then on) or enables again an app's key; false when there is no such
+    /// app.
+    async fn set_disabled(&self, app_id: &str, disabled: bool) -> Result<bool>;
     /// Replaces an app's key; `None` when there is no such app.
     async fn rotate_key(&self, app_id: &str) -> Result<Option<Credentials>>;
 }

@@ -136,10 +136,15 @@ impl AppAdmin for SqliteKeys {
         .await
     }
 
-    async fn disable_app(&self, app_id: &str) -> Result<bool> {
+    async fn set_disabled(&self, app_id: &str, disabled: bool) -> Result<bool> {
         let app_id = app_id.to_owned();
         let n = self
-            .with(move |c| c.execute("UPDATE apps SET disabled = 1 WHERE app_id = ?1", [app_id]))
+            .with(move |c| {
+                c.execute(
+                    "UPDATE apps SET disabled = ?2 WHERE app_id = ?1",
+                    params![app_id, disabled],
+                )
+            })
             .await?;
         Ok(n == 1)
     }
