@@ -427,6 +427,11 @@ fn check_json(field: &str, value: Option<&Json>, limits: &Limits) -> Result<(), 
             field,
             format!("`{field}` nests deeper than {} levels", limits.max_depth),
         )),
+        Err(ScanError::LoneSurrogate) => Err(fault(
+            Code::BadValue,
+            field,
+            format!("`{field}` holds a lone surrogate escape (such as \\ud800): not Unicode text"),
+        )),
         Err(ScanError::TooManyKeys) => Err(fault(
             Code::TooManyKeys,
             field,
@@ -502,6 +507,32 @@ enum ScanError {
     NotObject,
     TooDeep,
     TooManyKeys,
+    LoneSurrogate,
+}
+
+/// The `\uXXXX` code unit at `at` (which points at the `u`), when the JSON is valid.
+fn code_unit(bytes: &[u8], at: usize) -> Option<u16> {
+    let hex = std::str::from_utf8(bytes.get(at + 1..at + 5)?).ok()?;
+    u16::from_str_radix(hex, 16).ok()
+}
+
+/// Checks the `\u` escape at `at` (pointing at the `u`) and returns how many bytes it takes: a
+/// surrogate must come as a high one followed at once by a low one, or the text is not Unicode.
+fn unicode_escape(bytes: &[u8], at: usize) -> Result<usize, ScanError> {
+    let unit = code_unit(bytes, at).ok_or(ScanError::NotObject)?;
+    match unit {
+        0xD800..=0xDBFF => {
+            let low = (bytes.get(at + 5) == Some(&b'\\'))
+                .then(|| code_unit(bytes, at + 6))
+                .flatten();
+            match low {
+                Some(0xDC00..=0xDFFF) => Ok(11),
+                _ => Err(ScanError::LoneSurrogate),
+            }
+        }
+        0xDC00..=0xDFFF => Err(ScanError::LoneSurrogate),
+        _ => Ok(5),
+    }
 }
 
 /// Checks that raw JSON (already known to be valid) is an object, nests at most `max_depth`
@@ -514,13 +545,15 @@ fn scan_object(raw: &str, max_depth: usize, max_keys: usize) -> Result<(), ScanE
     // One entry per open container: Some(key count) for objects, None for arrays.
     let mut stack: Vec<Option<usize>> = Vec::with_capacity(max_depth + 1);
     let mut in_string = false;
-    let mut escaped = false;
-    for &b in bytes {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        i += 1;
         if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
+            match b {
+                b'\\' if bytes.get(i) == Some(&b'u') => i += unicode_escape(bytes, i)?,
+                b'\\' => i += 1,
+                b'"' => in_string = false,
                 _ => {}
             }
             continue;
@@ -580,5 +613,21 @@ mod tests {
             Err(ScanError::TooManyKeys)
         );
         assert_eq!(scan_object("[1]", 3, 2), Err(ScanError::NotObject));
+    }
+
+    #[test]
+    fn surrogates_must_come_in_pairs() {
+        let scan = |raw: &str| scan_object(raw, 5, 100);
+        assert_eq!(scan(r#"{"a":"\ud83d\ude00 ok"}"#), Ok(()));
+        assert_eq!(scan(r#"{"a":"\u00e9\n\\ud800 is text"}"#), Ok(()));
+        for lone in [
+            r#"{"a":"\ud800"}"#,
+            r#"{"a":"x\udc00"}"#,
+            r#"{"\ud800":1}"#,
+            r#"{"a":["\ud800\u0041"]}"#,
+            r#"{"a":"\ude00\ud83d"}"#,
+        ] {
+            assert_eq!(scan(lone), Err(ScanError::LoneSurrogate), "{lone}");
+        }
     }
 }

@@ -57,6 +57,8 @@ fn every_rule_has_its_code_and_names_its_field() {
         ("fractional milliseconds", Kind::Event, r#"{"event_id":"e","name":"n","timestamp":1.5}"#.into(), Code::BadTimestamp, "timestamp"),
         ("timestamp too far ahead", Kind::Event, format!(r#"{{"event_id":"e","name":"n","timestamp":{future}}}"#), Code::TimestampOutOfRange, "timestamp"),
         ("timestamp too old", Kind::Event, format!(r#"{{"event_id":"e","name":"n","timestamp":{past}}}"#), Code::TimestampOutOfRange, "timestamp"),
+        ("lone surrogate in properties", Kind::Event, format!(r#"{{{EVENT},"properties":{{"a":"\ud800"}}}}"#), Code::BadValue, "properties"),
+        ("lone surrogate in a step", Kind::Story, format!(r#"{{{STORY},"steps":[{{"name":"a","at":1790000000000,"properties":{{"b":"\udc00"}}}}]}}"#), Code::BadValue, "steps[0].properties"),
         ("timestamp in epoch seconds", Kind::Event, r#"{"event_id":"e","name":"n","timestamp":1790000000}"#.into(), Code::BadTimestamp, "timestamp"),
         ("timestamp in microseconds", Kind::Event, r#"{"event_id":"e","name":"n","timestamp":1790000000000000}"#.into(), Code::BadTimestamp, "timestamp"),
         ("updated_at in nanoseconds", Kind::Story, r#"{"story_id":"s","name":"n","started_at":1790000000000,"updated_at":1790000000000000000,"steps":[]}"#.into(), Code::BadTimestamp, "updated_at"),
