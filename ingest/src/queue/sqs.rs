@@ -144,15 +144,21 @@ impl SqsQueue {
 
     /// Makes held messages visible again at once.
     async fn let_go(&self, url: &str, held: &[(DeadLetter, String)]) -> Result<()> {
-        for chunk in held.chunks(BATCH_ENTRIES) {
+        let receipts: Vec<&str> = held.iter().map(|(_, r)| r.as_str()).collect();
+        self.change_visibility(url, &receipts, 0).await
+    }
+
+    /// Hides received messages for `seconds` from now (0: visible at once).
+    async fn change_visibility(&self, url: &str, receipts: &[&str], seconds: i32) -> Result<()> {
+        for chunk in receipts.chunks(BATCH_ENTRIES) {
             let entries = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, (_, receipt))| {
+                .map(|(i, receipt)| {
                     ChangeMessageVisibilityBatchRequestEntry::builder()
                         .id(i.to_string())
-                        .receipt_handle(receipt)
-                        .visibility_timeout(0)
+                        .receipt_handle(*receipt)
+                        .visibility_timeout(seconds)
                         .build()
                 })
                 .collect::<std::result::Result<Vec<_>, _>>()?;
@@ -359,29 +365,8 @@ impl Queue for SqsQueue {
             error = reason,
             "Releasing messages for a retry."
         );
-        for chunk in deliveries.chunks(BATCH_ENTRIES) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, d)| {
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(&d.receipt)
-                        .visibility_timeout(hide)
-                        .build()
-                })
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            let out = self
-                .client
-                .change_message_visibility_batch()
-                .queue_url(&self.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(sqs_err("ChangeMessageVisibilityBatch"))?;
-            refused("ChangeMessageVisibilityBatch", out.failed())?;
-        }
-        Ok(())
+        let receipts: Vec<&str> = deliveries.iter().map(|d| d.receipt.as_str()).collect();
+        self.change_visibility(&self.url, &receipts, hide).await
     }
 
     async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<()> {
