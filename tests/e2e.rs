@@ -314,13 +314,32 @@ async fn ten_thousand_events_through_the_real_binary() {
         "{keys:?}"
     );
     let intrusion = json!({ "app_id": a_id, "event_id": "A-e0", "name": "forged", "timestamp": now(), "user_id": "u1" });
-    let (status, _) = c.post("/v1/events", b_key, &[intrusion]);
+    let (status, body) = c.post("/v1/events", b_key, &[intrusion]);
     assert_eq!(status, 202);
+    assert_eq!(body["warnings"][0]["warning"], "server_field", "{body}");
+    // A typo is kept, not dropped: the item is accepted, the field named in `warnings`, and the
+    // value lands in the lake's `extra` column.
+    let typo = json!({ "event_id": "B-typo", "name": "open", "timestamp": now(), "userId": "u7" });
+    let (status, body) = c.post("/v1/events", b_key, &[typo]);
+    assert_eq!(status, 202);
+    assert_eq!(
+        (
+            &body["warnings"][0]["field"],
+            &body["warnings"][0]["warning"]
+        ),
+        (&json!("userId"), &json!("unknown_field")),
+        "{body}"
+    );
     let start = Instant::now();
     while c.get("/healthz", None).1["pending"] != 0 {
         assert!(start.elapsed() < Duration::from_secs(30));
         std::thread::sleep(Duration::from_millis(50));
     }
+    assert_eq!(
+        lake_column(data, "events", b_id, "extra").await,
+        [r#"{"userId":"u7"}"#],
+        "the unknown field in the lake"
+    );
     let forged = store.get(Kind::Event, b_id, "A-e0").await.unwrap();
     assert!(forged.is_some(), "the forged event landed in B's own app");
     let original = store.get(Kind::Event, a_id, "A-e0").await.unwrap().unwrap();

@@ -16,6 +16,7 @@ use cauce_store::lake::schema::{copy_columns, key_columns};
 use cauce_store::Kind;
 
 use crate::error::Result;
+use crate::source::empty_schema;
 
 /// Ingest days to read, both ends included; `None` is open-ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,7 +59,7 @@ pub fn files(root: &Path, kind: Kind, days: Days) -> Result<Vec<PathBuf>> {
     Ok(hours(root, kind, days)?.concat())
 }
 
-fn scan_files(paths: Vec<PathBuf>) -> Result<Option<LazyFrame>> {
+fn scan_files(kind: Kind, paths: Vec<PathBuf>) -> Result<Option<LazyFrame>> {
     if paths.is_empty() {
         return Ok(None);
     }
@@ -66,10 +67,14 @@ fn scan_files(paths: Vec<PathBuf>) -> Result<Option<LazyFrame>> {
         .into_iter()
         .map(PlRefPath::try_from_pathbuf)
         .collect::<PolarsResult<_>>()?;
-    // The partition folders are in the columns already (`received_at`): no hive columns.
+    // The partition folders are in the columns already (`received_at`): no hive columns. The
+    // schema is the lake's, so that a file written before a nullable column existed (`extra`)
+    // reads that column as null.
     let args = ScanArgsParquet {
         glob: false,
         hive_options: HiveOptions::new_disabled(),
+        schema: Some(Arc::new(empty_schema(kind))),
+        allow_missing_columns: true,
         ..ScanArgsParquet::default()
     };
     Ok(Some(LazyFrame::scan_parquet_files(paths, args)?))
@@ -78,7 +83,7 @@ fn scan_files(paths: Vec<PathBuf>) -> Result<Option<LazyFrame>> {
 /// Every row of one kind in range, as written (copies and versions included). `None` when the
 /// range holds no file.
 pub fn scan_rows(root: &Path, kind: Kind, days: Days) -> Result<Option<LazyFrame>> {
-    scan_files(files(root, kind, days)?)
+    scan_files(kind, files(root, kind, days)?)
 }
 
 fn columns(names: &[&str]) -> Vec<Expr> {
@@ -120,8 +125,8 @@ pub fn scan(root: &Path, kind: Kind, days: Days) -> Result<Option<LazyFrame>> {
     let (single, several): (Vec<_>, Vec<_>) = hours(root, kind, days)?
         .into_iter()
         .partition(|h| h.len() == 1);
-    let clean = scan_files(single.concat())?;
-    let mixed = scan_files(several.concat())?.map(|rows| without_copies(kind, rows));
+    let clean = scan_files(kind, single.concat())?;
+    let mixed = scan_files(kind, several.concat())?.map(|rows| without_copies(kind, rows));
     let rows = match (clean, mixed) {
         (Some(a), Some(b)) => Some(concat([a, b], UnionArgs::default())?),
         (a, b) => a.or(b),

@@ -151,7 +151,8 @@ fn json<J: Obj>(b: &mut StringBuilder, v: &Option<J>) {
     b.append_option(v.as_deref().map(RawValue::get));
 }
 
-/// Columns shared by every kind: `op`, `app_id` first; `ts`, `received_at`, `ingest_seq` last.
+/// Columns shared by every kind: `op`, `app_id` first; `ts`, `received_at`, `ingest_seq`,
+/// `extra` last.
 #[derive(Default)]
 struct Common {
     op: StringBuilder,
@@ -159,6 +160,7 @@ struct Common {
     ts: TimestampMillisecondBuilder,
     received_at: TimestampMillisecondBuilder,
     ingest_seq: StringBuilder,
+    extra: StringBuilder,
 }
 
 impl Common {
@@ -170,12 +172,14 @@ impl Common {
         }
     }
 
-    fn push(&mut self, op: Op, app_id: &str, ts: i64, received_at: i64, seq: &str) {
+    fn push<S: Str, J: Obj>(&mut self, op: Op, row: &Record<S, J>) {
         self.op.append_value(op.as_str());
-        self.app_id.append_value(app_id);
-        self.ts.append_value(ts);
-        self.received_at.append_value(received_at);
-        self.ingest_seq.append_value(seq);
+        self.app_id.append_value(row.app_id());
+        self.ts.append_value(row.ts());
+        self.received_at.append_value(row.received_at());
+        self.ingest_seq.append_value(row.ingest_seq());
+        self.extra
+            .append_option(row.extra().map(|j| RawValue::get(j)));
     }
 
     fn assemble(mut self, middle: Vec<ArrayRef>) -> Vec<ArrayRef> {
@@ -185,6 +189,7 @@ impl Common {
         out.push(Arc::new(self.ts.finish()));
         out.push(Arc::new(self.received_at.finish()));
         out.push(Arc::new(self.ingest_seq.finish()));
+        out.push(Arc::new(self.extra.finish()));
         out
     }
 }
@@ -233,9 +238,7 @@ impl Columns {
                 })
             }
         }
-        let seq = row.ingest_seq();
-        self.common
-            .push(op, row.app_id(), row.ts(), row.received_at(), seq);
+        self.common.push(op, row);
         Ok(())
     }
 

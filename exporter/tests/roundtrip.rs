@@ -35,6 +35,9 @@ fn records() -> Vec<(Op, Record)> {
             e["properties"] = json!({"pantalla": "inicio", "precio": 9.5, "etiquetas": ["ñ", "ü"], "n": {"d": i}});
             e["context"] = json!({"os": "android", "locale": "es-ES"});
         }
+        if i % 4 == 1 {
+            e["extra"] = json!({"userId": format!("u{i}"), "ñ": [1, {"a": null}]});
+        }
         out.push((Op::Insert, record(Kind::Event, app, e, i)));
     }
     for i in 0..12i64 {
@@ -58,6 +61,7 @@ fn records() -> Vec<(Op, Record)> {
         if i % 3 == 1 {
             t["converted"] = json!(true);
             t["value"] = json!(19.99);
+            t["extra"] = json!({"varient": "b"});
         }
         out.push((Op::Insert, record(Kind::Exposure, "app_b", t, 200 + i)));
     }
@@ -96,6 +100,7 @@ fn expected(op: Op, r: &Record) -> Value {
             "timestamp": e.timestamp, "user_id": e.user_id, "session_id": e.session_id,
             "properties": json_str(&e.properties), "context": json_str(&e.context),
             "ts": e.ts, "received_at": e.received_at, "ingest_seq": e.ingest_seq,
+            "extra": json_str(&e.extra),
         }),
         Record::Story(s) => json!({
             "op": op.as_str(), "app_id": s.app_id, "story_id": s.story_id, "name": s.name,
@@ -103,12 +108,14 @@ fn expected(op: Op, r: &Record) -> Value {
             "ended_at": s.ended_at, "updated_at": s.updated_at, "outcome": s.outcome.as_str(),
             "steps": s.steps.iter().map(|st| json!({"name": st.name, "at": st.at, "properties": json_str(&st.properties)})).collect::<Vec<_>>(),
             "properties": json_str(&s.properties), "ts": s.ts, "received_at": s.received_at, "ingest_seq": s.ingest_seq,
+            "extra": json_str(&s.extra),
         }),
         Record::Exposure(t) => json!({
             "op": op.as_str(), "app_id": t.app_id, "experiment": t.experiment, "user_id": t.user_id,
             "variant": t.variant, "exposed_at": t.exposed_at, "updated_at": t.updated_at,
             "converted": t.converted, "value": t.value, "properties": json_str(&t.properties),
             "ts": t.ts, "received_at": t.received_at, "ingest_seq": t.ingest_seq,
+            "extra": json_str(&t.extra),
         }),
     }
 }

@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use cauce_store::model::{Json, Kind, Record, Stamp, Step};
+use cauce_store::model::{field_names, Json, Kind, Record, Stamp, Step, SERVER_FIELDS};
 use cauce_store::time::{opt_millis, BAD_TIMESTAMP};
+use cauce_store::Text;
 
 /// Every limit the API enforces. Each is a setting; the defaults follow the design.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +36,8 @@ pub struct Limits {
     /// The longest id and message echoed in a rejection (and archived with it), bytes; longer
     /// ones are cut at a character boundary and marked.
     pub max_echo_bytes: usize,
+    /// The most warnings listed in one response; the rest are counted in `warnings_omitted`.
+    pub max_warnings: usize,
 }
 
 /// The range of raw client times, epoch ms, that can be milliseconds at all: from 1973-03-03
@@ -56,6 +59,7 @@ impl Default for Limits {
             max_past_ms: 30 * 24 * 3600 * 1000,
             max_skew_ms: 7 * 24 * 3600 * 1000,
             max_echo_bytes: 256,
+            max_warnings: 100,
         }
     }
 }
@@ -125,6 +129,31 @@ pub struct Rejection {
     pub message: String,
 }
 
+/// Why an accepted item drew a warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningCode {
+    /// A top-level field the model does not know (a typo such as `userId`): kept in the lake's
+    /// `extra` column, not dropped.
+    UnknownField,
+    /// A field the server sets (`app_id`, `ts`, `received_at`, `ingest_seq`): the value sent
+    /// was ignored.
+    ServerField,
+}
+
+/// A note on an accepted item: it was accepted, but not quite as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    /// The item's index in the batch.
+    pub index: usize,
+    /// The field the warning is about.
+    pub field: String,
+    /// The stable warning code.
+    pub warning: WarningCode,
+    /// A human-readable message naming the field.
+    pub message: String,
+}
+
 /// Why a whole body was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyError {
@@ -150,6 +179,10 @@ pub struct Parsed<'a> {
     pub accepted: Vec<Record>,
     /// The rejected items, in batch order, with the item as sent.
     pub rejected: Vec<(Rejection, &'a str)>,
+    /// Warnings on accepted items, in batch order, at most `max_warnings` of them.
+    pub warnings: Vec<Warning>,
+    /// How many more warnings there were than `warnings` lists.
+    pub warnings_omitted: usize,
 }
 
 #[derive(Deserialize)]
@@ -227,6 +260,8 @@ pub fn parse_batch<'a>(
     let mut parsed = Parsed {
         accepted: Vec::with_capacity(body.batch.len()),
         rejected: Vec::new(),
+        warnings: Vec::new(),
+        warnings_omitted: 0,
     };
     for (index, raw) in body.batch.into_iter().enumerate() {
         let outcome = match &skewed {
@@ -234,7 +269,21 @@ pub fn parse_batch<'a>(
             None => parse_item(kind, raw.get(), &stamp, limits),
         };
         match outcome {
-            Ok(record) => parsed.accepted.push(record),
+            Ok((record, notes)) => {
+                parsed.accepted.push(record);
+                for (field, warning, message) in notes {
+                    if parsed.warnings.len() < limits.max_warnings {
+                        parsed.warnings.push(Warning {
+                            index,
+                            field: echo(&field, limits),
+                            warning,
+                            message: echo(&message, limits),
+                        });
+                    } else {
+                        parsed.warnings_omitted += 1;
+                    }
+                }
+            }
             Err(f) => parsed.rejected.push((
                 Rejection {
                     index,
@@ -250,7 +299,15 @@ pub fn parse_batch<'a>(
     Ok(parsed)
 }
 
-fn parse_item(kind: Kind, raw: &str, stamp: &Stamp, limits: &Limits) -> Result<Record, Fault> {
+/// A warning before it is placed: the field, the code and the message.
+type Note = (String, WarningCode, String);
+
+fn parse_item(
+    kind: Kind,
+    raw: &str,
+    stamp: &Stamp,
+    limits: &Limits,
+) -> Result<(Record, Vec<Note>), Fault> {
     if raw.len() > limits.max_item_bytes {
         return Err(fault(
             Code::TooLarge,
@@ -274,8 +331,91 @@ fn parse_item(kind: Kind, raw: &str, stamp: &Stamp, limits: &Limits) -> Result<R
         Err(_) => return Err(explain_decode_error(kind, raw)),
     };
     check_record(&record, stamp, limits)?;
+    let (extra, notes) = unknown_fields(kind, raw)?;
+    check_json("extra", extra.as_ref(), limits)?;
     record.stamp(stamp);
-    Ok(record)
+    record.set_extra(extra);
+    Ok((record, notes))
+}
+
+/// An item's top-level fields, each key with its value as sent, read without building a tree.
+struct TopLevel<'a>(Vec<(Text<'a>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for TopLevel<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = TopLevel<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<TopLevel<'de>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    out.push((key, map.next_value()?));
+                }
+                Ok(TopLevel(out))
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
+
+/// The item's unknown top-level fields as one JSON object (for `extra`), and a note for each of
+/// them and for each server-set field the item tried to set. A client's own `extra` field is
+/// unknown like any other: it is kept inside `extra`.
+fn unknown_fields(kind: Kind, raw: &str) -> Result<(Option<Json>, Vec<Note>), Fault> {
+    let known = field_names(kind);
+    let top: TopLevel = serde_json::from_str(raw).map_err(|e| {
+        let msg = e.to_string();
+        fault(
+            Code::BadValue,
+            "item",
+            format!("a field name could not be read: {}", strip_position(&msg)),
+        )
+    })?;
+    let mut notes = Vec::new();
+    let mut extra = String::new();
+    let mut kept: Vec<&str> = Vec::new();
+    for (key, value) in &top.0 {
+        let key: &str = key;
+        if key != "extra" && known.contains(&key) {
+            if SERVER_FIELDS.contains(&key) {
+                notes.push((
+                    key.to_owned(),
+                    WarningCode::ServerField,
+                    format!("`{key}` is set by the server; the value sent was ignored"),
+                ));
+            }
+            continue;
+        }
+        if kept.contains(&key) {
+            continue;
+        }
+        kept.push(key);
+        let name = serde_json::to_string(key).expect("a string always serializes");
+        extra.push(if extra.is_empty() { '{' } else { ',' });
+        extra.push_str(&name);
+        extra.push(':');
+        extra.push_str(value.get());
+        notes.push((
+            key.to_owned(),
+            WarningCode::UnknownField,
+            format!(
+                "`{key}` is not a field of {}; it was kept in `extra`",
+                kind.plural()
+            ),
+        ));
+    }
+    if extra.is_empty() {
+        return Ok((None, notes));
+    }
+    extra.push('}');
+    let extra = RawValue::from_string(extra).expect("the object is built from valid JSON parts");
+    Ok((Some(extra), notes))
 }
 
 /// Re-decodes a failing item with path tracking to name the field and classify the error.

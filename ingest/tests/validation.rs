@@ -1,6 +1,6 @@
 //! One row per validation rule: the item, the stable error code and the field it names.
 
-use cauce_ingest::validate::{parse_batch, BodyError, Code, Limits};
+use cauce_ingest::validate::{parse_batch, BodyError, Code, Limits, WarningCode};
 use cauce_store::{Kind, Record};
 
 const NOW: i64 = 1_790_000_000_000; // 2026-09-21T14:13:20Z
@@ -80,6 +80,8 @@ fn every_rule_has_its_code_and_names_its_field() {
         ("test without user", Kind::Exposure, r#"{"experiment":"x","variant":"a","exposed_at":1790000000000,"updated_at":1790000000000}"#.into(), Code::MissingField, "user_id"),
         ("converted not a bool", Kind::Exposure, format!(r#"{{{TEST},"converted":"yes"}}"#), Code::BadType, "converted"),
         ("value not a number", Kind::Exposure, format!(r#"{{{TEST},"value":"9.99"}}"#), Code::BadType, "value"),
+        ("lone surrogate in an unknown field", Kind::Event, format!(r#"{{{EVENT},"userID":"\ud800"}}"#), Code::BadValue, "extra"),
+        ("too many unknown fields", Kind::Event, format!(r#"{{{EVENT},{}}}"#, &wide[1..wide.len() - 1]), Code::TooManyKeys, "extra"),
         ("empty variant", Kind::Exposure, r#"{"experiment":"x","user_id":"u","variant":"","exposed_at":1790000000000,"updated_at":1790000000000}"#.into(), Code::EmptyField, "variant"),
     ];
     for (name, kind, item, code, field) in table {
@@ -201,4 +203,78 @@ fn a_huge_id_is_echoed_cut_short_and_marked() {
         "{echoed}"
     );
     assert!(r.message.len() < 300);
+}
+
+#[test]
+fn unknown_fields_are_kept_in_extra_and_named_in_warnings() {
+    // A typo (`userId`), a field of another kind (`variant`), a client's own `extra`, and a
+    // server field it may not set (`ts`): accepted, nothing dropped without a word.
+    let body = format!(
+        r#"{{"batch":[{{{EVENT},"userId":"u1","variant":{{"a":[1,"\u00e9"]}},"extra":7,"ts":5}},{{{EVENT}}}]}}"#
+    );
+    let parsed = parse_batch(Kind::Event, body.as_bytes(), "app", NOW, &Limits::default()).unwrap();
+    assert_eq!(parsed.accepted.len(), 2);
+    assert!(parsed.rejected.is_empty());
+    let extra = parsed.accepted[0].extra().map(|j| j.get().to_owned());
+    let extra: serde_json::Value = serde_json::from_str(&extra.expect("extra is set")).unwrap();
+    assert_eq!(
+        extra,
+        serde_json::json!({"userId": "u1", "variant": {"a": [1, "\u{e9}"]}, "extra": 7})
+    );
+    assert!(
+        parsed.accepted[1].extra().is_none(),
+        "no unknown fields, no extra"
+    );
+    assert_ne!(parsed.accepted[0].ts(), 5, "a server field sent is ignored");
+    let notes: Vec<(usize, &str, WarningCode)> = parsed
+        .warnings
+        .iter()
+        .map(|w| (w.index, w.field.as_str(), w.warning))
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            (0, "userId", WarningCode::UnknownField),
+            (0, "variant", WarningCode::UnknownField),
+            (0, "extra", WarningCode::UnknownField),
+            (0, "ts", WarningCode::ServerField),
+        ]
+    );
+    assert!(parsed.warnings[0].message.contains("`userId`"));
+    assert_eq!(parsed.warnings_omitted, 0);
+
+    // The record as queued and stored carries `extra`, and reads back the same.
+    let json = parsed.accepted[0].to_json();
+    let back = Record::from_json(Kind::Event, &json).unwrap();
+    assert_eq!(
+        back.extra().map(|j| j.get()),
+        parsed.accepted[0].extra().map(|j| j.get())
+    );
+
+    // A client cannot forge `extra` for a record without unknown fields: only its own fields
+    // are kept.
+    let body = format!(r#"{{"batch":[{{{STORY},"steps":[],"extra":{{"x":1}}}}]}}"#);
+    let forged = parse_batch(Kind::Story, body.as_bytes(), "app", NOW, &Limits::default()).unwrap();
+    assert_eq!(
+        forged.accepted[0].extra().map(|j| j.get()),
+        Some(r#"{"extra":{"x":1}}"#)
+    );
+}
+
+#[test]
+fn warnings_past_the_limit_are_counted_not_listed() {
+    let limits = Limits {
+        max_warnings: 3,
+        ..Limits::default()
+    };
+    let item = format!(r#"{{{EVENT},"a":1,"b":2}}"#);
+    let body = format!(r#"{{"batch":[{item},{item},{item}]}}"#);
+    let parsed = parse_batch(Kind::Event, body.as_bytes(), "app", NOW, &limits).unwrap();
+    assert_eq!(parsed.accepted.len(), 3);
+    assert_eq!(parsed.warnings.len(), 3);
+    assert_eq!(parsed.warnings_omitted, 3);
+    assert_eq!(
+        parsed.warnings.iter().map(|w| w.index).collect::<Vec<_>>(),
+        [0, 0, 1]
+    );
 }

@@ -165,6 +165,10 @@ pub struct Event<S = String, J = Json> {
     /// Device and app context (a JSON object: app_version, os, locale, device…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<J>,
+    /// Server-set: the item's unknown top-level fields, kept as a JSON object (the API sets it;
+    /// see `SCHEMA.md`), or none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<J>,
 }
 
 /// How a story ended, if it did.
@@ -255,6 +259,10 @@ pub struct Story<S = String, J = Json> {
     /// Server-set: arrival order within the message group.
     #[serde(default)]
     pub ingest_seq: S,
+    /// Server-set: the item's unknown top-level fields, kept as a JSON object (the API sets it;
+    /// see `SCHEMA.md`), or none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<J>,
 }
 
 /// One user's exposure to an A/B test, and its result: the kind `test` of the API and the lake.
@@ -294,6 +302,10 @@ pub struct Exposure<S = String, J = Json> {
     /// Server-set: arrival order within the message group.
     #[serde(default)]
     pub ingest_seq: S,
+    /// Server-set: the item's unknown top-level fields, kept as a JSON object (the API sets it;
+    /// see `SCHEMA.md`), or none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<J>,
 }
 
 /// Builds the `ingest_seq` of an item: the queue message's sequence number (zero-padded to 20
@@ -356,6 +368,15 @@ impl Record {
             Record::Event(r) => r.event_id.clone(),
             Record::Story(r) => r.story_id.clone(),
             Record::Exposure(r) => format!("{}{KEY_SEPARATOR}{}", r.experiment, r.user_id),
+        }
+    }
+
+    /// Sets `extra`: the item's unknown top-level fields as a JSON object, or none.
+    pub fn set_extra(&mut self, extra: Option<Json>) {
+        match self {
+            Record::Event(r) => r.extra = extra,
+            Record::Story(r) => r.extra = extra,
+            Record::Exposure(r) => r.extra = extra,
         }
     }
 
@@ -453,6 +474,69 @@ impl<S: Deref<Target = str>, J> Record<S, J> {
             Record::Exposure(r) => &r.ingest_seq,
         }
     }
+
+    /// The item's unknown top-level fields, as a JSON object, when it had any.
+    pub fn extra(&self) -> Option<&J> {
+        match self {
+            Record::Event(r) => r.extra.as_ref(),
+            Record::Story(r) => r.extra.as_ref(),
+            Record::Exposure(r) => r.extra.as_ref(),
+        }
+    }
+}
+
+/// The fields the server sets on every record, whatever the body said: a client's value for
+/// one of them is ignored.
+pub const SERVER_FIELDS: [&str; 5] = ["app_id", "ts", "received_at", "ingest_seq", "extra"];
+
+/// The top-level field names of one kind's records, server-set ones included, read from the
+/// struct's own `Deserialize` impl so that the list cannot drift from the struct.
+pub fn field_names(kind: Kind) -> &'static [&'static str] {
+    use std::cell::Cell;
+
+    /// A deserializer that only notes the field names a struct asks for, then stops.
+    struct Names<'a>(&'a Cell<&'static [&'static str]>);
+    #[derive(Debug)]
+    struct Stop;
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("stopped after reading the field names")
+        }
+    }
+    impl std::error::Error for Stop {}
+    impl serde::de::Error for Stop {
+        fn custom<T: std::fmt::Display>(_: T) -> Self {
+            Stop
+        }
+    }
+    impl<'de> serde::Deserializer<'de> for Names<'_> {
+        type Error = Stop;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Stop> {
+            self.0.set(fields);
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+
+    let names = Cell::new(&[][..]);
+    let _ = match kind {
+        Kind::Event => Event::<String, Json>::deserialize(Names(&names)).map(drop),
+        Kind::Story => Story::<String, Json>::deserialize(Names(&names)).map(drop),
+        Kind::Exposure => Exposure::<String, Json>::deserialize(Names(&names)).map(drop),
+    };
+    names.get()
 }
 
 impl<'a> RecordRef<'a> {
@@ -530,6 +614,34 @@ mod tests {
         let r = Record::from_json(Kind::Exposure, json).unwrap();
         assert_eq!(r.key(), "exp\u{1f}u");
         assert_eq!(r.updated_at(), Some(2));
+    }
+
+    #[test]
+    fn field_names_come_from_the_structs() {
+        assert_eq!(
+            field_names(Kind::Event),
+            [
+                "app_id",
+                "event_id",
+                "name",
+                "timestamp",
+                "ts",
+                "received_at",
+                "ingest_seq",
+                "user_id",
+                "session_id",
+                "properties",
+                "context",
+                "extra"
+            ]
+        );
+        for kind in Kind::ALL {
+            for server in SERVER_FIELDS {
+                assert!(field_names(kind).contains(&server), "{kind}: {server}");
+            }
+        }
+        assert!(field_names(Kind::Story).contains(&"steps"));
+        assert!(field_names(Kind::Exposure).contains(&"converted"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use cauce_store::{BadRow, Kind};
 use super::tenant::{Caller, Read, Write};
 use super::{ApiError, ApiState};
 use crate::queue::pack;
-use crate::validate::{parse_batch, BodyError, Rejection};
+use crate::validate::{parse_batch, BodyError, Rejection, Warning};
 
 /// The response body of a batch.
 #[derive(Debug, Serialize, Deserialize)]
@@ -26,6 +26,17 @@ pub struct BatchResponse {
     /// `no_valid_items` when nothing was accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Notes on accepted items (unknown fields kept in `extra`, server fields ignored); absent
+    /// when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+    /// How many warnings were left out of `warnings` (past the `max_warnings` limit).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub warnings_omitted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 pub(super) async fn post_events(
@@ -198,6 +209,8 @@ async fn ingest(
             accepted,
             rejected,
             error,
+            warnings: parsed.warnings,
+            warnings_omitted: parsed.warnings_omitted,
         }),
     )
         .into_response())

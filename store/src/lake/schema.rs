@@ -55,10 +55,11 @@ pub const STEP_COLUMNS: [Column; 3] = [
 
 const HEAD: [Column; 2] = [col("op", Text, false), col("app_id", Text, false)];
 
-const TAIL: [Column; 3] = [
+const TAIL: [Column; 4] = [
     col("ts", Time, false),
     col("received_at", Time, false),
     col("ingest_seq", Text, false),
+    col("extra", Text, true),
 ];
 
 const EVENT: [Column; 7] = [
@@ -96,7 +97,7 @@ const EXPOSURE: [Column; 8] = [
 ];
 
 /// The columns of one kind's files, in order: `op`, `app_id`, the kind's own, then `ts`,
-/// `received_at`, `ingest_seq`.
+/// `received_at`, `ingest_seq`, `extra`.
 pub fn columns(kind: Kind) -> Vec<Column> {
     let own: &[Column] = match kind {
         Kind::Event => &EVENT,
