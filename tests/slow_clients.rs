@@ -1,6 +1,8 @@
 //! `cauce serve` against slow and idle clients: a half-sent request is closed within the header
 //! timeout, 2,000 idle connections do not stop ingestion, a body that never arrives is answered
-//! 408, and a stop takes no longer than its grace with a half-sent request open.
+//! 408, and a stop takes no longer than its grace with a half-sent request open. A client that
+//! guesses keys is held back after a few failures, while a good key from the same address goes
+//! on.
 
 mod support;
 
@@ -104,4 +106,44 @@ fn a_stop_waits_no_longer_than_its_grace_with_a_request_half_sent() {
     std::thread::sleep(Duration::from_millis(300));
     let took = server.interrupt();
     assert!(took < Duration::from_secs(5), "stopped after {took:?}");
+}
+
+#[test]
+fn an_address_guessing_keys_is_held_back_and_a_good_key_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let good = key(data);
+    let server = serve_with(data, &["--auth-failures-per-minute", "5"]);
+    let c = Client::new(&server.base);
+    assert_eq!(c.post("/v1/events", &good, &[one_event()]).0, 202);
+    // Five failures a minute are allowed; the sixth guess is refused before any lookup. (A
+    // reset refusal resent by the client counts too, so the 429 may come a guess earlier.)
+    let mut refused = None;
+    for i in 0..6 {
+        let (status, body, retry_after) =
+            c.post_retry_after("/v1/events", &format!("guess-{i}"), &[one_event()]);
+        match (status, body["error"].as_str()) {
+            (401, Some("invalid_api_key")) => {}
+            (429, Some("too_many_auth_failures")) => {
+                refused = Some((i, retry_after));
+                break;
+            }
+            other => panic!("guess {i}: {other:?} {body}"),
+        }
+    }
+    let (guesses, retry_after) = refused.expect("the address is held back");
+    assert!(guesses >= 4, "held back after {guesses} failures");
+    let wait = retry_after.expect("a Retry-After header");
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    // The good key, past the key cache's two seconds, still works from the same address.
+    std::thread::sleep(Duration::from_millis(2_100));
+    assert_eq!(c.post("/v1/events", &good, &[one_event()]).0, 202);
+    // And nothing accepted was lost: both events are stored.
+    let started = Instant::now();
+    while c.get("/healthz", None).1["pending"] != 0 {
+        assert!(started.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, timeline) = c.get("/v1/users/nobody/timeline", Some(&good));
+    assert_eq!(status, 200, "{timeline}");
 }

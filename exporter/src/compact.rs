@@ -1,10 +1,24 @@
 //! Compaction: each closed hour of each kind is rewritten into as few files as the target size
 //! allows, rows deduplicated by key and sorted by `app_id`, then `ts`; the inputs are deleted
-//! only after every output is written whole.
+//! only after every output is written whole, and only if they did not change meanwhile.
+//!
+//! Memory is fixed by configuration, not by the data: the hour's files are downloaded to a
+//! local work folder and merged a batch at a time ([`crate::merge`]), in passes when there are
+//! more than the merge's fan-in; outputs are streamed back to the lake. Disk: about twice the
+//! hour's size, in the work folder (`/tmp` in Lambda, whose 10 GB bound the largest hour).
 //!
 //! Deduplication: copies (rows equal on [`copy_columns`], see [`cauce_store::lake::schema`])
-//! are byte-identical, and the first one in file order is kept; every version of a story or test
-//! stays, so readers still take the latest `updated_at` per key.
+//! are byte-identical, and one is kept; every version of a story or test stays, so readers
+//! still take the latest `updated_at` per key.
+//!
+//! An hour is compacted once it has been closed for a grace period, so that the exporter's
+//! late files of that hour (a retried batch, a lagging shard) have arrived. A retried export
+//! rewrites its own file under the same key; if that happens between the read and the delete,
+//! the rewritten file differs in size or version from the one read and is kept, and the next
+//! run merges it again (copies are dropped then).
+//!
+//! One bad file fails its hour only: every other hour is compacted, and the report lists the
+//! failed ones (`cauce compact` then exits non-zero, the `compactor` Lambda returns an error).
 //!
 //! Safe to re-run after a crash at any step, and idempotent:
 //! * outputs are named from a hash of the input names, so a re-run over the same inputs
@@ -13,32 +27,26 @@
 //!   re-run compacts them all together, and deduplication removes the copies;
 //! * an hour that is already one compacted file (or fewer than the target allows) is left alone.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::TimestampMillisecondType;
-use arrow_array::{RecordBatch, UInt32Array};
-use arrow_schema::DataType;
-use arrow_select::concat::concat_batches;
-use arrow_select::take::take_record_batch;
-use bytes::Bytes;
 use cauce_store::keys::stable_hash;
 use cauce_store::lake::layout::{kind_prefix, Partition};
-use cauce_store::lake::schema::copy_columns;
 use cauce_store::lake::{Lake, Object};
 use cauce_store::Kind;
 use serde::Serialize;
 
 use crate::error::{ExportError, Result};
-use crate::file::{decode, encode};
-use crate::schema::schema;
-use crate::transform::sorted;
+use crate::merge::{merge_all, Budget};
 
 /// The prefix of compacted files' names.
 pub const COMPACTED: &str = "compacted-";
 
+/// How long an hour must have been closed before it is compacted, by default: 15 minutes.
+pub const GRACE_MS: i64 = 15 * 60 * 1000;
+
 /// Settings of a compaction run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompactConfig {
     /// The size each output file aims for, bytes (default 128 MiB).
     pub target_bytes: u64,
@@ -46,6 +54,12 @@ pub struct CompactConfig {
     pub include_open: bool,
     /// The time that decides which hours are closed, epoch ms.
     pub now_ms: i64,
+    /// How long an hour must have been closed to be compacted, ms (default [`GRACE_MS`]).
+    pub grace_ms: i64,
+    /// The merge's memory budget.
+    pub budget: Budget,
+    /// Where the work folder goes (default: the system's temp folder).
+    pub work_dir: Option<PathBuf>,
 }
 
 impl Default for CompactConfig {
@@ -54,8 +68,20 @@ impl Default for CompactConfig {
             target_bytes: 128 * 1024 * 1024,
             include_open: false,
             now_ms: cauce_store::time::now_ms(),
+            grace_ms: GRACE_MS,
+            budget: Budget::default(),
+            work_dir: None,
         }
     }
+}
+
+/// An hour that could not be compacted, and why. Its files are left as they were.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedHour {
+    /// The hour's folder, such as `events/dt=2026-11-27/hour=09`.
+    pub partition: String,
+    /// What went wrong.
+    pub error: String,
 }
 
 /// What a compaction run did.
@@ -63,9 +89,9 @@ impl Default for CompactConfig {
 pub struct CompactReport {
     /// Hours rewritten.
     pub hours: usize,
-    /// Hours left alone (open, or already compact).
+    /// Hours left alone (open, in their grace period, or already compact).
     pub skipped: usize,
-    /// Files read (and then deleted).
+    /// Files read.
     pub inputs: usize,
     /// Files written.
     pub outputs: usize,
@@ -73,6 +99,11 @@ pub struct CompactReport {
     pub rows_in: usize,
     /// Rows written.
     pub rows_out: usize,
+    /// Inputs kept because they were rewritten while the run read them (the next run takes
+    /// them).
+    pub changed: usize,
+    /// Hours that failed; every other hour was compacted.
+    pub failed: Vec<FailedHour>,
 }
 
 /// The lake's Parquet files, grouped by partition.
@@ -104,6 +135,8 @@ fn needs_work(files: &[Object], target: u64) -> bool {
 }
 
 /// The `compactor` Lambda's handler: compacts every closed hour, aiming at `target_mb` per file.
+/// An error when any hour failed (after every other hour is done), so that the invocation counts
+/// as failed and alarms.
 pub async fn scheduled(lake: &dyn Lake, target_mb: u64) -> Result<CompactReport> {
     let config = CompactConfig {
         target_bytes: target_mb * 1024 * 1024,
@@ -114,12 +147,21 @@ pub async fn scheduled(lake: &dyn Lake, target_mb: u64) -> Result<CompactReport>
         hours = report.hours,
         inputs = report.inputs,
         outputs = report.outputs,
+        changed = report.changed,
+        failed = report.failed.len(),
         "Lake compacted."
     );
-    Ok(report)
+    match report.failed.first() {
+        None => Ok(report),
+        Some(first) => Err(ExportError::Incomplete {
+            failed: report.failed.len(),
+            first: format!("{}: {}", first.partition, first.error),
+        }),
+    }
 }
 
-/// Compacts every hour that needs it; `progress(done, total)` is called after each hour.
+/// Compacts every hour that needs it; `progress(done, total)` is called after each hour. An
+/// hour that fails is listed in the report's `failed`, and the run goes on.
 pub async fn compact(
     lake: &dyn Lake,
     config: &CompactConfig,
@@ -129,21 +171,39 @@ pub async fn compact(
     let mut report = CompactReport::default();
     let total = parts.len();
     for (done, (partition, files)) in parts.into_iter().enumerate() {
-        let open = !partition.is_closed(config.now_ms);
-        if (open && !config.include_open) || !needs_work(&files, config.target_bytes) {
+        let settled = partition.is_closed(config.now_ms.saturating_sub(config.grace_ms));
+        if (!settled && !config.include_open) || !needs_work(&files, config.target_bytes) {
             report.skipped += 1;
         } else {
-            let (rows_in, rows_out, outputs) =
-                compact_hour(lake, partition, &files, config).await?;
-            report.hours += 1;
-            report.inputs += files.len();
-            report.outputs += outputs;
-            report.rows_in += rows_in;
-            report.rows_out += rows_out;
+            match compact_hour(lake, partition, &files, config).await {
+                Ok(hour) => {
+                    report.hours += 1;
+                    report.inputs += files.len();
+                    report.outputs += hour.outputs;
+                    report.rows_in += hour.rows_in;
+                    report.rows_out += hour.rows_out;
+                    report.changed += hour.changed;
+                }
+                Err(e) => {
+                    tracing::error!(partition = %partition, error = %e, "Hour not compacted; its files are left as they were.");
+                    report.failed.push(FailedHour {
+                        partition: partition.dir(),
+                        error: e.to_string(),
+                    });
+                }
+            }
         }
         progress(done + 1, total);
     }
     Ok(report)
+}
+
+/// What compacting one hour did.
+struct Hour {
+    rows_in: usize,
+    rows_out: usize,
+    outputs: usize,
+    changed: usize,
 }
 
 async fn compact_hour(
@@ -151,88 +211,68 @@ async fn compact_hour(
     partition: Partition,
     files: &[Object],
     config: &CompactConfig,
-) -> Result<(usize, usize, usize)> {
+) -> Result<Hour> {
     let kind = partition.kind;
-    let mut batches = Vec::new();
-    for f in files {
-        batches.extend(decode(lake.get(&f.key).await?)?);
+    let mut work = tempfile::Builder::new();
+    work.prefix("cauce-compact-");
+    let work = match &config.work_dir {
+        Some(dir) => work.tempdir_in(dir).map_err(|e| ExportError::io(dir, e))?,
+        None => work
+            .tempdir()
+            .map_err(|e| ExportError::io(&std::env::temp_dir(), e))?,
+    };
+    let mut local = Vec::with_capacity(files.len());
+    for (i, f) in files.iter().enumerate() {
+        // Named after the object, so that an error names the file at fault.
+        let name = f.key.rsplit('/').next().unwrap_or_default();
+        let path = work.path().join(format!("{i:05}-{name}"));
+        lake.download(&f.key, &path).await?;
+        local.push(path);
     }
-    let all = concat_batches(&schema(kind), &batches)?;
-    drop(batches);
-    let rows_in = all.num_rows();
-    let unique = take_record_batch(&all, &without_copies(kind, &all)?)?;
-    drop(all);
-    let sorted = sorted(unique)?;
-    let rows_out = sorted.num_rows();
-
-    // Split so that each output is about the target size.
-    let in_bytes: u64 = files.iter().map(|o| o.size).sum();
-    let bytes_per_row = (in_bytes as f64 / rows_in.max(1) as f64).max(1.0);
-    let rows_per_file = ((config.target_bytes as f64 / bytes_per_row) as usize).max(1);
     let mut names: Vec<&str> = files.iter().map(|o| o.key.as_str()).collect();
     names.sort_unstable();
-    let id = stable_hash(&names.join("\n"));
-    let mut written = Vec::new();
-    let mut start = 0;
-    while start < rows_out {
-        let len = rows_per_file.min(rows_out - start);
-        let part = sorted.slice(start, len);
-        let key = partition.key(&format!("{COMPACTED}{id:016x}-{:04}", written.len()));
-        lake.put(&key, Bytes::from(encode(&[part])?)).await?;
+    let stem = format!("{COMPACTED}{:016x}", stable_hash(&names.join("\n")));
+    let (dir, target, budget) = (work.path().to_owned(), config.target_bytes, config.budget);
+    let (merged, outputs) =
+        tokio::task::spawn_blocking(move || merge_all(kind, local, &dir, &stem, target, &budget))
+            .await??;
+
+    let mut written = Vec::with_capacity(outputs.len());
+    for path in &outputs {
+        let name = path
+            .file_stem()
+            .expect("outputs have names")
+            .to_string_lossy();
+        let key = partition.key(&name);
+        lake.upload(&key, path).await?;
         written.push(key);
-        start += len;
     }
-    // Only now, with every output whole, are the inputs removed.
-    for f in files {
-        if !written.contains(&f.key) {
-            lake.delete(&f.key).await?;
-        }
-    }
-    tracing::info!(partition = %partition, inputs = files.len(), outputs = written.len(), rows_in, rows_out, "Hour compacted.");
-    Ok((rows_in, rows_out, written.len()))
-}
-
-/// The rows to keep: the first of each set of copies, in file order (copies are identical).
-fn without_copies(kind: Kind, batch: &RecordBatch) -> Result<UInt32Array> {
-    let columns = copy_columns(kind)
+    // Only now, with every output whole, are the inputs removed: those that are still what
+    // was read. One rewritten meanwhile (a retried export) is kept for the next run.
+    let now: BTreeMap<String, Object> = lake
+        .list(&format!("{}/", partition.dir()))
+        .await?
         .into_iter()
-        .map(|name| {
-            let column = batch.column_by_name(name).ok_or_else(|| {
-                ExportError::BadFile(format!("lake file without a `{name}` column"))
-            })?;
-            Ok(match column.data_type() {
-                DataType::Utf8 => CopyColumn::Text(column.as_string::<i32>()),
-                DataType::Timestamp(..) => {
-                    CopyColumn::Time(column.as_primitive::<TimestampMillisecondType>())
-                }
-                other => {
-                    return Err(ExportError::BadFile(format!(
-                        "lake column `{name}` has the type {other}"
-                    )))
-                }
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let mut seen = HashSet::with_capacity(batch.num_rows());
-    let mut keep = Vec::with_capacity(batch.num_rows());
-    for i in 0..batch.num_rows() {
-        let mut key = String::new();
-        for c in &columns {
-            match c {
-                CopyColumn::Text(a) => key.push_str(a.value(i)),
-                CopyColumn::Time(a) => key.push_str(&a.value(i).to_string()),
-            }
-            key.push('\u{1f}');
+        .map(|o| (o.key.clone(), o))
+        .collect();
+    let mut changed = 0;
+    for f in files {
+        if written.contains(&f.key) {
+            continue;
         }
-        if seen.insert(key) {
-            keep.push(i as u32);
+        match now.get(&f.key) {
+            Some(current) if current != f => {
+                tracing::warn!(key = %f.key, "A compaction input changed while it was read; it is kept for the next run.");
+                changed += 1;
+            }
+            _ => lake.delete(&f.key).await?,
         }
     }
-    Ok(UInt32Array::from(keep))
-}
-
-/// A column of the copy key.
-enum CopyColumn<'a> {
-    Text(&'a arrow_array::StringArray),
-    Time(&'a arrow_array::TimestampMillisecondArray),
+    tracing::info!(partition = %partition, inputs = files.len(), outputs = written.len(), rows_in = merged.rows_in, rows_out = merged.rows_out, changed, "Hour compacted.");
+    Ok(Hour {
+        rows_in: merged.rows_in,
+        rows_out: merged.rows_out,
+        outputs: written.len(),
+        changed,
+    })
 }

@@ -28,9 +28,38 @@ pub enum ExportError {
     /// A lake file or batch does not have the lake's columns.
     #[error("not a lake file: {0}")]
     BadFile(String),
+    /// A local work file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// A blocking task (a merge) panicked or was cancelled.
+    #[error("a background task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// A compaction run left some hours uncompacted (every other hour was done).
+    #[error("compaction left {failed} hour(s) uncompacted; the first: {first}")]
+    Incomplete {
+        /// How many hours failed.
+        failed: usize,
+        /// The first of them, and why.
+        first: String,
+    },
     /// A setting is missing or invalid.
     #[error("configuration: {0}")]
     Config(String),
+}
+
+impl ExportError {
+    /// An I/O error on a local file.
+    pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        ExportError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
 }
 
 /// The result type of this crate.

@@ -5,7 +5,8 @@
 //! * [`writer`]: the lake writer (write, flush, then the caller commits its feed position).
 //! * [`stream`]: the `exporter` Lambda's handler, DynamoDB Streams events into the lake (with
 //!   the `aws` feature); [`embedded`]: the same for `cauce serve`'s SQLite change log.
-//! * [`compact`]: each closed hour rewritten into few large files.
+//! * [`compact`]: each closed hour rewritten into few large files, by [`merge`]: a streaming
+//!   k-way merge of sorted files in a fixed memory budget.
 //!
 //! The lake itself (the `Lake` port, its layout and its columns) is
 //! [`cauce_store::lake`]; the Polars reader is in `cauce-analytics`.
@@ -16,6 +17,7 @@ pub mod config;
 pub mod embedded;
 pub mod error;
 pub mod file;
+pub mod merge;
 pub mod schema;
 #[cfg(feature = "aws")]
 pub mod stream;

@@ -75,6 +75,14 @@ fn feed() -> Vec<Change> {
     out
 }
 
+/// The events of [`feed`].
+fn event_feed() -> Vec<Change> {
+    feed()
+        .into_iter()
+        .filter(|c| c.kind == Kind::Event)
+        .collect()
+}
+
 async fn write(lake: &dyn Lake, changes: &[Change]) {
     let mut w = LakeWriter::new(usize::MAX);
     for c in changes {
@@ -113,9 +121,9 @@ fn arrow_cast_row(b: &RecordBatch, i: usize) -> String {
 
 fn config(include_open: bool) -> CompactConfig {
     CompactConfig {
-        target_bytes: 128 * 1024 * 1024,
         include_open,
         now_ms: HOUR + 2 * 3_600_000,
+        ..CompactConfig::default()
     }
 }
 
@@ -186,6 +194,10 @@ async fn open_hours_wait_unless_asked() {
     cfg.now_ms = HOUR + 60_000; // still inside the hour
     let report = compact(&lake, &cfg, &|_, _| {}).await.unwrap();
     assert_eq!((report.hours, report.skipped), (0, 2));
+    // Closed, but within the grace period that lets the exporter's late files arrive.
+    cfg.now_ms = HOUR + 3_600_000 + cfg.grace_ms - 1;
+    let report = compact(&lake, &cfg, &|_, _| {}).await.unwrap();
+    assert_eq!((report.hours, report.skipped), (0, 2));
     cfg.include_open = true;
     let report = compact(&lake, &cfg, &|_, _| {}).await.unwrap();
     assert_eq!(report.hours, 2);
@@ -224,9 +236,11 @@ async fn a_crash_between_outputs_and_deletes_loses_nothing_and_duplicates_nothin
     let inputs = lake.list("events/").await.unwrap().len();
 
     let crashing = CrashBeforeDeletes(LocalLake::new(dir.path()));
-    assert!(compact(&crashing, &config(false), &|_, _| {})
+    let report = compact(&crashing, &config(false), &|_, _| {})
         .await
-        .is_err());
+        .unwrap();
+    assert_eq!(report.failed.len(), 2, "both hours failed: {report:?}");
+    assert!(report.failed[0].error.contains("crashed before deleting"));
     let after_crash = lake.list("events/").await.unwrap();
     assert_eq!(
         after_crash.len(),
@@ -243,4 +257,174 @@ async fn a_crash_between_outputs_and_deletes_loses_nothing_and_duplicates_nothin
         left_over.iter().all(|o| o.key.contains(COMPACTED)),
         "{left_over:?}"
     );
+}
+
+/// A folder lake that, when compaction uploads its first output (after it read the inputs and
+/// before it deletes them), lets a retried export rewrite one input with more rows.
+struct RewriteDuringCompaction {
+    lake: LocalLake,
+    rewrite: std::sync::Mutex<Option<Vec<Change>>>,
+}
+
+#[async_trait]
+impl Lake for RewriteDuringCompaction {
+    async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
+        self.lake.put(key, bytes).await
+    }
+    async fn get(&self, key: &str) -> Result<Bytes> {
+        self.lake.get(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<Object>> {
+        self.lake.list(prefix).await
+    }
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.lake.delete(key).await
+    }
+    async fn upload(&self, key: &str, src: &std::path::Path) -> Result<()> {
+        let retry = self.rewrite.lock().unwrap().take();
+        if let Some(changes) = retry {
+            write(&self.lake, &changes).await;
+        }
+        self.lake.upload(key, src).await
+    }
+    fn location(&self) -> String {
+        self.lake.location()
+    }
+}
+
+#[tokio::test]
+async fn an_input_rewritten_between_read_and_delete_is_kept_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LocalLake::new(dir.path());
+    let changes = event_feed();
+    // The first delivery of a batch held 60 changes; the retry of the same batch (same first
+    // sequence number, so the same file name) holds 120.
+    write(&lake, &changes[..60]).await;
+    write(&lake, &changes[120..]).await;
+    let racing = RewriteDuringCompaction {
+        lake: LocalLake::new(dir.path()),
+        rewrite: std::sync::Mutex::new(Some(changes[..120].to_vec())),
+    };
+    let report = compact(&racing, &config(false), &|_, _| {}).await.unwrap();
+    assert_eq!((report.hours, report.changed), (1, 1), "{report:?}");
+    assert!(report.failed.is_empty());
+    // The rewritten input is still there, beside the output: no row is lost.
+    let keys: std::collections::BTreeSet<String> = rows(&lake, "events", "event_id")
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys.len(), 200, "every event is in the lake");
+    // The next run merges it in, and copies are dropped.
+    let report = compact(&lake, &config(false), &|_, _| {}).await.unwrap();
+    assert_eq!((report.hours, report.changed), (1, 0));
+    assert_eq!(rows(&lake, "events", "event_id").await.len(), 200);
+    assert_eq!(lake.list("events/").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn one_bad_file_fails_its_hour_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LocalLake::new(dir.path());
+    let changes = feed();
+    let (left, right) = changes.split_at(90);
+    write(&lake, left).await;
+    write(&lake, right).await;
+    let hour = lake.list("events/").await.unwrap()[0].key.clone();
+    let hour = hour.rsplit_once('/').unwrap().0.to_owned();
+    let bad = format!("{hour}/broken.parquet");
+    lake.put(&bad, Bytes::from_static(b"PAR1 this is not parquet"))
+        .await
+        .unwrap();
+    let events_before = lake.list("events/").await.unwrap();
+
+    let report = compact(&lake, &config(false), &|_, _| {}).await.unwrap();
+    assert_eq!(
+        report.hours, 1,
+        "the stories' hour is compacted: {report:?}"
+    );
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].partition, hour);
+    assert!(
+        report.failed[0].error.contains("broken.parquet"),
+        "the error names the file: {report:?}"
+    );
+    assert_eq!(
+        lake.list("events/").await.unwrap(),
+        events_before,
+        "the failed hour is left as it was"
+    );
+    assert_eq!(lake.list("stories/").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn many_files_merge_in_passes_and_old_files_without_extra_read_as_null() {
+    use cauce_exporter::file::{decode, encode};
+    use cauce_exporter::merge::Budget;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LocalLake::new(dir.path());
+    let events = event_feed();
+    // Nine files, each sorted, overlapping in time; one of them sent twice (copies).
+    for chunk in events.chunks(23) {
+        write(&lake, chunk).await;
+    }
+    let mut again = events[23..46].to_vec();
+    for c in &mut again {
+        c.sequence = format!("9{}", c.sequence); // another file name, the same rows
+    }
+    write(&lake, &again).await;
+    // One file as an older version wrote it: without the `extra` column.
+    let first = lake.list("events/").await.unwrap().remove(0);
+    let batches = decode(lake.get(&first.key).await.unwrap()).unwrap();
+    let old: Vec<RecordBatch> = batches
+        .iter()
+        .map(|b| {
+            b.project(&(0..b.num_columns() - 1).collect::<Vec<_>>())
+                .unwrap()
+        })
+        .collect();
+    assert!(old[0].column_by_name("extra").is_none());
+    lake.put(&first.key, Bytes::from(encode(&old).unwrap()))
+        .await
+        .unwrap();
+
+    let cfg = CompactConfig {
+        budget: Budget {
+            fan_in: 3,
+            batch_bytes: 2_000, // a few rows a batch: many batches per file
+        },
+        ..config(false)
+    };
+    let report = compact(&lake, &cfg, &|_, _| {}).await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(
+        (report.inputs, report.rows_in, report.rows_out),
+        (10, 223, 200)
+    );
+    let batches = decode_prefix(&lake, "events/").await.unwrap();
+    let extra = batches[0].column_by_name("extra").unwrap();
+    assert_eq!(
+        extra.null_count(),
+        extra.len(),
+        "no event had unknown fields"
+    );
+    let mut order = Vec::new();
+    for b in &batches {
+        let apps = strings(b, "app_id");
+        let ts = b.column_by_name("ts").unwrap();
+        let ts = ts
+            .as_any()
+            .downcast_ref::<TimestampMillisecondArray>()
+            .unwrap();
+        order.extend((0..b.num_rows()).map(|i| (apps[i].clone(), ts.value(i))));
+    }
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted, "sorted across every input");
+    let keys: std::collections::BTreeSet<String> = rows(&lake, "events", "event_id")
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys.len(), 200);
 }

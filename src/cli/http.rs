@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -68,6 +69,12 @@ pub async fn serve(
             http.timer(TokioTimer::new())
                 .header_read_timeout(guards.header_timeout)
                 .keep_alive(true);
+            // Handlers see the peer's address (failed authentications are limited per address).
+            let app =
+                tower::ServiceExt::map_request(app, move |mut req: axum::extract::Request<_>| {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    req
+                });
             let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
             tokio::pin!(conn);
             let result = tokio::select! {

@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// Seconds a stop waits for requests in progress before it closes them.
     #[arg(long, env = "CAUCE_SHUTDOWN_GRACE", default_value_t = GUARDS.3)]
     pub shutdown_grace: u64,
+    /// Requests with an invalid API key a minute (and at once) from one client address; past
+    /// it, that address gets 429 for any key the server does not already know.
+    #[arg(long, env = "CAUCE_AUTH_FAILURES", default_value_t = ApiConfig::default().auth_failures_per_minute)]
+    pub auth_failures_per_minute: u32,
 }
 
 /// The embedded system, running.
@@ -138,6 +142,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
     let mut config = ApiConfig {
         default_rate_limit: args.rate_limit,
         body_timeout: Duration::from_secs(args.body_timeout.max(1)),
+        auth_failures_per_minute: args.auth_failures_per_minute.max(1),
         ..ApiConfig::default()
     };
     config.packing.group_buckets = args.group_buckets.max(1);

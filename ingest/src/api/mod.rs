@@ -28,7 +28,7 @@ use cauce_store::RecordStore;
 use crate::auth::{AppAdmin, CachedKeys};
 use crate::error::Result;
 use crate::queue::{Packing, Queue};
-use crate::ratelimit::RateLimits;
+use crate::ratelimit::{AuthFailures, RateLimits};
 use crate::validate::Limits;
 
 pub use error::ApiError;
@@ -58,6 +58,10 @@ pub struct ApiConfig {
     pub max_timeline: usize,
     /// How long a client may take to send a request's body (408 after it).
     pub body_timeout: std::time::Duration,
+    /// Failed authentications a minute (and at once) per client address before that address
+    /// gets 429 for keys that are not already known (embedded mode, where the peer address is
+    /// the client's).
+    pub auth_failures_per_minute: u32,
 }
 
 impl Default for ApiConfig {
@@ -68,6 +72,7 @@ impl Default for ApiConfig {
             default_rate_limit: 2_000,
             max_timeline: 1_000,
             body_timeout: std::time::Duration::from_secs(30),
+            auth_failures_per_minute: 30,
         }
     }
 }
@@ -121,6 +126,7 @@ pub struct ApiState {
     /// Published reports, where this deployment has them.
     pub reports: Option<Arc<dyn ReportShelf>>,
     rate: RateLimits,
+    auth_failures: AuthFailures,
 }
 
 impl ApiState {
@@ -134,6 +140,7 @@ impl ApiState {
     ) -> Self {
         ApiState {
             rate: RateLimits::new(config.default_rate_limit),
+            auth_failures: AuthFailures::new(config.auth_failures_per_minute),
             queue,
             store,
             tenancy,

@@ -8,9 +8,10 @@
 //!   extensions as [`Authorized`]. Nothing else inserts it.
 
 use std::marker::PhantomData;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 
@@ -109,7 +110,17 @@ impl<P: Permission> FromRequestParts<Arc<ApiState>> for Caller<P> {
     }
 }
 
-/// Resolves the `x-api-key` header, then applies the key's rate limit.
+/// The client's address, where the server put it (`cauce serve` does, per connection).
+fn client_addr(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// Resolves the `x-api-key` header, then applies the key's rate limit. An address that has
+/// failed authentication too often gets 429, before the key store is asked, for any key that
+/// the cache has not seen valid: a good client behind the same address keeps working.
 async fn by_key(api: &ApiState, keys: &CachedKeys, parts: &Parts) -> Result<Authorized, ApiError> {
     let key = parts
         .headers
@@ -124,13 +135,27 @@ async fn by_key(api: &ApiState, keys: &CachedKeys, parts: &Parts) -> Result<Auth
             )
         })?;
     let hash = hash_key(key);
-    let info = keys.lookup(&hash).await?.ok_or_else(|| {
-        ApiError::new(
+    let addr = client_addr(parts);
+    if let Some(Err(wait)) = addr.map(|a| api.auth_failures.check(a)) {
+        if !keys.is_known(&hash) {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_auth_failures",
+                "too many requests with invalid API keys from this address; retry after the Retry-After delay",
+            )
+            .retry_after(wait.as_secs_f64().ceil() as u64));
+        }
+    }
+    let Some(info) = keys.lookup(&hash).await? else {
+        if let Some(a) = addr {
+            api.auth_failures.failed(a);
+        }
+        return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_api_key",
             "the API key is not valid",
-        )
-    })?;
+        ));
+    };
     if info.disabled {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

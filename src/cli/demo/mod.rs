@@ -18,6 +18,7 @@ use cauce_analytics::output::html;
 use cauce_analytics::reporter::{self, describe};
 use cauce_analytics::{report, LakeSource, Reports, Scope, Settings};
 use cauce_exporter::compact::{compact, CompactConfig};
+use cauce_ingest::api::ApiConfig;
 use cauce_ingest::auth::{AppAdmin, Role};
 use cauce_store::lake::local::LocalLake;
 use cauce_store::Kind;
@@ -339,6 +340,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         body_timeout: serve::GUARDS.1,
         max_connections: serve::GUARDS.2,
         shutdown_grace: serve::GUARDS.3,
+        auth_failures_per_minute: ApiConfig::default().auth_failures_per_minute,
     };
     let server = serve::start(&serve_args).await?;
     let mut apps = Vec::with_capacity(args.apps);
@@ -399,11 +401,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         include_open: true,
         ..CompactConfig::default()
     };
-    compact(lake.as_ref(), &config, &|done, total| {
+    let compacted = compact(lake.as_ref(), &config, &|done, total| {
         compacting.set_length(total as u64);
         compacting.set_position(done as u64);
     })
     .await?;
+    if let Some(failed) = compacted.failed.first() {
+        anyhow::bail!(
+            "compaction failed for {}: {}",
+            failed.partition,
+            failed.error
+        );
+    }
     compacting.finish();
 
     let reporting = bar(&multi, 0, "reports  {spinner} {msg}");

@@ -66,13 +66,52 @@ fn walk(dir: &Path, root: &Path, out: &mut Vec<Object>) -> std::io::Result<()> {
                 .map(|c| c.as_os_str().to_string_lossy())
                 .collect::<Vec<_>>()
                 .join("/");
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
             out.push(Object {
                 key,
                 size: meta.len(),
+                version: format!("{modified}-{}", inode(&meta)),
             });
         }
     }
     Ok(())
+}
+
+#[cfg(unix)]
+fn inode(meta: &std::fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(meta)
+}
+
+#[cfg(not(unix))]
+fn inode(_: &std::fs::Metadata) -> u64 {
+    0
+}
+
+/// Writes a file beside `path` with `write`, syncs it, and renames it over `path`, then syncs
+/// the folder: a reader sees the old file or the new one, never half of one.
+fn replace_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File, &Path) -> Result<()>,
+) -> Result<()> {
+    let dir = path.parent().expect("keys have a folder");
+    std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+    let name = path
+        .file_name()
+        .expect("keys have a name")
+        .to_string_lossy();
+    let tmp = dir.join(format!(".tmp-{name}-{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+    write(&mut f, &tmp)?;
+    f.sync_all().map_err(|e| StoreError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))?;
+    // Make the rename itself durable.
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io(dir, e))
 }
 
 #[async_trait]
@@ -80,22 +119,10 @@ impl Lake for LocalLake {
     async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
         let path = self.path(key);
         tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            let dir = path.parent().expect("keys have a folder");
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
-            let name = path
-                .file_name()
-                .expect("keys have a name")
-                .to_string_lossy();
-            let tmp = dir.join(format!(".tmp-{name}-{}", std::process::id()));
-            let mut f = std::fs::File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
-            f.write_all(&bytes).map_err(|e| StoreError::io(&tmp, e))?;
-            f.sync_all().map_err(|e| StoreError::io(&tmp, e))?;
-            std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
-            // Make the rename itself durable.
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| StoreError::io(dir, e))
+            replace_atomically(&path, |f, tmp| {
+                use std::io::Write;
+                f.write_all(&bytes).map_err(|e| StoreError::io(tmp, e))
+            })
         })
         .await?
     }
@@ -109,6 +136,29 @@ impl Lake for LocalLake {
             }
             Err(e) => Err(StoreError::io(&path, e)),
         }
+    }
+
+    async fn download(&self, key: &str, dest: &Path) -> Result<u64> {
+        let path = self.path(key);
+        match tokio::fs::copy(&path, dest).await {
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !path.exists() => {
+                Err(StoreError::NotFound(key.to_owned()))
+            }
+            Err(e) => Err(StoreError::io(&path, e)),
+        }
+    }
+
+    async fn upload(&self, key: &str, src: &Path) -> Result<()> {
+        let (path, src) = (self.path(key), src.to_owned());
+        tokio::task::spawn_blocking(move || {
+            replace_atomically(&path, |f, tmp| {
+                let mut from = std::fs::File::open(&src).map_err(|e| StoreError::io(&src, e))?;
+                std::io::copy(&mut from, f).map_err(|e| StoreError::io(tmp, e))?;
+                Ok(())
+            })
+        })
+        .await?
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<Object>> {

@@ -15,6 +15,7 @@ pub mod local;
 pub mod s3;
 pub mod schema;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -29,6 +30,9 @@ pub struct Object {
     pub key: String,
     /// The size in bytes.
     pub size: u64,
+    /// What changes whenever the object is rewritten, even at the same size: the S3 ETag, or a
+    /// local file's modification time in nanoseconds.
+    pub version: String,
 }
 
 /// A store of whole objects.
@@ -42,6 +46,23 @@ pub trait Lake: Send + Sync {
     async fn list(&self, prefix: &str) -> Result<Vec<Object>>;
     /// Deletes an object; deleting a missing object is not an error.
     async fn delete(&self, key: &str) -> Result<()>;
+    /// Copies an object into the local file `dest` and returns its size. Adapters stream it,
+    /// so that an object never needs to fit in memory; this default reads it whole.
+    async fn download(&self, key: &str, dest: &Path) -> Result<u64> {
+        let bytes = self.get(key).await?;
+        tokio::fs::write(dest, &bytes)
+            .await
+            .map_err(|e| StoreError::io(dest, e))?;
+        Ok(bytes.len() as u64)
+    }
+    /// Writes the local file `src` whole under `key`. Adapters stream it; this default reads
+    /// it whole.
+    async fn upload(&self, key: &str, src: &Path) -> Result<()> {
+        let bytes = tokio::fs::read(src)
+            .await
+            .map_err(|e| StoreError::io(src, e))?;
+        self.put(key, Bytes::from(bytes)).await
+    }
     /// Where the lake is, for people: a folder path or `s3://bucket/prefix`.
     fn location(&self) -> String;
 }

@@ -1,4 +1,7 @@
-//! The lake in S3: one PUT per object (whole, atomic for readers), paginated listing.
+//! The lake in S3: one PUT per object (whole, atomic for readers), paginated listing, and
+//! downloads and uploads streamed between S3 and local files.
+
+use std::path::Path;
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
@@ -61,6 +64,26 @@ impl S3Lake {
         Ok(())
     }
 
+    async fn get_object(
+        &self,
+        key: &str,
+        full: &str,
+    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput> {
+        self.client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(full)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                    StoreError::NotFound(key.to_owned())
+                } else {
+                    StoreError::s3("GetObject", full, e)
+                }
+            })
+    }
+
     fn full(&self, key: &str) -> String {
         if self.prefix.is_empty() {
             key.to_owned()
@@ -87,26 +110,51 @@ impl Lake for S3Lake {
 
     async fn get(&self, key: &str) -> Result<Bytes> {
         let full = self.full(key);
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&full)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
-                    StoreError::NotFound(key.to_owned())
-                } else {
-                    StoreError::s3("GetObject", &full, e)
-                }
-            })?;
+        let out = self.get_object(key, &full).await?;
         let data = out
             .body
             .collect()
             .await
             .map_err(|e| StoreError::s3("GetObject", &full, e))?;
         Ok(data.into_bytes())
+    }
+
+    async fn download(&self, key: &str, dest: &Path) -> Result<u64> {
+        use tokio::io::AsyncWriteExt;
+        let full = self.full(key);
+        let mut out = self.get_object(key, &full).await?.body;
+        let mut file = tokio::fs::File::create(dest)
+            .await
+            .map_err(|e| StoreError::io(dest, e))?;
+        let mut size = 0;
+        while let Some(chunk) = out
+            .try_next()
+            .await
+            .map_err(|e| StoreError::s3("GetObject", &full, e))?
+        {
+            size += chunk.len() as u64;
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| StoreError::io(dest, e))?;
+        }
+        file.flush().await.map_err(|e| StoreError::io(dest, e))?;
+        Ok(size)
+    }
+
+    async fn upload(&self, key: &str, src: &Path) -> Result<()> {
+        let full = self.full(key);
+        let body = ByteStream::from_path(src)
+            .await
+            .map_err(|e| StoreError::s3("PutObject", &full, e))?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| StoreError::s3("PutObject", &full, e))?;
+        Ok(())
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<Object>> {
@@ -131,6 +179,7 @@ impl Lake for S3Lake {
                 out.push(Object {
                     key: key.get(strip..).unwrap_or_default().to_owned(),
                     size: o.size().unwrap_or(0).max(0) as u64,
+                    version: o.e_tag().unwrap_or_default().to_owned(),
                 });
             }
         }
