@@ -26,7 +26,7 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use parquet::arrow::ArrowWriter;
 
 use crate::error::{ExportError, Result};
-use crate::file::writer_properties;
+use crate::file::{sort_columns, writer_properties};
 use crate::schema::schema;
 
 /// How the merge spends memory.
@@ -99,6 +99,8 @@ fn conform(kind: Kind, batch: RecordBatch) -> Result<RecordBatch> {
 /// One input, read a batch at a time; its current batch is `pool[batch]`.
 struct Cursor {
     kind: Kind,
+    /// Where `app_id` and `ts` are in the kind's schema.
+    sort: (usize, usize),
     path: PathBuf,
     reader: ParquetRecordBatchReader,
     batch: usize,
@@ -133,7 +135,7 @@ fn sort_arrays(
 }
 
 /// Opens an input, and says how many rows its batches hold.
-fn open(kind: Kind, path: &Path, budget: &Budget) -> Result<(ParquetRecordBatchReader, usize)> {
+fn open(path: &Path, budget: &Budget) -> Result<(ParquetRecordBatchReader, usize)> {
     let file = File::open(path).map_err(|e| ExportError::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| ExportError::BadFile(format!("{}: {e}", path.display())))?;
@@ -141,17 +143,6 @@ fn open(kind: Kind, path: &Path, budget: &Budget) -> Result<(ParquetRecordBatchR
     let rows = meta.file_metadata().num_rows().max(1) as usize;
     let bytes: i64 = meta.row_groups().iter().map(|g| g.total_byte_size()).sum();
     let rows_per_batch = batch_rows(bytes.max(0) as usize / rows, budget);
-    if !builder
-        .schema()
-        .fields()
-        .iter()
-        .any(|f| f.name() == "app_id")
-    {
-        return Err(ExportError::BadFile(format!(
-            "{}: not a {kind} file",
-            path.display()
-        )));
-    }
     Ok((
         builder.with_batch_size(rows_per_batch).build()?,
         rows_per_batch,
@@ -177,7 +168,7 @@ impl Cursor {
                 self.len = batch.num_rows();
                 self.row = 0;
                 self.batch = pool.len();
-                (self.app, self.ts) = sort_arrays(&batch, sort_positions(self.kind));
+                (self.app, self.ts) = sort_arrays(&batch, self.sort);
                 pool.push(batch);
                 return Ok(true);
             }
@@ -220,12 +211,14 @@ pub fn merge(
         .collect();
     let mut pool: Vec<RecordBatch> = Vec::new();
     let mut cursors = Vec::with_capacity(inputs.len());
+    let sort = sort_positions(kind);
     let mut out_rows = MAX_BATCH_ROWS;
     for path in inputs {
-        let (reader, rows) = open(kind, path, budget)?;
+        let (reader, rows) = open(path, budget)?;
         out_rows = out_rows.min(rows);
         let mut c = Cursor {
             kind,
+            sort,
             path: path.clone(),
             reader,
             batch: 0,
@@ -346,11 +339,7 @@ impl Outputs {
                     .dir
                     .join(format!("{}-{:04}.parquet", self.stem, self.files.len()));
                 let file = File::create(&path).map_err(|e| ExportError::io(&path, e))?;
-                let (app, ts) = (
-                    batch.schema().index_of(SORT_COLUMNS[0])?,
-                    batch.schema().index_of(SORT_COLUMNS[1])?,
-                );
-                let props = writer_properties(&[app, ts]);
+                let props = writer_properties(&sort_columns(&batch));
                 self.files.push(path);
                 self.writer
                     .insert(ArrowWriter::try_new(file, batch.schema(), Some(props))?)

@@ -338,29 +338,39 @@ fn parse_item(
     Ok((record, notes))
 }
 
-/// An item's top-level fields, each key with its value as sent, read without building a tree.
-struct TopLevel<'a>(Vec<(Text<'a>, &'a RawValue)>);
+/// Whether a top-level field is one a client may set: known to the model, not server-set.
+/// A client's own `extra` is not: the server sets `extra`.
+fn is_client_field(known: &[&str], key: &str) -> bool {
+    known.contains(&key) && !SERVER_FIELDS.contains(&key)
+}
 
-impl<'de> Deserialize<'de> for TopLevel<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Fields;
-        impl<'de> serde::de::Visitor<'de> for Fields {
-            type Value = TopLevel<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<TopLevel<'de>, A::Error> {
-                let mut out = Vec::new();
-                while let Some(key) = map.next_key::<Text<'de>>()? {
-                    out.push((key, map.next_value()?));
-                }
-                Ok(TopLevel(out))
+/// Reads an item's top-level fields that are not client fields (unknown ones, and server-set
+/// ones), each key with its value as sent, skipping the rest without building a tree. An item
+/// with only client fields allocates nothing.
+struct NotClientFields(&'static [&'static str]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for NotClientFields {
+    type Value = Vec<(Text<'de>, &'de RawValue)>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NotClientFields {
+    type Value = Vec<(Text<'de>, &'de RawValue)>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            if is_client_field(self.0, &key) {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            } else {
+                out.push((key, map.next_value()?));
             }
         }
-        d.deserialize_map(Fields)
+        Ok(out)
     }
 }
 
@@ -368,8 +378,10 @@ impl<'de> Deserialize<'de> for TopLevel<'de> {
 /// them and for each server-set field the item tried to set. A client's own `extra` field is
 /// unknown like any other: it is kept inside `extra`.
 fn unknown_fields(kind: Kind, raw: &str) -> Result<(Option<Json>, Vec<Note>), Fault> {
+    use serde::de::DeserializeSeed;
     let known = field_names(kind);
-    let top: TopLevel = serde_json::from_str(raw).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_str(raw);
+    let fields = NotClientFields(known).deserialize(&mut de).map_err(|e| {
         let msg = e.to_string();
         fault(
             Code::BadValue,
@@ -380,16 +392,14 @@ fn unknown_fields(kind: Kind, raw: &str) -> Result<(Option<Json>, Vec<Note>), Fa
     let mut notes = Vec::new();
     let mut extra = String::new();
     let mut kept: Vec<&str> = Vec::new();
-    for (key, value) in &top.0 {
+    for (key, value) in &fields {
         let key: &str = key;
         if key != "extra" && known.contains(&key) {
-            if SERVER_FIELDS.contains(&key) {
-                notes.push((
-                    key.to_owned(),
-                    WarningCode::ServerField,
-                    format!("`{key}` is set by the server; the value sent was ignored"),
-                ));
-            }
+            notes.push((
+                key.to_owned(),
+                WarningCode::ServerField,
+                format!("`{key}` is set by the server; the value sent was ignored"),
+            ));
             continue;
         }
         if kept.contains(&key) {

@@ -530,13 +530,18 @@ pub fn field_names(kind: Kind) -> &'static [&'static str] {
         }
     }
 
-    let names = Cell::new(&[][..]);
-    let _ = match kind {
-        Kind::Event => Event::<String, Json>::deserialize(Names(&names)).map(drop),
-        Kind::Story => Story::<String, Json>::deserialize(Names(&names)).map(drop),
-        Kind::Exposure => Exposure::<String, Json>::deserialize(Names(&names)).map(drop),
-    };
-    names.get()
+    fn of(kind: Kind) -> &'static [&'static str] {
+        let names = Cell::new(&[][..]);
+        let _ = match kind {
+            Kind::Event => Event::<String, Json>::deserialize(Names(&names)).map(drop),
+            Kind::Story => Story::<String, Json>::deserialize(Names(&names)).map(drop),
+            Kind::Exposure => Exposure::<String, Json>::deserialize(Names(&names)).map(drop),
+        };
+        names.get()
+    }
+    // Read once: the API asks for every item.
+    static NAMES: std::sync::OnceLock<[&'static [&'static str]; 3]> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| Kind::ALL.map(of))[kind.index()]
 }
 
 impl<'a> RecordRef<'a> {

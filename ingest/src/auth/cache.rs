@@ -88,7 +88,7 @@ impl CachedKeys {
 
     /// What the cache holds for a key and is still fresh, without asking the key store:
     /// `Some(Some(info))` for a known key, `Some(None)` for an unknown one.
-    pub fn cached(&self, key_hash: &str) -> Option<Option<KeyInfo>> {
+    fn cached(&self, key_hash: &str) -> Option<Option<KeyInfo>> {
         let entries = self.entries();
         if let Some((at, info)) = entries.known.get(key_hash) {
             return (at.elapsed() < self.ttl).then(|| Some(info.clone()));
