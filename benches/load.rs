@@ -1,8 +1,11 @@
 //! Sustained throughput of `cauce serve` under a closed-loop load generator on loopback:
-//! batches of 100 events, many connections, several runs; medians are printed.
+//! batches of 100 events, many connections, several runs; medians are printed. Each run is
+//! made twice, side by side: ingestion alone, and ingestion while analysts read user timelines
+//! in a loop (the reads have their own SQLite connections; this shows what they cost ingestion).
 //!
 //! Run with `cargo bench --workspace` (or `cargo bench --bench load`). Settings:
-//! `CAUCE_BENCH_SECS` (default 15), `CAUCE_BENCH_CONNS` (32), `CAUCE_BENCH_RUNS` (3).
+//! `CAUCE_BENCH_SECS` (default 15), `CAUCE_BENCH_CONNS` (32), `CAUCE_BENCH_RUNS` (3),
+//! `CAUCE_BENCH_READERS` (timeline readers in the second run of each pair, 4; 0 skips it).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -48,9 +51,45 @@ struct Run {
     p99_ms: f64,
     errors: u64,
     lost: i64,
+    reads_per_s: f64,
+    read_p99_ms: f64,
 }
 
-fn run_once(secs: u64, conns: usize) -> Run {
+/// Latencies' percentile `p`, ms (`lat` sorted).
+fn percentile(lat: &[Duration], p: f64) -> f64 {
+    if lat.is_empty() {
+        return 0.0;
+    }
+    lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3
+}
+
+/// Reads random users' timelines until `stop`; returns each read's latency and the failures.
+fn read_timelines(base: &str, key: &str, stop: &AtomicBool, seed: usize) -> (Vec<Duration>, u64) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let (mut lat, mut errors) = (Vec::new(), 0);
+    let mut n = seed;
+    while !stop.load(Ordering::Relaxed) {
+        n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let url = format!(
+            "{base}/v1/users/user-{}/timeline?limit=50",
+            (n >> 33) % 5000
+        );
+        let t0 = Instant::now();
+        match agent.get(&url).header("x-api-key", key).call() {
+            Ok(mut r) if r.status() == 200 => {
+                let _ = r.body_mut().read_to_string();
+            }
+            _ => errors += 1,
+        }
+        lat.push(t0.elapsed());
+    }
+    (lat, errors)
+}
+
+fn run_once(secs: u64, conns: usize, readers: usize) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let creds = support::cli(
@@ -62,6 +101,8 @@ fn run_once(secs: u64, conns: usize) -> Run {
             "bench",
             "--rate-limit",
             "100000000",
+            "--role",
+            "developer",
         ],
     );
     let key = creds["api_key"].as_str().unwrap().to_owned();
@@ -104,6 +145,14 @@ fn run_once(secs: u64, conns: usize) -> Run {
             })
         })
         .collect();
+    // Timelines are read through the load and the writer's drain after it.
+    let stop_reading = Arc::new(AtomicBool::new(false));
+    let reading: Vec<_> = (0..readers)
+        .map(|t| {
+            let (stop, base, key) = (stop_reading.clone(), base.clone(), key.clone());
+            std::thread::spawn(move || read_timelines(&base, &key, &stop, t + 1))
+        })
+        .collect();
     std::thread::sleep(Duration::from_secs(secs));
     stop.store(true, Ordering::Relaxed);
     let mut lat = Vec::new();
@@ -130,6 +179,14 @@ fn run_once(secs: u64, conns: usize) -> Run {
     }
     let drain_secs = drain_start.elapsed().as_secs_f64();
     let drained = start.elapsed().as_secs_f64();
+    stop_reading.store(true, Ordering::Relaxed);
+    let mut reads = Vec::new();
+    for r in reading {
+        let (l, e) = r.join().unwrap();
+        reads.extend(l);
+        assert_eq!(e, 0, "timeline reads failed");
+    }
+    reads.sort();
     drop(server);
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -139,8 +196,7 @@ fn run_once(secs: u64, conns: usize) -> Run {
         store.count(Kind::Event, &app_id).await.unwrap()
     });
     lat.sort();
-    let pct =
-        |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3;
+    let pct = |p: f64| percentile(&lat, p);
     Run {
         accepted_per_s: accepted as f64 / elapsed,
         stored_per_s: stored as f64 / drained,
@@ -149,6 +205,8 @@ fn run_once(secs: u64, conns: usize) -> Run {
         p99_ms: pct(0.99),
         errors,
         lost: accepted as i64 - stored as i64,
+        reads_per_s: reads.len() as f64 / drained,
+        read_p99_ms: percentile(&reads, 0.99),
     }
 }
 
@@ -157,23 +215,44 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+fn print_run(label: &str, r: &Run) {
+    println!(
+        "{label}: accepted {:>7.0} events/s, stored {:>7.0} events/s (writer alone {:>7.0}/s), p50 {:>5.1} ms, p99 {:>5.1} ms, errors {}, lost {}{}",
+        r.accepted_per_s,
+        r.stored_per_s,
+        r.writer_alone_per_s,
+        r.p50_ms,
+        r.p99_ms,
+        r.errors,
+        r.lost,
+        if r.reads_per_s > 0.0 {
+            format!(", timelines {:.0}/s p99 {:.1} ms", r.reads_per_s, r.read_p99_ms)
+        } else {
+            String::new()
+        }
+    );
+}
+
 fn main() {
-    let (secs, conns, runs) = (
+    let (secs, conns, runs, readers) = (
         setting("CAUCE_BENCH_SECS", 15),
         setting("CAUCE_BENCH_CONNS", 32) as usize,
         setting("CAUCE_BENCH_RUNS", 3),
+        setting("CAUCE_BENCH_READERS", 4) as usize,
     );
     println!(
-        "cauce serve load: {runs} runs of {secs} s, {conns} connections, batches of {BATCH} events"
+        "cauce serve load: {runs} runs of {secs} s, {conns} connections, batches of {BATCH} events; each run also with {readers} timeline readers"
     );
-    let mut all = Vec::new();
+    let (mut all, mut read) = (Vec::new(), Vec::new());
     for i in 1..=runs {
-        let r = run_once(secs, conns);
-        println!(
-            "run {i}: accepted {:>7.0} events/s, stored {:>7.0} events/s (writer alone {:>7.0}/s), p50 {:>5.1} ms, p99 {:>5.1} ms, errors {}, lost {}",
-            r.accepted_per_s, r.stored_per_s, r.writer_alone_per_s, r.p50_ms, r.p99_ms, r.errors, r.lost
-        );
+        let r = run_once(secs, conns, 0);
+        print_run(&format!("run {i}"), &r);
         all.push(r);
+        if readers > 0 {
+            let r = run_once(secs, conns, readers);
+            print_run(&format!("run {i} + timelines"), &r);
+            read.push(r);
+        }
     }
     let acc = median(all.iter().map(|r| r.accepted_per_s).collect());
     let sto = median(all.iter().map(|r| r.stored_per_s).collect());
@@ -182,7 +261,18 @@ fn main() {
         "median: accepted {acc:.0} events/s ({:.2}x the 150,000 target), stored {sto:.0} events/s, p99 {p99:.1} ms ({:.2}x the 50 ms target), errors {}, lost {}",
         acc / 150_000.0,
         p99 / 50.0,
-        all.iter().map(|r| r.errors).sum::<u64>(),
-        all.iter().map(|r| r.lost).sum::<i64>()
+        all.iter().chain(&read).map(|r| r.errors).sum::<u64>(),
+        all.iter().chain(&read).map(|r| r.lost).sum::<i64>()
     );
+    if !read.is_empty() {
+        let with = |f: fn(&Run) -> f64| median(read.iter().map(f).collect());
+        println!(
+            "with timeline reads: {:.0} reads/s (p99 {:.1} ms); ingestion accepted {:.2}x, writer alone {:.2}x, p99 {:.2}x of the runs without",
+            with(|r| r.reads_per_s),
+            with(|r| r.read_p99_ms),
+            with(|r| r.accepted_per_s) / acc,
+            with(|r| r.writer_alone_per_s) / median(all.iter().map(|r| r.writer_alone_per_s).collect()),
+            with(|r| r.p99_ms) / p99,
+        );
+    }
 }

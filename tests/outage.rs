@@ -49,7 +49,7 @@ async fn a_store_outage_loses_nothing_and_dead_letters_nothing() {
     let api = router(Arc::new(state));
 
     // The outage starts before the first event and lasts OUTAGE.
-    faulty.fail_everything();
+    faulty.faults().fail_everything();
     let started = Instant::now();
     let backoff = Backoff {
         first: Duration::from_millis(50),
@@ -89,7 +89,7 @@ async fn a_store_outage_loses_nothing_and_dead_letters_nothing() {
         assert_eq!(res.status(), 202, "batch {b}");
     }
     tokio::time::sleep(OUTAGE.saturating_sub(started.elapsed())).await;
-    assert!(faulty.failed_writes() > 0, "the writer met the outage");
+    assert!(faulty.faults().injected() > 0, "the writer met the outage");
     assert_eq!(store.count(Kind::Event, &app.app_id).await.unwrap(), 0);
     assert_eq!(
         queue.dead_lettered().await.unwrap(),
@@ -99,7 +99,7 @@ async fn a_store_outage_loses_nothing_and_dead_letters_nothing() {
     assert_eq!(queue.pending().await.unwrap(), EVENTS as u64);
 
     // The store comes back: everything drains, into the store and the lake.
-    faulty.heal();
+    faulty.faults().heal();
     let deadline = Instant::now() + Duration::from_secs(120);
     while queue.pending().await.unwrap() > 0 || backlog(&store).await.unwrap() > 0 {
         assert!(Instant::now() < deadline, "the backlog did not drain");

@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
+use cauce_ingest::queue::faults::FaultyQueue;
 use cauce_ingest::queue::sqlite::{SqliteQueue, SqliteQueueConfig};
 use cauce_ingest::queue::sqs::SqsQueue;
 use cauce_ingest::queue::{Delivery, OutMessage, Queue};
+use cauce_store::faults::{Fault, Schedule};
 
 const MAX_RECEIVES: u32 = 3;
 /// Short, so that the timeout test is quick; SQS counts it in whole seconds.
@@ -207,6 +209,92 @@ macro_rules! contract {
         an_unacked_message_comes_back_after_the_visibility_timeout(&$make("visibility").await)
             .await;
     }};
+}
+
+/// Calls `f` until it succeeds; every failure on the way must be one a retry may mend.
+async fn until_ok<T, Fut>(what: &str, f: impl FnMut() -> Fut) -> T
+where
+    Fut: std::future::Future<Output = Result<T, cauce_ingest::error::IngestError>>,
+{
+    cauce_store::faults::until_ok(what, cauce_ingest::error::IngestError::is_unavailable, f).await
+}
+
+/// The receives a fault may cost: a receive that lost its answer hid its messages, and each
+/// such receive counts toward dead-lettering, as in SQS.
+const FAULTY_MAX_RECEIVES: u32 = 10;
+
+/// The contract under faults of every kind: a producer and a consumer that retry each failed
+/// call deliver every message once, in order within its group. A send that took effect and
+/// lost its answer is absorbed by its dedup id, an ack that did the same is harmless to repeat,
+/// and a receive that lost its answer comes back after the visibility timeout. The consumer
+/// receives up to `batch` messages at once.
+async fn retries_through_faults_converge<Q: Queue>(inner: Q, batch: usize) {
+    let schedule = Schedule::new()
+        .every(4, Fault::LoseAnswer)
+        .every(5, Fault::Throttle)
+        .every(7, Fault::Fail)
+        .every(3, Fault::Delay(Duration::from_millis(20)));
+    let q = FaultyQueue::new(inner, schedule);
+    let q = &q;
+    let sent: Vec<OutMessage> = (0..12)
+        .map(|i| msg(&format!("f{}", i % 3), &format!("m{i}")))
+        .collect();
+    for m in &sent {
+        until_ok("send", || q.send(vec![m.clone()])).await;
+    }
+    let mut processed = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while processed.len() < sent.len() {
+        assert!(std::time::Instant::now() < deadline, "only {processed:?}");
+        let Ok(got) = q.receive(batch).await else {
+            continue;
+        };
+        if got.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        until_ok("ack", || q.ack(&got)).await;
+        processed.extend(got);
+    }
+    assert!(q.faults().injected() > 0, "faults struck");
+    for g in ["f0", "f1", "f2"] {
+        let want: Vec<String> = sent
+            .iter()
+            .filter(|m| m.group == g)
+            .map(|m| m.body.clone())
+            .collect();
+        assert_eq!(bodies(&processed, g), want, "each once, in order");
+    }
+    assert_eq!(until_ok("pending", || q.pending()).await, 0);
+    assert_eq!(until_ok("dead_lettered", || q.dead_lettered()).await, 0);
+}
+
+#[tokio::test]
+async fn sqlite_queue_converges_through_faults() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SqliteQueueConfig {
+        visibility_timeout: VISIBILITY,
+        max_receives: FAULTY_MAX_RECEIVES,
+    };
+    let q = SqliteQueue::open(dir.path().join("q.db"), config).unwrap();
+    retries_through_faults_converge(q, 10).await;
+}
+
+#[tokio::test]
+async fn sqs_fifo_queue_converges_through_faults() {
+    if !cauce_store::aws::emulator("sqs_fifo_queue_converges_through_faults") {
+        return;
+    }
+    let aws = cauce_store::aws::sdk_config().await;
+    let client = aws_sdk_sqs::Client::new(&aws);
+    let name = format!("faults-{}", std::process::id());
+    let q = SqsQueue::create(client, &name, FAULTY_MAX_RECEIVES, VISIBILITY)
+        .await
+        .unwrap();
+    // One message a receive: when several messages of a FIFO group time out in flight together,
+    // moto delivers the group's later ones before its earlier ones (it frees the group only as
+    // it meets each timed-out message); SQS keeps their order.
+    retries_through_faults_converge(q, 1).await;
 }
 
 #[tokio::test]

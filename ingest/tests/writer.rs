@@ -112,7 +112,7 @@ async fn poison_goes_to_the_dead_letters_at_once_and_the_rest_is_stored() {
 #[tokio::test]
 async fn a_transient_failure_retries_its_group_only_and_never_dead_letters() {
     let w = world();
-    w.store.fail_app("app_1");
+    w.store.faults().fail_app("app_1");
     // Many deliveries during an outage: each fails its group's messages, none is dead-lettered
     // for it, whatever the receive count.
     for receive in 1..=20 {
@@ -132,11 +132,11 @@ async fn a_transient_failure_retries_its_group_only_and_never_dead_letters() {
             "app_1's storable messages, in order; the poison is dead-lettered, app_2 is stored"
         );
     }
-    assert!(w.store.failed_writes() >= 20);
+    assert!(w.store.faults().injected() >= 20);
     assert_eq!(stored(&w.store, "app_1").await, Vec::<String>::new());
     assert_eq!(stored(&w.store, "app_2").await, ["e-1", "e-2"]);
     // Once the store is back, the redelivered messages are stored; only poison is dead.
-    w.store.heal();
+    w.store.faults().heal();
     let response = handle_sqs(two_groups(), &w.store, &w.dlq).await.unwrap();
     assert!(failures(&response).is_empty(), "{response:?}");
     assert_eq!(stored(&w.store, "app_1").await, ["e-1", "e-2", "e-4"]);

@@ -64,7 +64,14 @@ pub struct ServeArgs {
     /// it, that address gets 429 for any key the server does not already know.
     #[arg(long, env = "CAUCE_AUTH_FAILURES", default_value_t = ApiConfig::default().auth_failures_per_minute)]
     pub auth_failures_per_minute: u32,
+    /// Days a record stays in the hot store (`store.db`, what timelines read) after it was last
+    /// written, as DynamoDB's TTL does in AWS; the lake keeps everything. 0 keeps records forever.
+    #[arg(long, env = "CAUCE_TTL_DAYS", default_value_t = 30)]
+    pub ttl_days: u32,
 }
+
+/// How often the hot store's expired records are deleted.
+const EXPIRE_EVERY: Duration = Duration::from_secs(600);
 
 /// The embedded system, running.
 pub struct Server {
@@ -119,6 +126,23 @@ async fn report_job(lake: Arc<LocalLake>, every: Duration) {
     }
 }
 
+/// Deletes the hot store's records written more than `ttl` ago, now and then every
+/// [`EXPIRE_EVERY`].
+async fn expire_job(store: Arc<SqliteStore>, ttl: Duration) {
+    let mut tick = tokio::time::interval(EXPIRE_EVERY);
+    loop {
+        tick.tick().await;
+        let before = chrono::Utc::now().timestamp_millis() - ttl.as_millis() as i64;
+        match store.expire(before, 10_000).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(records = n, "Expired records left the hot store."),
+            Err(e) => {
+                tracing::error!(error = %e, "Expiring the hot store failed; it runs again later.")
+            }
+        }
+    }
+}
+
 /// Starts the embedded system: the API on `args.addr`, the writer, the exporter and the
 /// report job.
 pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
@@ -135,6 +159,10 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
     let lake = Arc::new(LocalLake::new(dir.join("lake")));
     let exporter = Embedded::new((*store).clone(), lake.clone(), EmbeddedConfig::default()).await?;
     background.push(tokio::spawn(exporter.run()));
+    if args.ttl_days > 0 {
+        let ttl = Duration::from_secs(u64::from(args.ttl_days) * 86_400);
+        background.push(tokio::spawn(expire_job(store.clone(), ttl)));
+    }
     if args.report_every > 0 {
         let every = Duration::from_secs(args.report_every);
         background.push(tokio::spawn(report_job(lake.clone(), every)));

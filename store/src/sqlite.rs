@@ -2,7 +2,8 @@
 //! transaction as each change (the embedded change feed).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -28,6 +29,9 @@ pub fn open(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// How many read-only connections a store keeps beside its one writing connection.
+pub const READERS: usize = 4;
+
 /// Runs a closure on a shared connection in tokio's blocking pool.
 pub async fn with_conn<T, F>(conn: &Arc<Mutex<Connection>>, f: F) -> Result<T>
 where
@@ -45,13 +49,16 @@ where
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     app_id TEXT NOT NULL, key TEXT NOT NULL, user_id TEXT, ts INTEGER NOT NULL,
-    updated_at INTEGER, doc TEXT NOT NULL, PRIMARY KEY (app_id, key)) WITHOUT ROWID;
+    updated_at INTEGER, doc TEXT NOT NULL, received_at INTEGER,
+    PRIMARY KEY (app_id, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS stories (
     app_id TEXT NOT NULL, key TEXT NOT NULL, user_id TEXT, ts INTEGER NOT NULL,
-    updated_at INTEGER, doc TEXT NOT NULL, PRIMARY KEY (app_id, key)) WITHOUT ROWID;
+    updated_at INTEGER, doc TEXT NOT NULL, received_at INTEGER,
+    PRIMARY KEY (app_id, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tests (
     app_id TEXT NOT NULL, key TEXT NOT NULL, user_id TEXT, ts INTEGER NOT NULL,
-    updated_at INTEGER, doc TEXT NOT NULL, PRIMARY KEY (app_id, key)) WITHOUT ROWID;
+    updated_at INTEGER, doc TEXT NOT NULL, received_at INTEGER,
+    PRIMARY KEY (app_id, key)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_user ON events (app_id, user_id, ts);
 CREATE INDEX IF NOT EXISTS stories_user ON stories (app_id, user_id, ts);
 CREATE INDEX IF NOT EXISTS tests_user ON tests (app_id, user_id, ts);
@@ -76,10 +83,54 @@ pub struct ChangeBatch {
     pub last: u64,
 }
 
-/// The SQLite record store.
+/// Read-only connections beside the writing one. WAL lets a reader see the last commit while a
+/// write is in progress, so an analyst's timeline, the exporter's reads and `/healthz` never
+/// queue behind ingestion's writes, nor it behind them.
+struct Readers {
+    conns: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+impl Readers {
+    fn open(path: &Path, n: usize) -> Result<Readers> {
+        let conns = (0..n.max(1))
+            .map(|_| {
+                let conn = open(path)?;
+                conn.pragma_update(None, "query_only", true)?;
+                // Readers scan indexes and the change log: 8 MiB of cache each is plenty.
+                conn.pragma_update(None, "cache_size", -8_192)?;
+                Ok(Mutex::new(conn))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Readers {
+            conns,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// A free connection if there is one (starting from the next in turn), else the next in
+    /// turn once it is free.
+    fn acquire(&self) -> MutexGuard<'_, Connection> {
+        let n = self.conns.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            match self.conns[(start + i) % n].try_lock() {
+                Ok(guard) => return guard,
+                Err(TryLockError::Poisoned(p)) => return p.into_inner(),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        self.conns[start % n]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The SQLite record store: one connection writes, [`READERS`] others read.
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    readers: Arc<Readers>,
     path: PathBuf,
 }
 
@@ -97,10 +148,48 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         let conn = open(&path)?;
         conn.execute_batch(SCHEMA)?;
+        add_received_at(&conn)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
+            readers: Arc::new(Readers::open(&path, READERS)?),
             path,
         })
+    }
+
+    /// Runs a read on one of the read-only connections, in tokio's blocking pool.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || f(&readers.acquire())).await?
+    }
+
+    /// Deletes the records (all kinds) last written before `before_ms` (their `received_at`),
+    /// as DynamoDB's TTL does for the AWS hot store: the lake keeps them, and the change log
+    /// records nothing (an expiry is not a deletion). Deletes in transactions of at most
+    /// `chunk` rows so that ingestion's writes go on in between. Returns how many went.
+    pub async fn expire(&self, before_ms: i64, chunk: usize) -> Result<u64> {
+        let mut total = 0;
+        for kind in Kind::ALL {
+            loop {
+                let gone = with_conn(&self.conn, move |c| {
+                    let t = kind.plural();
+                    Ok(c.prepare_cached(&format!(
+                        "DELETE FROM {t} WHERE (app_id, key) IN
+                         (SELECT app_id, key FROM {t} WHERE received_at < ?1 LIMIT ?2)"
+                    ))?
+                    .execute(params![before_ms, chunk.max(1) as i64])?)
+                })
+                .await?;
+                total += gone as u64;
+                if gone < chunk.max(1) {
+                    break;
+                }
+            }
+        }
+        Ok(total)
     }
 
     /// The database file.
@@ -111,7 +200,7 @@ impl SqliteStore {
     /// Every stored record of one kind and app, by key.
     pub async fn scan(&self, kind: Kind, app_id: &str) -> Result<Vec<Record>> {
         let app_id = app_id.to_owned();
-        with_conn(&self.conn, move |c| {
+        self.read(move |c| {
             let sql = format!(
                 "SELECT doc FROM {} WHERE app_id = ?1 ORDER BY key",
                 kind.plural()
@@ -130,7 +219,7 @@ impl SqliteStore {
     /// How many records of one kind and app are stored.
     pub async fn count(&self, kind: Kind, app_id: &str) -> Result<u64> {
         let app_id = app_id.to_owned();
-        with_conn(&self.conn, move |c| {
+        self.read(move |c| {
             let sql = format!("SELECT COUNT(*) FROM {} WHERE app_id = ?1", kind.plural());
             let n: i64 = c.query_row(&sql, [&app_id], |r| r.get(0))?;
             Ok(n as u64)
@@ -141,7 +230,7 @@ impl SqliteStore {
     /// The archived bad rows of one app, oldest first.
     pub async fn bad_rows(&self, app_id: &str) -> Result<Vec<BadRow>> {
         let app_id = app_id.to_owned();
-        with_conn(&self.conn, move |c| {
+        self.read(move |c| {
             let mut stmt = c.prepare(
                 "SELECT kind, received_at, item_index, item_id, error, message, raw
                  FROM bad_rows WHERE app_id = ?1 ORDER BY id",
@@ -178,7 +267,7 @@ impl SqliteStore {
         limit: usize,
         max_bytes: usize,
     ) -> Result<ChangeBatch> {
-        with_conn(&self.conn, move |c| {
+        self.read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT seq, kind, op, new_doc, old_doc FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )?;
@@ -215,7 +304,7 @@ impl SqliteStore {
     /// The saved position of a named consumer of the change log (0 when it has none).
     pub async fn cursor(&self, name: &str) -> Result<u64> {
         let name = name.to_owned();
-        with_conn(&self.conn, move |c| {
+        self.read(move |c| {
             let seq: Option<i64> = c
                 .query_row("SELECT seq FROM cursors WHERE name = ?1", [&name], |r| {
                     r.get(0)
@@ -241,7 +330,7 @@ impl SqliteStore {
 
     /// The position of the newest change ever logged (0 when none was), pruned or not.
     pub async fn last_change(&self) -> Result<u64> {
-        with_conn(&self.conn, |c| {
+        self.read(|c| {
             let seq: Option<i64> = c
                 .query_row(
                     "SELECT seq FROM sqlite_sequence WHERE name = 'changes'",
@@ -268,6 +357,31 @@ impl SqliteStore {
         let last = self.last_change().await?;
         Ok(last.saturating_sub(self.cursor(cursor).await?))
     }
+}
+
+/// Gives a table made before hot-store expiry its `received_at` column, filled from the
+/// documents, and indexes it (for [`SqliteStore::expire`]).
+fn add_received_at(conn: &Connection) -> Result<()> {
+    for kind in Kind::ALL {
+        let t = kind.plural();
+        let has: bool = conn.query_row(
+            &format!(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('{t}') WHERE name = 'received_at'"
+            ),
+            [],
+            |r| r.get(0),
+        )?;
+        if !has {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {t} ADD COLUMN received_at INTEGER;
+                 UPDATE {t} SET received_at = json_extract(doc, '$.received_at');"
+            ))?;
+        }
+        conn.execute_batch(&format!(
+            "CREATE INDEX IF NOT EXISTS {t}_received ON {t} (received_at);"
+        ))?;
+    }
+    Ok(())
 }
 
 fn decode_change(
@@ -308,12 +422,13 @@ impl Statements {
         Statements {
             select: format!("SELECT updated_at, doc FROM {t} WHERE app_id = ?1 AND key = ?2"),
             insert_new: format!(
-                "INSERT INTO {t} (app_id, key, user_id, ts, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (app_id, key) DO NOTHING"
+                "INSERT INTO {t} (app_id, key, user_id, ts, updated_at, doc, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (app_id, key) DO NOTHING"
             ),
             upsert: format!(
-                "INSERT INTO {t} (app_id, key, user_id, ts, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (app_id, key) DO UPDATE SET user_id = ?3, ts = ?4, updated_at = ?5, doc = ?6"
+                "INSERT INTO {t} (app_id, key, user_id, ts, updated_at, doc, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (app_id, key)
+                 DO UPDATE SET user_id = ?3, ts = ?4, updated_at = ?5, doc = ?6, received_at = ?7"
             ),
         }
     }
@@ -332,7 +447,8 @@ fn put_one(
         record.user_id(),
         record.ts(),
         record.updated_at(),
-        doc
+        doc,
+        record.received_at()
     ];
     let (outcome, op, old_doc) = match record.updated_at() {
         // Events: insert-only; the first copy wins.
@@ -391,7 +507,7 @@ impl RecordStore for SqliteStore {
 
     async fn get(&self, kind: Kind, app_id: &str, key: &str) -> Result<Option<Record>> {
         let (app_id, key) = (app_id.to_owned(), key.to_owned());
-        with_conn(&self.conn, move |c| {
+        self.read(move |c| {
             let doc: Option<String> = c
                 .prepare_cached(&format!(
                     "SELECT doc FROM {} WHERE app_id = ?1 AND key = ?2",
@@ -408,7 +524,7 @@ impl RecordStore for SqliteStore {
 
     async fn timeline(&self, app_id: &str, user_id: &str, limit: usize) -> Result<Vec<Record>> {
         let (app_id, user_id) = (app_id.to_owned(), user_id.to_owned());
-        with_conn(&self.conn, move |c| {
+        self.read(move |c| {
             let mut out = Vec::new();
             for kind in Kind::ALL {
                 let mut stmt = c.prepare_cached(&format!(

@@ -3,16 +3,25 @@
 
 use cauce_store::change::Op;
 use cauce_store::dynamo::{DynamoStore, Tables};
+use cauce_store::faults::{Fault, FaultyStore, Schedule};
 use cauce_store::sqlite::SqliteStore;
 use cauce_store::{Kind, PutOutcome, Record, RecordStore, Stamp};
 
 const NOW: i64 = 1_790_000_000_000;
 
 fn record(kind: Kind, app: &str, json: &str) -> Record {
-    let mut r = Record::from_json(kind, json).expect("test record decodes");
+    received(
+        Record::from_json(kind, json).expect("test record decodes"),
+        app,
+        NOW,
+    )
+}
+
+/// The record as the API stamps it for `app` at `received_at`.
+fn received(mut r: Record, app: &str, received_at: i64) -> Record {
     r.stamp(&Stamp {
         app_id: app.into(),
-        received_at: NOW,
+        received_at,
         skew_ms: 0,
     });
     r
@@ -219,20 +228,125 @@ async fn sqlite_store_passes_the_contract() {
     run_contract(&store).await;
 }
 
-#[tokio::test]
-async fn dynamodb_store_passes_the_contract() {
-    if !cauce_store::aws::emulator("dynamodb_store_passes_the_contract") {
-        return;
-    }
+/// Fresh DynamoDB tables on the emulator, named after `name` and this process.
+async fn dynamo_store(name: &str) -> DynamoStore {
     let aws = cauce_store::aws::sdk_config().await;
-    let prefix = format!("contract{}", std::process::id());
+    let prefix = format!("{name}{}", std::process::id());
     let store = DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&aws),
         Tables::with_prefix(&prefix),
         30,
     );
     store.create_tables().await.unwrap();
-    run_contract(&store).await;
+    store
+}
+
+#[tokio::test]
+async fn dynamodb_store_passes_the_contract() {
+    if !cauce_store::aws::emulator("dynamodb_store_passes_the_contract") {
+        return;
+    }
+    run_contract(&dynamo_store("contract").await).await;
+}
+
+/// Calls `f` until it succeeds; every failure on the way must be one a retry may mend.
+async fn until_ok<T, Fut>(what: &str, f: impl FnMut() -> Fut) -> T
+where
+    Fut: std::future::Future<Output = Result<T, cauce_store::StoreError>>,
+{
+    cauce_store::faults::until_ok(what, cauce_store::StoreError::is_unavailable, f).await
+}
+
+/// Faults of every kind, several times over a short workload.
+fn rough_schedule() -> Schedule {
+    use std::time::Duration;
+    Schedule::new()
+        .every(2, Fault::LoseAnswer)
+        .every(3, Fault::Throttle)
+        .every(5, Fault::Fail)
+        .every(7, Fault::Delay(Duration::from_millis(20)))
+}
+
+/// The contract under faults: a writer that retries every failed call ends with exactly what a
+/// clean run stores, though some writes took effect and lost their answer (conditional writes
+/// make the retries harmless), and every injected failure reads as transient.
+async fn retries_through_faults_converge<S: RecordStore>(store: FaultyStore<S>) {
+    let versions = [
+        vec![
+            event("f", "e1", "first", "u", NOW),
+            event("f", "e2", "x", "u", NOW + 1),
+        ],
+        vec![
+            event("f", "e1", "second", "u", NOW + 2),
+            story("f", "s1", "u", NOW + 1, "in_progress"),
+        ],
+        vec![
+            story("f", "s1", "u", NOW + 3, "completed"),
+            test("f", "u", NOW + 1, false),
+        ],
+        vec![
+            story("f", "s1", "u", NOW + 2, "failed"),
+            test("f", "u", NOW + 2, true),
+        ],
+    ];
+    for batch in versions {
+        until_ok("put", || store.put(batch.clone())).await;
+    }
+    assert!(store.faults().injected() > 0, "faults struck");
+    let store = &store;
+    let get = |kind, key: &'static str| until_ok("get", move || store.get(kind, "f", key));
+    let e1 = get(Kind::Event, "e1").await.unwrap();
+    assert_eq!(
+        name_of(&e1),
+        "first",
+        "the first copy wins, lost answers and all"
+    );
+    assert!(get(Kind::Event, "e2").await.is_some());
+    let s1 = get(Kind::Story, "s1").await.unwrap();
+    assert_eq!(
+        s1.updated_at(),
+        Some(NOW + 3),
+        "the newest version, whatever the retries"
+    );
+    let t = until_ok("timeline", || store.timeline("f", "u", 10)).await;
+    assert_eq!(t.len(), 4, "two events, one story, one test: no copies");
+    let exposure = t.iter().find(|r| r.kind() == Kind::Exposure).unwrap();
+    assert_eq!(name_of(exposure), "Some(true)");
+}
+
+/// The kind and operation of every change in the SQLite change log, in order.
+async fn change_ops(store: &SqliteStore) -> Vec<(Kind, Op)> {
+    let changes = store.changes_after(0, 100).await.unwrap();
+    changes.iter().map(|c| (c.kind, c.op)).collect()
+}
+
+#[tokio::test]
+async fn sqlite_store_converges_through_faults() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("store.db")).unwrap();
+    retries_through_faults_converge(FaultyStore::with_schedule(store.clone(), rough_schedule()))
+        .await;
+    // The change log, what the lake is made from, holds each change once.
+    assert_eq!(
+        change_ops(&store).await,
+        [
+            (Kind::Event, Op::Insert),
+            (Kind::Event, Op::Insert),
+            (Kind::Story, Op::Insert),
+            (Kind::Story, Op::Modify),
+            (Kind::Exposure, Op::Insert),
+            (Kind::Exposure, Op::Modify),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn dynamodb_store_converges_through_faults() {
+    if !cauce_store::aws::emulator("dynamodb_store_converges_through_faults") {
+        return;
+    }
+    let store = dynamo_store("faults").await;
+    retries_through_faults_converge(FaultyStore::with_schedule(store, rough_schedule())).await;
 }
 
 #[tokio::test]
@@ -250,10 +364,8 @@ async fn sqlite_change_log_records_every_change_in_order() {
         ],
     )
     .await;
-    let changes = store.changes_after(0, 100).await.unwrap();
-    let ops: Vec<_> = changes.iter().map(|c| (c.kind, c.op)).collect();
     assert_eq!(
-        ops,
+        change_ops(&store).await,
         [
             (Kind::Event, Op::Insert),
             (Kind::Story, Op::Insert),
@@ -261,6 +373,7 @@ async fn sqlite_change_log_records_every_change_in_order() {
         ],
         "duplicates and stale versions make no change"
     );
+    let changes = store.changes_after(0, 100).await.unwrap();
     let modify = &changes[2];
     assert_eq!(
         modify.old_image.as_ref().unwrap().updated_at(),
@@ -296,4 +409,106 @@ async fn sqlite_change_log_records_every_change_in_order() {
     put(&store, vec![event("a", "e9", "x", "u", NOW)]).await;
     let next = store.changes_after(3, 100).await.unwrap();
     assert_eq!(next[0].sequence, "4");
+}
+
+#[tokio::test]
+async fn sqlite_hot_store_expires_what_was_last_written_before_the_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("store.db")).unwrap();
+    const DAY: i64 = 86_400_000;
+    let old = |r: Record| received(r, "a", NOW - 40 * DAY);
+    put(
+        &store,
+        vec![
+            old(event("a", "e-old", "x", "u", NOW)),
+            event("a", "e-new", "x", "u", NOW),
+            old(story("a", "s-old", "u", NOW, "in_progress")),
+            old(story("a", "s-updated", "u", NOW, "in_progress")),
+            // Written again recently: a newer version moves its expiry, as in DynamoDB.
+            story("a", "s-updated", "u", NOW + 1, "completed"),
+            old(test("a", "u", NOW, false)),
+        ],
+    )
+    .await;
+    let changes = store.last_change().await.unwrap();
+    // Chunks of one row: the loop must go on until a chunk comes back short.
+    let gone = store.expire(NOW - 30 * DAY, 1).await.unwrap();
+    assert_eq!(gone, 3, "one old event, one old story, one old test");
+    let keys = |kind| {
+        let store = store.clone();
+        async move {
+            let rows = store.scan(kind, "a").await.unwrap();
+            rows.iter().map(Record::key).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(keys(Kind::Event).await, ["e-new"]);
+    assert_eq!(keys(Kind::Story).await, ["s-updated"]);
+    assert!(keys(Kind::Exposure).await.is_empty());
+    assert_eq!(
+        store.last_change().await.unwrap(),
+        changes,
+        "an expiry is not a change: the lake keeps the records"
+    );
+    assert_eq!(store.expire(NOW - 30 * DAY, 100).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn sqlite_store_made_before_expiry_gains_received_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    {
+        // The tables as an earlier version made them, with one record.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for t in ["events", "stories", "tests"] {
+            conn.execute_batch(&format!(
+                "CREATE TABLE {t} (app_id TEXT NOT NULL, key TEXT NOT NULL, user_id TEXT,
+                 ts INTEGER NOT NULL, updated_at INTEGER, doc TEXT NOT NULL,
+                 PRIMARY KEY (app_id, key)) WITHOUT ROWID;"
+            ))
+            .unwrap();
+        }
+        let e = event("a", "e1", "x", "u", NOW);
+        conn.execute(
+            "INSERT INTO events (app_id, key, user_id, ts, doc) VALUES ('a', 'e1', 'u', ?1, ?2)",
+            rusqlite::params![NOW, e.to_json()],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.expire(NOW, 100).await.unwrap(), 0, "received at NOW");
+    assert_eq!(store.expire(NOW + 1, 100).await.unwrap(), 1);
+    put(&store, vec![event("a", "e2", "x", "u", NOW)]).await;
+    assert_eq!(store.count(Kind::Event, "a").await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_reads_do_not_wait_for_a_write_in_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = SqliteStore::open(&path).unwrap();
+    put(&store, vec![event("a", "e1", "x", "u", NOW)]).await;
+    // Another process holds the write lock: the store's write waits out the busy timeout,
+    // holding its writing connection all the while.
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let writer = tokio::spawn({
+        let store = store.clone();
+        async move { store.put(vec![event("a", "e2", "x", "u", NOW)]).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        (
+            store.timeline("a", "u", 10).await.unwrap(),
+            store.cursor("lake").await.unwrap(),
+            store.change_batch(0, 10, usize::MAX).await.unwrap(),
+        )
+    })
+    .await
+    .expect("reads answer while a write waits for the lock");
+    assert_eq!(read.0.len(), 1);
+    assert_eq!(read.2.changes.len(), 1);
+    assert!(!writer.is_finished(), "the write was still waiting");
+    blocker.execute_batch("COMMIT").unwrap();
+    writer.await.unwrap().unwrap();
+    assert_eq!(store.timeline("a", "u", 10).await.unwrap().len(), 2);
 }

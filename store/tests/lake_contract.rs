@@ -2,9 +2,63 @@
 //! `./test.sh` starts).
 
 use bytes::Bytes;
+use cauce_store::faults::{Fault, FaultyLake, Schedule};
 use cauce_store::lake::local::LocalLake;
 use cauce_store::lake::s3::S3Lake;
 use cauce_store::lake::Lake;
+
+/// Calls `f` until it succeeds; every failure on the way must be one a retry may mend.
+async fn until_ok<T, Fut>(what: &str, f: impl FnMut() -> Fut) -> T
+where
+    Fut: std::future::Future<Output = Result<T, cauce_store::StoreError>>,
+{
+    cauce_store::faults::until_ok(what, cauce_store::StoreError::is_unavailable, f).await
+}
+
+/// The contract under faults of every kind: a caller that retries each failed call ends with
+/// the objects a clean run leaves, whole, though some calls took effect and lost their answer.
+async fn retries_through_faults_converge<L: Lake>(inner: L) {
+    let schedule = Schedule::new()
+        .every(2, Fault::LoseAnswer)
+        .every(3, Fault::Throttle)
+        .every(5, Fault::Fail)
+        .every(7, Fault::Delay(std::time::Duration::from_millis(20)));
+    let lake = FaultyLake::new(inner, schedule);
+    let lake = &lake;
+    let keys: Vec<String> = (0..6)
+        .map(|i| format!("events/dt=2026-11-27/hour=0{i}/f-{i}.parquet"))
+        .collect();
+    for (i, k) in keys.iter().enumerate() {
+        let body = Bytes::from(format!("object {i}"));
+        until_ok("put", || lake.put(k, body.clone())).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("up.bin");
+    std::fs::write(&src, vec![7u8; 100_000]).unwrap();
+    let up = "stories/dt=2026-11-27/hour=00/f-up.parquet";
+    until_ok("upload", || lake.upload(up, &src)).await;
+    for k in &keys[..3] {
+        until_ok("delete", || lake.delete(k)).await;
+    }
+    assert!(lake.faults().injected() > 0, "faults struck");
+    let listed = until_ok("list", || lake.list("")).await;
+    let mut want: Vec<&str> = keys[3..].iter().map(String::as_str).collect();
+    want.push(up);
+    assert_eq!(
+        listed.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(),
+        want
+    );
+    for (i, k) in keys.iter().enumerate().skip(3) {
+        let got = until_ok("get", || lake.get(k)).await;
+        assert_eq!(got, Bytes::from(format!("object {i}")));
+    }
+    let dest = dir.path().join("down.bin");
+    assert_eq!(
+        until_ok("download", || lake.download(up, &dest)).await,
+        100_000
+    );
+    assert_eq!(std::fs::read(&dest).unwrap(), vec![7u8; 100_000]);
+}
 
 async fn contract(lake: &dyn Lake) {
     let a = "events/dt=2026-11-27/hour=09/sqlite-1.parquet";
@@ -87,17 +141,37 @@ async fn local_folder_lake_passes_the_contract() {
     contract(&LocalLake::new(dir.path().join("lake"))).await;
 }
 
+/// A fresh bucket on the emulator, named after `name` and this process.
+async fn s3_lake(name: &str, prefix: &str) -> S3Lake {
+    let aws = cauce_store::aws::sdk_config().await;
+    let client = cauce_store::lake::s3::client(&aws);
+    let lake = S3Lake::new(client, format!("{name}-{}", std::process::id()), prefix);
+    lake.create_bucket().await.unwrap();
+    lake
+}
+
+#[tokio::test]
+async fn local_folder_lake_converges_through_faults() {
+    let dir = tempfile::tempdir().unwrap();
+    retries_through_faults_converge(LocalLake::new(dir.path().join("lake"))).await;
+}
+
+#[tokio::test]
+async fn s3_lake_converges_through_faults() {
+    if !cauce_store::aws::emulator("s3_lake_converges_through_faults") {
+        return;
+    }
+    retries_through_faults_converge(s3_lake("faults", "lake").await).await;
+}
+
 #[tokio::test]
 async fn s3_lake_passes_the_contract() {
     if !cauce_store::aws::emulator("s3_lake_passes_the_contract") {
         return;
     }
-    let aws = cauce_store::aws::sdk_config().await;
-    let client = cauce_store::lake::s3::client(&aws);
-    let bucket = format!("lake-{}", std::process::id());
-    let lake = S3Lake::new(client, &bucket, "prod/lake");
-    lake.create_bucket().await.unwrap();
+    let lake = s3_lake("lake", "prod/lake").await;
     contract(&lake).await;
+    let bucket = format!("lake-{}", std::process::id());
     assert_eq!(lake.location(), format!("s3://{bucket}/prod/lake"));
 }
 

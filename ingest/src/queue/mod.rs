@@ -4,6 +4,7 @@
 //! order within a message group, drop duplicate sends by dedup id, and dead-letter a message
 //! after too many receives.
 
+pub mod faults;
 pub mod sqlite;
 #[cfg(feature = "aws")]
 pub mod sqs;

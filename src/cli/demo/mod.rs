@@ -341,6 +341,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         max_connections: serve::GUARDS.2,
         shutdown_grace: serve::GUARDS.3,
         auth_failures_per_minute: ApiConfig::default().auth_failures_per_minute,
+        ttl_days: 30,
     };
     let server = serve::start(&serve_args).await?;
     let mut apps = Vec::with_capacity(args.apps);
