@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 mod support;
 
-use support::{cli, now, serve, Client, BIN};
+use support::{cli, lake_column, now, serve, Client, BIN};
 
 /// A small deterministic generator, so that a failure can be replayed.
 struct Rng(u64);
@@ -176,38 +176,6 @@ async fn check_store(store: &SqliteStore, app_id: &str, exp: &Expected) {
     assert_eq!(got, exp.tests, "the newest test versions");
     let bad = store.bad_rows(app_id).await.unwrap();
     assert_eq!(bad.len(), exp.invalid, "every rejected item is archived");
-}
-
-/// Reads one string column of every row of a kind in the lake, for one app.
-async fn lake_column(
-    data: &std::path::Path,
-    kind: &str,
-    app_id: &str,
-    column: &str,
-) -> Vec<String> {
-    use arrow_array::{Array, StringArray};
-    let lake = cauce_store::lake::local::LocalLake::new(data.join("lake"));
-    let batches = cauce_exporter::file::decode_prefix(&lake, &format!("{kind}/"))
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    for b in batches {
-        let col = |name: &str| {
-            b.column_by_name(name)
-                .unwrap()
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .unwrap()
-                .clone()
-        };
-        let (apps, values) = (col("app_id"), col(column));
-        for i in 0..b.num_rows() {
-            if apps.value(i) == app_id && !values.is_null(i) {
-                out.push(values.value(i).to_owned());
-            }
-        }
-    }
-    out
 }
 
 /// The lake holds exactly the valid unique events, and every version of stories and tests

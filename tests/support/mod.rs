@@ -38,6 +38,12 @@ impl Server {
         peak
     }
 
+    /// Kills the server with SIGKILL, as a crash or the OOM killer does, and waits for it.
+    pub fn kill_9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     /// `HOST:PORT`.
     pub fn addr(&self) -> &str {
         self.base.strip_prefix("http://").unwrap_or(&self.base)
@@ -192,4 +198,36 @@ impl Client {
 /// The wall clock, epoch ms.
 pub fn now() -> i64 {
     cauce_store::time::now_ms()
+}
+
+/// Reads one string column of every row of a kind in the lake, for one app.
+pub async fn lake_column(
+    data: &std::path::Path,
+    kind: &str,
+    app_id: &str,
+    column: &str,
+) -> Vec<String> {
+    use arrow_array::{Array, StringArray};
+    let lake = cauce_store::lake::local::LocalLake::new(data.join("lake"));
+    let batches = cauce_exporter::file::decode_prefix(&lake, &format!("{kind}/"))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for b in batches {
+        let col = |name: &str| {
+            b.column_by_name(name)
+                .unwrap()
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap()
+                .clone()
+        };
+        let (apps, values) = (col("app_id"), col(column));
+        for i in 0..b.num_rows() {
+            if apps.value(i) == app_id && !values.is_null(i) {
+                out.push(values.value(i).to_owned());
+            }
+        }
+    }
+    out
 }
