@@ -192,6 +192,13 @@ impl Sink {
     }
 }
 
+/// Where the fast path's scanner and serde_json read `payload` differently, in words (`None`
+/// when they read the same records, or both refuse). The scanner may leave to serde_json only
+/// an event nested deeper than it follows. The property the `stream_scan` fuzz target checks.
+pub fn scan_disagreement(payload: &str) -> Option<String> {
+    scan::disagreement(payload)
+}
+
 /// Decodes a DynamoDB Streams event straight into sorted Arrow batches, one per partition;
 /// records that cannot be decoded are kept, as they came, with their reasons.
 ///
