@@ -17,31 +17,9 @@ use cauce_store::Kind;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-const BATCH: usize = 100;
+mod common;
 
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn body(thread: usize, n: u64, now: i64) -> String {
-    let mut s = String::with_capacity(BATCH * 330);
-    s.push_str(r#"{"batch":["#);
-    for i in 0..BATCH {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push_str(&format!(
-            r#"{{"event_id":"t{thread}-{n}-{i}","name":"screen_view","timestamp":{now},"user_id":"user-{}","session_id":"s-{}","properties":{{"screen":"checkout","step":{i}}},"context":{{"app_version":"3.2.1","os":"ios"}}}}"#,
-            (n as usize * 7 + i) % 5000,
-            (n as usize + i) % 900
-        ));
-    }
-    s.push_str("]}");
-    s
-}
+use common::{body, percentile, read_timelines, setting, BATCH};
 
 struct Run {
     accepted_per_s: f64,
@@ -53,40 +31,6 @@ struct Run {
     lost: i64,
     reads_per_s: f64,
     read_p99_ms: f64,
-}
-
-/// Latencies' percentile `p`, ms (`lat` sorted).
-fn percentile(lat: &[Duration], p: f64) -> f64 {
-    if lat.is_empty() {
-        return 0.0;
-    }
-    lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3
-}
-
-/// Reads random users' timelines until `stop`; returns each read's latency and the failures.
-fn read_timelines(base: &str, key: &str, stop: &AtomicBool, seed: usize) -> (Vec<Duration>, u64) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let (mut lat, mut errors) = (Vec::new(), 0);
-    let mut n = seed;
-    while !stop.load(Ordering::Relaxed) {
-        n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        let url = format!(
-            "{base}/v1/users/user-{}/timeline?limit=50",
-            (n >> 33) % 5000
-        );
-        let t0 = Instant::now();
-        match agent.get(&url).header("x-api-key", key).call() {
-            Ok(mut r) if r.status() == 200 => {
-                let _ = r.body_mut().read_to_string();
-            }
-            _ => errors += 1,
-        }
-        lat.push(t0.elapsed());
-    }
-    (lat, errors)
 }
 
 fn run_once(secs: u64, conns: usize, readers: usize) -> Run {
@@ -150,7 +94,7 @@ fn run_once(secs: u64, conns: usize, readers: usize) -> Run {
     let reading: Vec<_> = (0..readers)
         .map(|t| {
             let (stop, base, key) = (stop_reading.clone(), base.clone(), key.clone());
-            std::thread::spawn(move || read_timelines(&base, &key, &stop, t + 1))
+            std::thread::spawn(move || read_timelines(&base, &key, &stop, t + 1, Duration::ZERO))
         })
         .collect();
     std::thread::sleep(Duration::from_secs(secs));

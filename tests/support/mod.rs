@@ -44,6 +44,11 @@ impl Server {
         self.child.wait().unwrap();
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `HOST:PORT`.
     pub fn addr(&self) -> &str {
         self.base.strip_prefix("http://").unwrap_or(&self.base)

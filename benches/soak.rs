@@ -1,0 +1,265 @@
+//! A soak of `cauce serve`: an open-loop load at a fixed rate for a long time (10 minutes by
+//! default), with reads mixed in (user timelines, reports, health), checking what must hold
+//! however long it runs: no 5xx, nothing lost, resident memory flat.
+//!
+//! Open loop: each request has its planned send time, and its latency is counted from then, so
+//! a server that falls behind shows it (a closed loop would just send less). Requests are
+//! planned at the rate whatever happens; a sender that is behind sends at once.
+//!
+//! Run with `cargo bench --bench soak`. Settings: `CAUCE_SOAK_SECS` (600), `CAUCE_SOAK_RATE`
+//! (events a second, default 300,000: twice the API's 150,000 accept target),
+//! `CAUCE_SOAK_CONNS` (32), `CAUCE_SOAK_READERS` (timeline readers, 2).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cauce_store::sqlite::SqliteStore;
+use cauce_store::Kind;
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+mod common;
+
+use common::{body, percentile, read_timelines, setting, BATCH};
+
+/// What the senders count.
+#[derive(Default)]
+struct Counts {
+    accepted: AtomicU64,
+    throttled: AtomicU64,
+    server_errors: AtomicU64,
+    other: AtomicU64,
+    io_errors: AtomicU64,
+}
+
+/// Sends request `k` of thread `t` at `start + (k * conns + t) / rps`; returns the latencies
+/// from each planned time.
+fn sender(
+    base: &str,
+    key: &str,
+    t: usize,
+    conns: usize,
+    rps: f64,
+    until: Instant,
+    counts: &Counts,
+) -> Vec<Duration> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{base}/v1/events");
+    let start = Instant::now();
+    let mut lat = Vec::new();
+    for k in 0u64.. {
+        let planned = start + Duration::from_secs_f64((k as f64 * conns as f64 + t as f64) / rps);
+        if planned >= until {
+            break;
+        }
+        if let Some(wait) = planned.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let res = agent
+            .post(&url)
+            .header("x-api-key", key)
+            .header("content-type", "application/json")
+            .send(body(t, k, cauce_store::time::now_ms()));
+        lat.push(planned.elapsed());
+        let counter = match res {
+            Ok(mut r) => {
+                let _ = r.body_mut().read_to_string();
+                match r.status().as_u16() {
+                    202 => &counts.accepted,
+                    429 => &counts.throttled,
+                    500..=599 => &counts.server_errors,
+                    _ => &counts.other,
+                }
+            }
+            Err(_) => &counts.io_errors,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+    lat
+}
+
+/// The resident memory of a process, bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024
+}
+
+fn get_json(agent: &ureq::Agent, url: &str, key: Option<&str>) -> (u16, serde_json::Value) {
+    let mut req = agent.get(url);
+    if let Some(k) = key {
+        req = req.header("x-api-key", k);
+    }
+    match req.call() {
+        Ok(mut r) => {
+            let status = r.status().as_u16();
+            let body = r.body_mut().read_to_string().unwrap_or_default();
+            (status, serde_json::from_str(&body).unwrap_or_default())
+        }
+        Err(_) => (0, serde_json::Value::Null),
+    }
+}
+
+fn mean(v: &[u64]) -> f64 {
+    v.iter().sum::<u64>() as f64 / v.len().max(1) as f64
+}
+
+fn main() {
+    let secs = setting("CAUCE_SOAK_SECS", 600);
+    let rate = setting("CAUCE_SOAK_RATE", 300_000) as f64;
+    let conns = setting("CAUCE_SOAK_CONNS", 32) as usize;
+    let readers = setting("CAUCE_SOAK_READERS", 2) as usize;
+    println!("cauce serve soak: {secs} s at {rate:.0} events/s planned (open loop), {conns} connections, {readers} timeline readers, reports and health read every second");
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let creds = support::cli(
+        data,
+        &[
+            "apps",
+            "create",
+            "--name",
+            "soak",
+            "--rate-limit",
+            "100000000",
+            "--role",
+            "developer",
+        ],
+    );
+    let key = creds["api_key"].as_str().unwrap().to_owned();
+    let app_id = creds["app_id"].as_str().unwrap().to_owned();
+    let server = support::serve(data);
+    let (base, pid) = (server.base.clone(), server.pid());
+
+    let counts = Arc::new(Counts::default());
+    let until = Instant::now() + Duration::from_secs(secs);
+    let rps = rate / BATCH as f64;
+    let senders: Vec<_> = (0..conns)
+        .map(|t| {
+            let (base, key, counts) = (base.clone(), key.clone(), counts.clone());
+            std::thread::spawn(move || sender(&base, &key, t, conns, rps, until, &counts))
+        })
+        .collect();
+    let stop_reading = Arc::new(AtomicBool::new(false));
+    let reading: Vec<_> = (0..readers)
+        .map(|t| {
+            let (stop, base, key) = (stop_reading.clone(), base.clone(), key.clone());
+            std::thread::spawn(move || {
+                read_timelines(&base, &key, &stop, t + 1, Duration::from_millis(10))
+            })
+        })
+        .collect();
+
+    // Once a second: health (queue depth), the reports, and memory.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let started = Instant::now();
+    let (mut rss_samples, mut max_pending, mut read_errors) = (Vec::new(), 0u64, 0u64);
+    while Instant::now() < until {
+        std::thread::sleep(Duration::from_secs(1));
+        let (status, health) = get_json(&agent, &format!("{base}/healthz"), None);
+        if status == 200 {
+            max_pending = max_pending.max(health["pending"].as_u64().unwrap_or(0));
+        } else {
+            read_errors += 1;
+        }
+        let (status, _) = get_json(&agent, &format!("{base}/v1/reports"), Some(&key));
+        if status != 200 && status != 404 {
+            read_errors += 1;
+        }
+        rss_samples.push(rss(pid));
+        let t = started.elapsed().as_secs();
+        if t % 60 == 0 {
+            println!(
+                "{t:>4} s: accepted {} requests, pending {max_pending} at most, RSS {:.0} MiB",
+                counts.accepted.load(Ordering::Relaxed),
+                *rss_samples.last().unwrap() as f64 / 1048576.0
+            );
+        }
+    }
+    let mut lat: Vec<Duration> = senders
+        .into_iter()
+        .flat_map(|s| s.join().unwrap())
+        .collect();
+    let load_secs = started.elapsed().as_secs_f64();
+    lat.sort();
+
+    // Drain, reads still going: everything accepted reaches the store and the lake.
+    let drain = Instant::now();
+    loop {
+        let (status, health) = get_json(&agent, &format!("{base}/healthz"), None);
+        if status == 200 && health["pending"] == 0 {
+            break;
+        }
+        if drain.elapsed() > Duration::from_secs(1800) {
+            println!("drain: still pending after 30 minutes: {health}");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let drain_secs = drain.elapsed().as_secs_f64();
+    stop_reading.store(true, Ordering::Relaxed);
+    let mut reads = Vec::new();
+    for r in reading {
+        let (l, e) = r.join().unwrap();
+        reads.extend(l);
+        read_errors += e;
+    }
+    reads.sort();
+    let mut server = server;
+    let peak = server.interrupt_peak_rss();
+    let accepted = counts.accepted.load(Ordering::Relaxed) * BATCH as u64;
+    let stored = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let store = SqliteStore::open(data.join("store.db")).unwrap();
+            store.count(Kind::Event, &app_id).await.unwrap()
+        });
+
+    let minute = rss_samples.len().min(60);
+    let (first, last) = (
+        mean(&rss_samples[..minute]),
+        mean(&rss_samples[rss_samples.len() - minute..]),
+    );
+    let mib = |b: f64| b / 1048576.0;
+    println!(
+        "accepted {:.0} events/s of {rate:.0} planned ({:.2}x); request p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms (from planned times)",
+        accepted as f64 / load_secs,
+        accepted as f64 / load_secs / rate,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        percentile(&lat, 0.999),
+    );
+    println!(
+        "5xx {}, 429 {}, other {}, connection errors {}, read errors {read_errors}; timelines {} (p99 {:.1} ms)",
+        counts.server_errors.load(Ordering::Relaxed),
+        counts.throttled.load(Ordering::Relaxed),
+        counts.other.load(Ordering::Relaxed),
+        counts.io_errors.load(Ordering::Relaxed),
+        reads.len(),
+        percentile(&reads, 0.99),
+    );
+    println!(
+        "queue: {max_pending} items pending at most; drained in {drain_secs:.0} s after the load; accepted {accepted}, stored {stored}, lost {}",
+        accepted as i64 - stored as i64
+    );
+    println!(
+        "RSS: first minute {:.0} MiB, last minute {:.0} MiB ({:.2}x), peak {:.0} MiB",
+        mib(first),
+        mib(last),
+        last / first.max(1.0),
+        mib(peak as f64)
+    );
+}
