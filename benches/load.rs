@@ -36,22 +36,7 @@ struct Run {
 fn run_once(secs: u64, conns: usize, readers: usize) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    let creds = support::cli(
-        data,
-        &[
-            "apps",
-            "create",
-            "--name",
-            "bench",
-            "--rate-limit",
-            "100000000",
-            "--role",
-            "developer",
-        ],
-    );
-    let key = creds["api_key"].as_str().unwrap().to_owned();
-    let app_id = creds["app_id"].as_str().unwrap().to_owned();
-    let server = support::serve(data);
+    let (server, key, app_id) = common::start(data, "bench");
     let base = server.base.clone();
 
     let stop = Arc::new(AtomicBool::new(false));

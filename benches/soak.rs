@@ -122,22 +122,7 @@ fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    let creds = support::cli(
-        data,
-        &[
-            "apps",
-            "create",
-            "--name",
-            "soak",
-            "--rate-limit",
-            "100000000",
-            "--role",
-            "developer",
-        ],
-    );
-    let key = creds["api_key"].as_str().unwrap().to_owned();
-    let app_id = creds["app_id"].as_str().unwrap().to_owned();
-    let server = support::serve(data);
+    let (server, key, app_id) = common::start(data, "soak");
     let (base, pid) = (server.base.clone(), server.pid());
 
     let counts = Arc::new(Counts::default());

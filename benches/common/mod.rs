@@ -8,6 +8,27 @@ use std::time::{Duration, Instant};
 /// Events in one request.
 pub const BATCH: usize = 100;
 
+/// Starts `cauce serve` on `data` with one app named `name` (no practical rate limit, a key
+/// that may write and read): the server, the key and the app id.
+pub fn start(data: &std::path::Path, name: &str) -> (crate::support::Server, String, String) {
+    let creds = crate::support::cli(
+        data,
+        &[
+            "apps",
+            "create",
+            "--name",
+            name,
+            "--rate-limit",
+            "100000000",
+            "--role",
+            "developer",
+        ],
+    );
+    let key = creds["api_key"].as_str().unwrap().to_owned();
+    let app_id = creds["app_id"].as_str().unwrap().to_owned();
+    (crate::support::serve(data), key, app_id)
+}
+
 /// A numeric setting from the environment.
 pub fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name)
