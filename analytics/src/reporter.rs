@@ -23,18 +23,32 @@ use crate::output::{html, json};
 use crate::report::{self, Reports, Settings};
 use crate::source::{LakeSource, Scope};
 
+/// How many event days a scheduled run reports on by default: a quarter, enough for
+/// retention cohorts, anomaly baselines and most experiments.
+pub const REPORT_DAYS: u32 = 90;
+
 /// The `reporter` Lambda's settings, read once from the environment at start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReporterSettings {
     /// `CAUCE_LAKE`: where the lake is, `s3://bucket/prefix`.
     pub lake: String,
+    /// `CAUCE_REPORT_DAYS` (default [`REPORT_DAYS`]; 0 = the whole lake): the event days
+    /// reported on, up to the run's day. Only their partitions are read.
+    pub days: u32,
+    /// `CAUCE_REPORT_MAX_GB` (default 9): the most Parquet a run copies to `/tmp` (a Lambda
+    /// has at most 10 GB); past it the run fails and says how much its scope holds.
+    pub max_bytes: u64,
 }
 
 impl ReporterSettings {
-    /// Reads the settings; a missing one is an error that names it.
+    /// Reads the settings; a missing or malformed one is an error that names it.
     pub fn from_env() -> Result<Self> {
+        use cauce_store::env::{parsed, required};
+        let max_gb: f64 = parsed("CAUCE_REPORT_MAX_GB", 9.0, "a number of GB")?;
         Ok(ReporterSettings {
-            lake: cauce_store::env::required("CAUCE_LAKE")?,
+            lake: required("CAUCE_LAKE")?,
+            days: parsed("CAUCE_REPORT_DAYS", REPORT_DAYS, "a whole number of days")?,
+            max_bytes: (max_gb * 1e9) as u64,
         })
     }
 }
@@ -128,19 +142,20 @@ pub async fn publish(
     Ok(published)
 }
 
-/// The Lambda handler for an EventBridge schedule event: copies the lake's Parquet to `/tmp`,
-/// computes every report over the whole lake as of the event's time, and writes the objects
-/// back under `reports/`.
+/// The Lambda handler for an EventBridge schedule event: copies the Parquet of the last
+/// `run.days` event days (as of the event's time) to `/tmp`, computes every report over them,
+/// and writes the objects back under `reports/`.
 #[cfg(feature = "aws")]
 pub async fn handle(
     lake: &dyn Lake,
+    run: &ReporterSettings,
     settings: &Settings,
     event: &aws_lambda_events::event::eventbridge::EventBridgeEvent,
 ) -> Result<Published> {
-    tracing::info!(source = %event.source, "Scheduled report run.");
-    let scope = Scope::default();
-    let source = LakeSource::fetch(lake, &scope).await?;
+    tracing::info!(source = %event.source, days = run.days, "Scheduled report run.");
     let now = event.time.unwrap_or_else(Utc::now);
+    let scope = Scope::last_days(run.days, now.date_naive());
+    let source = LakeSource::fetch(lake, &scope, run.max_bytes).await?;
     let published = publish(lake, &source, &scope, settings, now).await?;
     tracing::info!(
         apps = published.apps.len(),

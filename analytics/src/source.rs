@@ -1,7 +1,8 @@
 //! Where reports read from: the lake's three kinds as lazy frames, limited to a [`Scope`].
 //!
-//! A folder lake is scanned in place. An S3 lake is first copied, object by object, into a
-//! temporary folder (a Lambda has up to 10 GB of `/tmp`); both are then read by the
+//! A folder lake is scanned in place. Of an S3 lake, only the partitions the scope can need are
+//! copied into a temporary folder, streamed and [`FETCH_CONCURRENCY`] objects at a time, and
+//! only up to a byte budget (a Lambda has up to 10 GB of `/tmp`); both are then read by the
 //! [`reader`], so copies and versions are resolved the same way everywhere.
 
 use std::path::{Path, PathBuf};
@@ -38,6 +39,18 @@ fn day_start_ms(day: NaiveDate) -> i64 {
 }
 
 impl Scope {
+    /// The last `days` event days up to `today` (both included), every app; `days` 0 is the
+    /// whole lake.
+    pub fn last_days(days: u32, today: NaiveDate) -> Scope {
+        let from = (days > 0)
+            .then(|| today.checked_sub_days(ChronoDays::new(u64::from(days) - 1)))
+            .flatten();
+        Scope {
+            from,
+            ..Scope::default()
+        }
+    }
+
     /// The ingest days that can hold events of this scope. An event arrives after it happened
     /// (`ts` is corrected for the client's clock), so only the lower end prunes; one day of
     /// slack covers clock corrections across midnight.
@@ -67,6 +80,9 @@ impl Scope {
     }
 }
 
+/// How many lake objects a fetch downloads at once.
+pub const FETCH_CONCURRENCY: usize = 16;
+
 /// A lake that reports read: a folder, possibly a temporary copy of an S3 lake.
 #[derive(Debug)]
 pub struct LakeSource {
@@ -84,36 +100,61 @@ impl LakeSource {
     }
 
     /// Copies the Parquet files of every kind that `scope` may need from `lake` into a
-    /// temporary folder, removed when the source is dropped.
-    pub async fn fetch(lake: &dyn Lake, scope: &Scope) -> Result<Self> {
+    /// temporary folder, removed when the source is dropped: streamed to disk, several at
+    /// once. When they hold more than `max_bytes`, nothing is copied and the error says how much
+    /// the scope holds.
+    pub async fn fetch(lake: &dyn Lake, scope: &Scope, max_bytes: u64) -> Result<Self> {
+        use futures::{StreamExt, TryStreamExt};
         let copy = tempfile::tempdir().map_err(|e| AnalyticsError::io("temporary folder", e))?;
         let days = scope.ingest_days();
+        let mut wanted = Vec::new();
         for kind in Kind::ALL {
-            for object in lake.list(&kind_prefix(kind)).await? {
-                let wanted =
-                    Partition::parse_key(&object.key).is_some_and(|p| days.contains(p.day()));
-                if !wanted {
-                    continue;
-                }
-                let bytes = lake.get(&object.key).await?;
-                let path = copy.path().join(&object.key);
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| AnalyticsError::io(dir, e))?;
-                }
-                std::fs::write(&path, &bytes).map_err(|e| AnalyticsError::io(&path, e))?;
-            }
+            wanted.extend(
+                lake.list(&kind_prefix(kind))
+                    .await?
+                    .into_iter()
+                    .filter(|o| {
+                        Partition::parse_key(&o.key).is_some_and(|p| days.contains(p.day()))
+                    }),
+            );
         }
+        let bytes: u64 = wanted.iter().map(|o| o.size).sum();
+        if bytes > max_bytes {
+            return Err(AnalyticsError::Invalid(format!(
+                "the reports' scope ({}) holds {:.1} GB of Parquet in {}, more than the {:.1} GB a run may copy to local disk: report fewer days (CAUCE_REPORT_DAYS) or allow more (CAUCE_REPORT_MAX_GB)",
+                crate::reporter::describe(scope),
+                bytes as f64 / 1e9,
+                lake.location(),
+                max_bytes as f64 / 1e9,
+            )));
+        }
+        let root = copy.path();
+        futures::stream::iter(wanted)
+            .map(|object| async move {
+                let path = root.join(&object.key);
+                if let Some(dir) = path.parent() {
+                    tokio::fs::create_dir_all(dir)
+                        .await
+                        .map_err(|e| AnalyticsError::io(dir, e))?;
+                }
+                lake.download(&object.key, &path).await?;
+                Ok::<_, AnalyticsError>(())
+            })
+            .buffer_unordered(FETCH_CONCURRENCY)
+            .try_collect::<()>()
+            .await?;
         Ok(LakeSource {
-            root: copy.path().to_owned(),
+            root: root.to_owned(),
             _copy: Some(copy),
         })
     }
 
-    /// Opens `location`: a folder path, or `s3://bucket/prefix` (fetched, see [`LakeSource::fetch`]).
+    /// Opens `location`: a folder path, or `s3://bucket/prefix` (fetched, see
+    /// [`LakeSource::fetch`]; local disk is the only bound).
     pub async fn open(location: &str, scope: &Scope) -> Result<Self> {
         if location.starts_with("s3://") {
             let lake = cauce_store::lake::open(location).await?;
-            Self::fetch(lake.as_ref(), scope).await
+            Self::fetch(lake.as_ref(), scope, u64::MAX).await
         } else {
             Ok(Self::folder(location))
         }

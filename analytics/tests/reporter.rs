@@ -7,7 +7,7 @@ mod common;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use cauce_analytics::output::json;
-use cauce_analytics::reporter::handle;
+use cauce_analytics::reporter::{handle, ReporterSettings, REPORT_DAYS};
 use cauce_analytics::{Settings, ALL};
 use cauce_store::lake::layout::{dashboard_key, report_key};
 use cauce_store::lake::local::LocalLake;
@@ -69,7 +69,37 @@ async fn the_reporter_writes_each_apps_reports_from_an_s3_lake() {
     assert!(copied >= 3, "one file per kind at least");
 
     let event: EventBridgeEvent = serde_json::from_str(include_str!("data/schedule.json")).unwrap();
-    let published = handle(&lake, &Settings::default(), &event).await.unwrap();
+    let run = |days, max_bytes| ReporterSettings {
+        lake: lake.location(),
+        days,
+        max_bytes,
+    };
+    // A run reads only the partitions of its days: the records are 23 to 25 days old.
+    let recent = handle(&lake, &run(20, u64::MAX), &Settings::default(), &event)
+        .await
+        .unwrap();
+    assert!(recent.apps.is_empty(), "nothing in the last 20 days");
+    // A scope over the copy budget fails before copying, and says what to change.
+    let over = handle(
+        &lake,
+        &run(REPORT_DAYS, 1_000),
+        &Settings::default(),
+        &event,
+    )
+    .await;
+    let message = over.unwrap_err().to_string();
+    assert!(
+        message.contains("CAUCE_REPORT_DAYS") && message.contains("CAUCE_REPORT_MAX_GB"),
+        "{message}"
+    );
+    let published = handle(
+        &lake,
+        &run(REPORT_DAYS, u64::MAX),
+        &Settings::default(),
+        &event,
+    )
+    .await
+    .unwrap();
     assert_eq!(published.apps, ["news", "shop"]);
     assert_eq!(published.generated_at, "2026-11-27T06:00:00Z");
 

@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// `GET /v1/reports`); 0 turns the job off.
     #[arg(long, env = "CAUCE_REPORT_EVERY", default_value_t = 900)]
     pub report_every: u64,
+    /// Event days the scheduled reports cover, up to today (only their partitions are read);
+    /// 0 covers the whole lake.
+    #[arg(long, env = "CAUCE_REPORT_DAYS", default_value_t = reporter::REPORT_DAYS)]
+    pub report_days: u32,
     /// Seconds a client has to send a request's headers; also how long a kept-alive connection
     /// may stay idle.
     #[arg(long, env = "CAUCE_HEADER_TIMEOUT", default_value_t = GUARDS.0)]
@@ -99,21 +103,16 @@ impl Server {
     }
 }
 
-/// Runs the reports over the lake every `every`, publishing them into the lake.
-async fn report_job(lake: Arc<LocalLake>, every: Duration) {
+/// Runs the reports over the last `days` event days every `every`, publishing them into the
+/// lake.
+async fn report_job(lake: Arc<LocalLake>, every: Duration, days: u32) {
     let source = LakeSource::folder(lake.root());
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         tick.tick().await;
-        match reporter::publish(
-            lake.as_ref(),
-            &source,
-            &Scope::default(),
-            &Settings::default(),
-            chrono::Utc::now(),
-        )
-        .await
-        {
+        let now = chrono::Utc::now();
+        let scope = Scope::last_days(days, now.date_naive());
+        match reporter::publish(lake.as_ref(), &source, &scope, &Settings::default(), now).await {
             Ok(p) => tracing::info!(
                 apps = p.apps.len(),
                 objects = p.objects,
@@ -165,7 +164,8 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
     }
     if args.report_every > 0 {
         let every = Duration::from_secs(args.report_every);
-        background.push(tokio::spawn(report_job(lake.clone(), every)));
+        let job = report_job(lake.clone(), every, args.report_days);
+        background.push(tokio::spawn(job));
     }
     let mut config = ApiConfig {
         default_rate_limit: args.rate_limit,

@@ -1,5 +1,6 @@
-//! The `reporter` Lambda: on an EventBridge schedule, computes every report over the S3 lake
-//! (`CAUCE_LAKE`, `s3://bucket/prefix`) and writes each app's reports under `reports/`.
+//! The `reporter` Lambda: on an EventBridge schedule, computes every report over the last
+//! `CAUCE_REPORT_DAYS` of the S3 lake (`CAUCE_LAKE`, `s3://bucket/prefix`) and writes each
+//! app's reports under `reports/`.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use cauce_analytics::{reporter::handle, ReporterSettings, Settings};
@@ -12,9 +13,9 @@ fn main() -> Result<(), Error> {
         lambda_runtime::tracing::init_default_subscriber();
         let settings = ReporterSettings::from_env()?;
         let lake = cauce_store::lake::open(&settings.lake).await?;
-        let lake = lake.as_ref();
+        let (lake, settings) = (lake.as_ref(), &settings);
         run(service_fn(|e: LambdaEvent<EventBridgeEvent>| async move {
-            Ok::<_, Error>(handle(lake, &Settings::default(), &e.payload).await?)
+            Ok::<_, Error>(handle(lake, settings, &Settings::default(), &e.payload).await?)
         }))
         .await
     })

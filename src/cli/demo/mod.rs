@@ -336,6 +336,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         rate_limit: 1_000_000,
         group_buckets: 1,
         report_every: 0,
+        report_days: 0,
         header_timeout: serve::GUARDS.0,
         body_timeout: serve::GUARDS.1,
         max_connections: serve::GUARDS.2,
