@@ -147,3 +147,51 @@ fn an_address_guessing_keys_is_held_back_and_a_good_key_goes_on() {
     let (status, timeline) = c.get("/v1/users/nobody/timeline", Some(&good));
     assert_eq!(status, 200, "{timeline}");
 }
+
+/// A refusal answered before the body is read (a bad key) still reaches a client that sends
+/// its whole body first, as SDKs do: the server reads the rest before it answers, so that it
+/// never closes with unread bytes, which makes the kernel reset the connection and can drop
+/// the answer on its way.
+#[test]
+fn an_early_refusal_reaches_a_client_that_sends_its_whole_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_with(dir.path(), &[]);
+    let items: Vec<_> = (0..2_000).map(|_| one_event()).collect();
+    let body = json!({ "batch": items }).to_string();
+    assert!(body.len() > 100_000 && body.len() < 1024 * 1024);
+    for attempt in 0..20 {
+        let mut stream = TcpStream::connect(server.addr()).unwrap();
+        let head = format!(
+            "POST /v1/events HTTP/1.1\r\nHost: cauce\r\nx-api-key: ck_wrong_{attempt}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        // In pieces, as a slow uplink sends it: the answer is ready long before the end.
+        for piece in body.as_bytes().chunks(16 * 1024) {
+            stream
+                .write_all(piece)
+                .expect("the server reads what the client sends");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let mut answer = String::new();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        while !answer.contains("}") {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => answer.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(e) => panic!("attempt {attempt}: {e} instead of the answer"),
+            }
+        }
+        assert!(
+            answer.starts_with("HTTP/1.1 401"),
+            "attempt {attempt}: {answer}"
+        );
+        assert!(
+            answer.contains("unauthorized") || answer.contains("key"),
+            "{answer}"
+        );
+    }
+}

@@ -3,11 +3,20 @@
 //! connection left idle that long), its body within the body timeout (answered 408), no more
 //! than the connection cap are served at once (more wait in the kernel's backlog, and the first
 //! wait is logged), and stopping waits at most the shutdown grace for requests in progress.
+//! A request answered without its body being read (a refusal: a bad key, a rate limit) has the
+//! rest of its body read before the answer goes out ([`drain_unread`]).
 
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::Router;
+use http_body::{Frame, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -26,6 +35,66 @@ pub struct Guards {
     pub shutdown_grace: Duration,
 }
 
+/// The most of an unread body read before an early answer goes out; a larger body is not read,
+/// and its connection closes after the answer.
+const DRAIN_LIMIT: usize = 2 * 1024 * 1024;
+/// The longest an early answer waits for the rest of its body.
+const DRAIN_WAIT: Duration = Duration::from_secs(10);
+
+/// A request body that the handler and [`drain_unread`] share.
+struct Shared(Arc<Mutex<Body>>);
+
+impl Shared {
+    fn body(&self) -> std::sync::MutexGuard<'_, Body> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl http_body::Body for Shared {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut *self.body()).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body().is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body().size_hint()
+    }
+}
+
+/// Reads what the handler left of the request body (up to [`DRAIN_LIMIT`], within
+/// [`DRAIN_WAIT`]) before the answer goes out. A connection closed with unread bytes is reset by
+/// the kernel, and a client still sending its body (as SDKs do before they read) can then lose
+/// the answer (a 401, a 429) and see only "connection reset".
+async fn drain_unread(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > DRAIN_LIMIT) {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let shared = Arc::new(Mutex::new(body));
+    let proxy = Body::new(Shared(Arc::clone(&shared)));
+    let response = next.run(Request::from_parts(parts, proxy)).await;
+    // A body too slow (408) or too large (413) is not waited for: its connection closes.
+    if matches!(response.status().as_u16(), 408 | 413) {
+        return response;
+    }
+    let rest = axum::body::to_bytes(Body::new(Shared(shared)), DRAIN_LIMIT);
+    let _ = tokio::time::timeout(DRAIN_WAIT, rest).await;
+    response
+}
+
 /// Serves `app` on `listener` until `stop` fires, then drains within the grace.
 pub async fn serve(
     listener: TcpListener,
@@ -33,7 +102,8 @@ pub async fn serve(
     guards: Guards,
     mut stop: oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
-    let permits = std::sync::Arc::new(Semaphore::new(guards.max_connections.max(1)));
+    let app = app.layer(axum::middleware::from_fn(drain_unread));
+    let permits = Arc::new(Semaphore::new(guards.max_connections.max(1)));
     let (closing, closed) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut at_cap = false;

@@ -169,15 +169,7 @@ impl Client {
             .header("x-api-key", key)
             .header("content-type", "application/json")
             .send(body);
-        // A refusal answered before the body was read can reach the client as a reset instead
-        // (see the README's known issues): a client sends again, and so does this one.
-        let mut res = match res {
-            Ok(res) => res,
-            Err(ureq::Error::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return self.post_retry_after(path, key, items);
-            }
-            Err(e) => panic!("POST {path}: {e}"),
-        };
+        let mut res = res.unwrap_or_else(|e| panic!("POST {path}: {e}"));
         let status = res.status().as_u16();
         let retry_after = res
             .headers()
