@@ -109,6 +109,19 @@ fn get_json(agent: &ureq::Agent, url: &str, key: Option<&str>) -> (u16, serde_js
     }
 }
 
+/// Bytes under `path` (a file, or a folder and everything in it).
+fn disk_use(path: &std::path::Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .map(|entries| entries.flatten().map(|e| disk_use(&e.path())).sum())
+        .unwrap_or(0)
+}
+
 fn mean(v: &[u64]) -> f64 {
     v.iter().sum::<u64>() as f64 / v.len().max(1) as f64
 }
@@ -213,6 +226,19 @@ fn main() {
             store.count(Kind::Event, &app_id).await.unwrap()
         });
 
+    let per_million = |bytes: u64| bytes as f64 / 1048576.0 / (stored.max(1) as f64 / 1e6);
+    let files = |names: &[&str]| names.iter().map(|n| disk_use(&data.join(n))).sum::<u64>();
+    let (store_bytes, queue_bytes, lake_bytes) = (
+        files(&["store.db", "store.db-wal"]),
+        files(&["queue.db", "queue.db-wal"]),
+        files(&["lake"]),
+    );
+    println!(
+        "disk per million events stored: store.db {:.0} MiB, queue.db {:.0} MiB (drained; SQLite keeps its pages), lake {:.0} MiB",
+        per_million(store_bytes),
+        per_million(queue_bytes),
+        per_million(lake_bytes)
+    );
     let minute = rss_samples.len().min(60);
     let (first, last) = (
         mean(&rss_samples[..minute]),

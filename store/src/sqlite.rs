@@ -26,6 +26,9 @@ pub fn open(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // 64 MiB of page cache (the default is 2 MiB): queue bodies and indexes stay in memory.
     conn.pragma_update(None, "cache_size", -65_536)?;
+    // Readers that never pause keep a checkpoint from rewinding the WAL, which then grows; past
+    // a checkpoint, cut it back to 64 MiB.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     Ok(conn)
 }
 
