@@ -54,6 +54,8 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 unset AWS_PROFILE AWS_SESSION_TOKEN
 
 cargo fmt --all -- --check
+# Terraform: fmt, validate and the plan-level unit tests, offline from the local provider mirror.
+./terraform/check.sh
 # Every crate with every feature (the AWS adapters and the Lambdas), then the embedded `cauce`
 # alone as `cargo run --release -- demo` builds it: without any AWS SDK.
 cargo clippy --workspace --all-targets --all-features -- -D warnings

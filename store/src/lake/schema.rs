@@ -107,6 +107,24 @@ pub fn columns(kind: Kind) -> Vec<Column> {
     HEAD.iter().chain(own).chain(&TAIL).copied().collect()
 }
 
+/// The Glue catalog's columns of every kind, as the Terraform reads them
+/// (`terraform/modules/lake/columns.json`): `{"events": [{"name", "type"}, ...], ...}`.
+pub fn glue_columns_json() -> String {
+    let kinds: serde_json::Map<String, serde_json::Value> = Kind::ALL
+        .iter()
+        .map(|&kind| {
+            let cols = columns(kind)
+                .iter()
+                .map(|c| serde_json::json!({"name": c.name, "type": c.ty.hive_name()}))
+                .collect();
+            (kind.plural().to_owned(), serde_json::Value::Array(cols))
+        })
+        .collect();
+    let mut out = serde_json::to_string_pretty(&kinds).expect("JSON values serialize");
+    out.push('\n');
+    out
+}
+
 /// The lake's row order within a file: by `app_id`, then `ts`.
 pub const SORT_COLUMNS: [&str; 2] = ["app_id", "ts"];
 
@@ -130,6 +148,25 @@ pub fn copy_columns(kind: Kind) -> Vec<&'static str> {
 }
 
 impl ColumnType {
+    /// The type as Hive DDL writes it: the Glue catalog's column type, which Athena and
+    /// Redshift Spectrum read.
+    pub fn hive_name(self) -> String {
+        match self {
+            Text => "string".into(),
+            Time => "timestamp".into(),
+            Bool => "boolean".into(),
+            Float => "double".into(),
+            Steps => format!(
+                "array<struct<{}>>",
+                STEP_COLUMNS
+                    .iter()
+                    .map(|c| format!("{}:{}", c.name, c.ty.hive_name()))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        }
+    }
+
     /// The type as pyarrow prints it (and `SCHEMA.md` writes it).
     pub fn pyarrow_name(self) -> String {
         match self {
@@ -157,6 +194,20 @@ impl ColumnType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The Terraform's Glue tables read their columns from a file that this code writes: run
+    /// with `CAUCE_WRITE_GLUE_COLUMNS=1` to rewrite it after a schema change.
+    #[test]
+    fn glue_columns_file_matches_the_code() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../terraform/modules/lake/columns.json");
+        let want = glue_columns_json();
+        if std::env::var_os("CAUCE_WRITE_GLUE_COLUMNS").is_some() {
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(have, want, "{} is stale: see this test's doc", path.display());
+    }
 
     #[test]
     fn schema_doc_matches_the_code() {

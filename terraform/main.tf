@@ -1,0 +1,240 @@
+# Cauce on AWS: API Gateway → `api` → SQS FIFO → `writer` → DynamoDB → streams → `exporter` →
+# Parquet in S3 → `compactor` and `reporter` on schedules. One KMS key encrypts everything.
+
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  account   = data.aws_caller_identity.current.account_id
+  region    = data.aws_region.current.name
+  partition = data.aws_partition.current.partition
+  zip       = { for f in ["api", "authorizer", "writer", "exporter", "compactor", "reporter"] : f => "${var.lambda_dir}/${f}.zip" }
+  kms = {
+    sid       = "Kms"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+  lake_bucket_arn = module.lake.bucket_arns["lake"]
+  lake_objects    = "${local.lake_bucket_arn}/${module.lake.prefix}/*"
+  reports_objects = "${local.lake_bucket_arn}/${module.lake.prefix}/reports/*"
+  table_arns      = values(module.tables.arns)
+  index_arns      = [for a in local.table_arns : "${a}/index/*"]
+}
+
+resource "aws_kms_key" "this" {
+  description         = "${var.name}: queues, tables, buckets, logs and Lambda settings"
+  enable_key_rotation = true
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "Account"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "CloudWatchLogs"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${local.region}.amazonaws.com" }
+        Action    = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+        Resource  = "*"
+        Condition = {
+          ArnLike = { "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account}:*" }
+        }
+      },
+    ]
+  })
+}
+
+resource "aws_kms_alias" "this" {
+  name          = "alias/${var.name}"
+  target_key_id = aws_kms_key.this.key_id
+}
+
+module "queue" {
+  source      = "./modules/queue"
+  name        = "${var.name}-ingest"
+  kms_key_arn = aws_kms_key.this.arn
+}
+
+module "tables" {
+  source       = "./modules/tables"
+  prefix       = var.name
+  billing_mode = var.billing_mode
+  kms_key_arn  = aws_kms_key.this.arn
+}
+
+module "lake" {
+  source        = "./modules/lake"
+  name          = var.name
+  kms_key_arn   = aws_kms_key.this.arn
+  force_destroy = var.force_destroy
+}
+
+# Failed asynchronous invocations (the scheduled jobs) land here.
+resource "aws_sqs_queue" "jobs_dlq" {
+  name                              = "${var.name}-jobs-dlq"
+  message_retention_seconds         = 14 * 86400
+  kms_master_key_id                 = aws_kms_key.this.arn
+  kms_data_key_reuse_period_seconds = 3600
+}
+
+module "api" {
+  source             = "./modules/lambda_fn"
+  name               = "${var.name}-api"
+  zip                = local.zip["api"]
+  architecture       = var.architecture
+  timeout_s          = 29
+  kms_key_arn        = aws_kms_key.this.arn
+  log_retention_days = var.log_retention_days
+  environment = {
+    CAUCE_QUEUE_URL                      = module.queue.url
+    CAUCE_DLQ_URL                        = module.queue.dlq_url
+    CAUCE_TABLE_PREFIX                   = module.tables.prefix
+    CAUCE_LAKE                           = module.lake.lake_url
+    AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH = "true"
+  }
+  statements = [
+    { sid = "Enqueue", actions = ["sqs:SendMessage", "sqs:GetQueueAttributes"], resources = [module.queue.arn] },
+    { sid = "DeadLetterCount", actions = ["sqs:GetQueueAttributes"], resources = [module.queue.dlq_arn] },
+    { sid = "Timeline", actions = ["dynamodb:GetItem", "dynamodb:Query"], resources = concat(local.table_arns, local.index_arns) },
+    { sid = "ReportsList", actions = ["s3:ListBucket"], resources = [local.lake_bucket_arn] },
+    { sid = "ReportsRead", actions = ["s3:GetObject"], resources = [local.reports_objects] },
+    local.kms,
+  ]
+}
+
+module "authorizer" {
+  source             = "./modules/lambda_fn"
+  name               = "${var.name}-authorizer"
+  zip                = local.zip["authorizer"]
+  architecture       = var.architecture
+  memory_mb          = 256
+  timeout_s          = 10
+  kms_key_arn        = aws_kms_key.this.arn
+  log_retention_days = var.log_retention_days
+  environment        = { CAUCE_CLIENTS_TABLE = module.tables.clients_name }
+  statements = [
+    { sid = "Keys", actions = ["dynamodb:GetItem"], resources = [module.tables.clients_arn] },
+    local.kms,
+  ]
+}
+
+module "writer" {
+  source             = "./modules/lambda_fn"
+  name               = "${var.name}-writer"
+  zip                = local.zip["writer"]
+  architecture       = var.architecture
+  timeout_s          = 45
+  kms_key_arn        = aws_kms_key.this.arn
+  log_retention_days = var.log_retention_days
+  environment = {
+    CAUCE_QUEUE_URL    = module.queue.url
+    CAUCE_DLQ_URL      = module.queue.dlq_url
+    CAUCE_TABLE_PREFIX = module.tables.prefix
+    CAUCE_TTL_DAYS     = tostring(var.ttl_days)
+  }
+  statements = [
+    { sid = "Consume", actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"], resources = [module.queue.arn] },
+    { sid = "DeadLetter", actions = ["sqs:SendMessage"], resources = [module.queue.dlq_arn] },
+    { sid = "Store", actions = ["dynamodb:PutItem", "dynamodb:GetItem"], resources = concat(local.table_arns, [module.tables.bad_rows_arn]) },
+    local.kms,
+  ]
+}
+
+module "exporter" {
+  source             = "./modules/lambda_fn"
+  name               = "${var.name}-exporter"
+  zip                = local.zip["exporter"]
+  architecture       = var.architecture
+  memory_mb          = 1024
+  timeout_s          = 120
+  kms_key_arn        = aws_kms_key.this.arn
+  log_retention_days = var.log_retention_days
+  environment        = { CAUCE_LAKE = module.lake.lake_url }
+  statements = [
+    { sid = "Streams", actions = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"], resources = values(module.tables.stream_arns) },
+    { sid = "LakeWrite", actions = ["s3:PutObject"], resources = [local.lake_objects] },
+    { sid = "StreamFailures", actions = ["sqs:SendMessage"], resources = [module.stream_export.stream_failures_arn] },
+    local.kms,
+  ]
+}
+
+module "compactor" {
+  source               = "./modules/lambda_fn"
+  name                 = "${var.name}-compactor"
+  zip                  = local.zip["compactor"]
+  architecture         = var.architecture
+  memory_mb            = 1024
+  timeout_s            = 900
+  ephemeral_storage_mb = 10240
+  kms_key_arn          = aws_kms_key.this.arn
+  log_retention_days   = var.log_retention_days
+  dead_letter_arn      = aws_sqs_queue.jobs_dlq.arn
+  environment          = { CAUCE_LAKE = module.lake.lake_url }
+  statements = [
+    { sid = "LakeList", actions = ["s3:ListBucket"], resources = [local.lake_bucket_arn] },
+    { sid = "LakeRewrite", actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources = [local.lake_objects] },
+    local.kms,
+  ]
+}
+
+module "reporter" {
+  source               = "./modules/lambda_fn"
+  name                 = "${var.name}-reporter"
+  zip                  = local.zip["reporter"]
+  architecture         = var.architecture
+  memory_mb            = 3008
+  timeout_s            = 900
+  ephemeral_storage_mb = 10240
+  kms_key_arn          = aws_kms_key.this.arn
+  log_retention_days   = var.log_retention_days
+  dead_letter_arn      = aws_sqs_queue.jobs_dlq.arn
+  environment = {
+    CAUCE_LAKE          = module.lake.lake_url
+    CAUCE_REPORT_DAYS   = tostring(var.report_days)
+    CAUCE_REPORT_MAX_GB = "9"
+  }
+  statements = [
+    { sid = "LakeList", actions = ["s3:ListBucket"], resources = [local.lake_bucket_arn] },
+    { sid = "LakeRead", actions = ["s3:GetObject"], resources = [local.lake_objects] },
+    { sid = "ReportsWrite", actions = ["s3:PutObject"], resources = [local.reports_objects] },
+    local.kms,
+  ]
+}
+
+module "ingest_api" {
+  source                   = "./modules/ingest_api"
+  name                     = var.name
+  api_function_name        = module.api.function_name
+  api_invoke_arn           = module.api.invoke_arn
+  authorizer_function_name = module.authorizer.function_name
+  authorizer_invoke_arn    = module.authorizer.invoke_arn
+  tiers                    = var.tiers
+  kms_key_arn              = aws_kms_key.this.arn
+  log_retention_days       = var.log_retention_days
+}
+
+module "stream_export" {
+  source                       = "./modules/stream_export"
+  name                         = var.name
+  create_event_source_mappings = var.create_event_source_mappings
+  queue_arn                    = module.queue.arn
+  writer_function_name         = module.writer.function_name
+  stream_arns                  = module.tables.stream_arns
+  exporter_function_name       = module.exporter.function_name
+  kms_key_arn                  = aws_kms_key.this.arn
+}
+
+module "schedules" {
+  source          = "./modules/schedules"
+  name            = var.name
+  compactor_arn   = module.compactor.arn
+  reporter_arn    = module.reporter.arn
+  report_hourly   = var.report_hourly
+  dead_letter_arn = aws_sqs_queue.jobs_dlq.arn
+  kms_key_arn     = aws_kms_key.this.arn
+}

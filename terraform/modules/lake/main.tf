@@ -1,0 +1,206 @@
+# The lake (Parquet by kind, dt and hour, and the published reports), the raw archive of
+# accepted request bodies, and the access logs of both; the Glue catalog over the lake with
+# Athena partition projection on `dt`/`hour`, and an Athena workgroup.
+
+locals {
+  buckets = {
+    lake = "${var.name}-lake"
+    raw  = "${var.name}-raw"
+    logs = "${var.name}-logs"
+  }
+  # The lake's columns per kind, written by the code (`store/src/lake/schema.rs`).
+  columns = jsondecode(file("${path.module}/columns.json"))
+}
+
+resource "aws_s3_bucket" "this" {
+  for_each      = local.buckets
+  bucket        = each.value
+  force_destroy = var.force_destroy
+  tags          = var.tags
+}
+
+resource "aws_s3_bucket_public_access_block" "this" {
+  for_each                = aws_s3_bucket.this
+  bucket                  = each.value.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_ownership_controls" "this" {
+  for_each = aws_s3_bucket.this
+  bucket   = each.value.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_versioning" "this" {
+  for_each = aws_s3_bucket.this
+  bucket   = each.value.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
+  for_each = aws_s3_bucket.this
+  bucket   = each.value.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = var.kms_key_arn
+    }
+    bucket_key_enabled = true
+  }
+}
+
+resource "aws_s3_bucket_logging" "this" {
+  for_each      = { for k, b in aws_s3_bucket.this : k => b if k != "logs" }
+  bucket        = each.value.id
+  target_bucket = aws_s3_bucket.this["logs"].id
+  target_prefix = "${each.key}/"
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "lake" {
+  bucket = aws_s3_bucket.this["lake"].id
+
+  rule {
+    id     = "bad-rows-to-glacier"
+    status = "Enabled"
+    filter {
+      prefix = "${var.lake_prefix}/bad_rows/"
+    }
+    transition {
+      days          = var.glacier_after_days
+      storage_class = "GLACIER"
+    }
+  }
+
+  rule {
+    id     = "old-versions-and-uploads"
+    status = "Enabled"
+    filter {}
+    noncurrent_version_expiration {
+      noncurrent_days = 30
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "raw" {
+  bucket = aws_s3_bucket.this["raw"].id
+
+  rule {
+    id     = "raw-to-glacier"
+    status = "Enabled"
+    filter {}
+    transition {
+      days          = var.glacier_after_days
+      storage_class = "GLACIER"
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 30
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "logs" {
+  bucket = aws_s3_bucket.this["logs"].id
+
+  rule {
+    id     = "expire-logs"
+    status = "Enabled"
+    filter {}
+    expiration {
+      days = var.log_retention_days
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 7
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+}
+
+resource "aws_glue_catalog_database" "this" {
+  name        = replace("${var.name}_lake", "-", "_")
+  description = "Cauce's lake: one table per kind, partitioned by ingest day and hour."
+}
+
+resource "aws_glue_catalog_table" "kind" {
+  for_each      = local.columns
+  name          = each.key
+  database_name = aws_glue_catalog_database.this.name
+  table_type    = "EXTERNAL_TABLE"
+
+  parameters = {
+    "classification"            = "parquet"
+    "parquet.compression"       = "ZSTD"
+    "projection.enabled"        = "true"
+    "projection.dt.type"        = "date"
+    "projection.dt.format"      = "yyyy-MM-dd"
+    "projection.dt.range"       = "${var.projection_start},NOW"
+    "projection.dt.interval"    = "1"
+    "projection.dt.unit"        = "DAYS"
+    "projection.hour.type"      = "integer"
+    "projection.hour.range"     = "0,23"
+    "projection.hour.digits"    = "2"
+    "storage.location.template" = "s3://${aws_s3_bucket.this["lake"].id}/${var.lake_prefix}/${each.key}/dt=$${dt}/hour=$${hour}/"
+  }
+
+  partition_keys {
+    name = "dt"
+    type = "string"
+  }
+  partition_keys {
+    name = "hour"
+    type = "string"
+  }
+
+  storage_descriptor {
+    location      = "s3://${aws_s3_bucket.this["lake"].id}/${var.lake_prefix}/${each.key}/"
+    input_format  = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+    output_format = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+
+    ser_de_info {
+      serialization_library = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+    }
+
+    dynamic "columns" {
+      for_each = each.value
+      content {
+        name = columns.value.name
+        type = columns.value.type
+      }
+    }
+  }
+}
+
+resource "aws_athena_workgroup" "this" {
+  name          = var.name
+  force_destroy = var.force_destroy
+
+  configuration {
+    enforce_workgroup_configuration    = true
+    publish_cloudwatch_metrics_enabled = true
+    bytes_scanned_cutoff_per_query     = 100 * 1024 * 1024 * 1024
+
+    result_configuration {
+      output_location = "s3://${aws_s3_bucket.this["logs"].id}/athena-results/"
+      encryption_configuration {
+        encryption_option = "SSE_KMS"
+        kms_key_arn       = var.kms_key_arn
+      }
+    }
+  }
+
+  tags = var.tags
+}

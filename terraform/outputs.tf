@@ -1,0 +1,83 @@
+output "api_url" {
+  description = "The API's base URL: clients send to `{api_url}/v1/events`."
+  value       = module.ingest_api.invoke_url
+}
+
+output "queue_url" {
+  description = "The ingest queue (`CAUCE_QUEUE_URL`)."
+  value       = module.queue.url
+}
+
+output "dlq_url" {
+  description = "Its dead-letter queue (`CAUCE_DLQ_URL`, for `cauce dlq`)."
+  value       = module.queue.dlq_url
+}
+
+output "table_prefix" {
+  description = "The table prefix (`CAUCE_TABLE_PREFIX`)."
+  value       = module.tables.prefix
+}
+
+output "clients_table" {
+  description = "The API-key table (`CAUCE_CLIENTS_TABLE`)."
+  value       = module.tables.clients_name
+}
+
+output "stream_arns" {
+  description = "The tables' stream ARNs, by kind."
+  value       = module.tables.stream_arns
+}
+
+output "lake_url" {
+  description = "The lake (`CAUCE_LAKE`)."
+  value       = module.lake.lake_url
+}
+
+output "buckets" {
+  description = "The buckets, by role (lake, raw, logs)."
+  value       = module.lake.bucket_names
+}
+
+output "glue_database" {
+  description = "The Glue database over the lake (Athena, Redshift Spectrum)."
+  value       = module.lake.glue_database
+}
+
+output "athena_workgroup" {
+  description = "The Athena workgroup."
+  value       = module.lake.athena_workgroup
+}
+
+output "usage_plan_ids" {
+  description = "The usage-plan tiers' ids, by tier."
+  value       = module.ingest_api.usage_plan_ids
+}
+
+output "functions" {
+  description = "The Lambda functions' names, by role."
+  value = {
+    api        = module.api.function_name
+    authorizer = module.authorizer.function_name
+    writer     = module.writer.function_name
+    exporter   = module.exporter.function_name
+    compactor  = module.compactor.function_name
+    reporter   = module.reporter.function_name
+  }
+}
+
+output "kms_key_arn" {
+  description = "The KMS key that encrypts the deployment."
+  value       = aws_kms_key.this.arn
+}
+
+output "iam_actions" {
+  description = "The IAM actions each function's role allows, by role: least privilege at a glance."
+  value = {
+    api        = module.api.actions
+    authorizer = module.authorizer.actions
+    writer     = module.writer.actions
+    exporter   = module.exporter.actions
+    compactor  = module.compactor.actions
+    reporter   = module.reporter.actions
+  }
+}

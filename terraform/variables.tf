@@ -1,0 +1,105 @@
+variable "name" {
+  description = "The deployment's name: every resource's name starts with it (buckets too, so it must be unique in S3)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,30}[a-z0-9]$", var.name))
+    error_message = "The name is 3 to 32 lowercase letters, digits or hyphens."
+  }
+}
+
+variable "environment" {
+  description = "The environment (dev, staging, prod): a tag, and what `envs/*.tfvars` set apart."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.environment)
+    error_message = "environment is dev, staging or prod."
+  }
+}
+
+variable "region" {
+  description = "The AWS region."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "lambda_dir" {
+  description = "The folder of the Lambda zips, one per function named `{function}.zip` (`cargo lambda build --release --output-format zip` writes `target/lambda/{function}/bootstrap.zip`; the README shows how to gather them)."
+  type        = string
+  default     = "../target/lambda-zips"
+}
+
+variable "architecture" {
+  description = "The instruction set the zips were built for."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture is x86_64 or arm64."
+  }
+}
+
+variable "billing_mode" {
+  description = "The tables' billing: PAY_PER_REQUEST or PROVISIONED."
+  type        = string
+  default     = "PAY_PER_REQUEST"
+}
+
+variable "ttl_days" {
+  description = "Days a record stays in the hot store (DynamoDB TTL); the lake keeps everything."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.ttl_days >= 0
+    error_message = "ttl_days is 0 (no expiry) or more."
+  }
+}
+
+variable "report_days" {
+  description = "Event days each scheduled report run covers."
+  type        = number
+  default     = 90
+}
+
+variable "report_hourly" {
+  description = "Whether the reports also run hourly."
+  type        = bool
+  default     = false
+}
+
+variable "tiers" {
+  description = "Usage-plan tiers (requests a second, burst, daily quota per app); null keeps the module's free/standard/high."
+  type = map(object({
+    rate_limit  = number
+    burst_limit = number
+    daily_quota = number
+  }))
+  default = null
+}
+
+variable "create_event_source_mappings" {
+  description = "Whether SQS and the streams drive the writer and the exporter (off for the emulator run)."
+  type        = bool
+  default     = true
+}
+
+variable "log_retention_days" {
+  description = "How long Lambda and API logs are kept."
+  type        = number
+  default     = 30
+}
+
+variable "force_destroy" {
+  description = "Whether destroy may delete buckets with objects in them (test environments only)."
+  type        = bool
+  default     = false
+}
+
+variable "tags" {
+  description = "Extra tags for every resource."
+  type        = map(string)
+  default     = {}
+}
