@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Cauce's one test command. On a fresh machine it installs what the tests need (moto's server,
-# pyarrow, DuckDB, SciPy and Playwright in a local virtualenv; Debian's Chromium), starts moto on
+# pyarrow, DuckDB, SciPy, Playwright and checkov in a local virtualenv; Debian's Chromium), starts moto on
 # a free loopback port, stops it at exit even on failure, and runs formatting, lints and the
 # whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 VENV="${CAUCE_VENV:-.venv}"
-if ! "$VENV/bin/python" -c 'import moto.server, pyarrow, duckdb, scipy, playwright' >/dev/null 2>&1; then
-  echo "test.sh: installing moto[server], pyarrow, duckdb, scipy and playwright into $VENV"
+if ! "$VENV/bin/python" -c 'import moto.server, pyarrow, duckdb, scipy, playwright, checkov' >/dev/null 2>&1; then
+  echo "test.sh: installing moto[server], pyarrow, duckdb, scipy, playwright and checkov into $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5' pyarrow duckdb scipy playwright
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5' pyarrow duckdb scipy playwright checkov
 fi
-export CAUCE_PYTHON="$PWD/$VENV/bin/python"
+export CAUCE_PYTHON="$PWD/$VENV/bin/python" CAUCE_CHECKOV="$PWD/$VENV/bin/checkov"
 
 # The dashboard test drives Debian's Chromium through Playwright (no browser download).
 if ! command -v chromium >/dev/null 2>&1; then
@@ -54,7 +54,8 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 unset AWS_PROFILE AWS_SESSION_TOKEN
 
 cargo fmt --all -- --check
-# Terraform: fmt, validate and the plan-level unit tests, offline from the local provider mirror.
+# Terraform: fmt, validate, the plan-level unit tests (offline, from the local provider mirror)
+# and checkov.
 ./terraform/check.sh
 # Every crate with every feature (the AWS adapters and the Lambdas), then the embedded `cauce`
 # alone as `cargo run --release -- demo` builds it: without any AWS SDK.

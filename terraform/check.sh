@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Terraform checks, offline: `terraform fmt -check`, `init` from the machine's local
-# provider mirror (no registry), `validate`, and the plan-level unit tests (`terraform test`
-# with a mock provider). ./test.sh runs it; it also runs alone.
+# provider mirror (no registry), `validate`, the plan-level unit tests (`terraform test` with a
+# mock provider), and `checkov` (zero unsuppressed failures; each suppression says why, in the
+# code). ./test.sh runs it (and installs checkov); it also runs alone.
 #
 # The mirror is found in CAUCE_TF_PLUGIN_DIR, or in the usual places, or by a search for a
 # `registry.terraform.io/hashicorp/aws` folder.
@@ -41,3 +42,9 @@ terraform fmt -check -recursive -diff .
 terraform init -backend=false -input=false -no-color >"$WORK/init.log" 2>&1 || { cat "$WORK/init.log"; exit 1; }
 terraform validate -no-color
 terraform test -no-color
+
+CHECKOV="${CAUCE_CHECKOV:-$PWD/../.venv/bin/checkov}"
+[ -x "$CHECKOV" ] || CHECKOV="$(command -v checkov || true)"
+[ -n "$CHECKOV" ] || { echo "terraform/check.sh: no checkov (../test.sh installs it into .venv)"; exit 1; }
+"$CHECKOV" -d . --framework terraform --quiet --compact --skip-download >"$WORK/checkov.log" 2>&1 || { cat "$WORK/checkov.log"; exit 1; }
+grep -E "^(Passed|Failed) checks" "$WORK/checkov.log" || true
