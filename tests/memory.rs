@@ -4,7 +4,8 @@
 //!
 //! Compaction here merges an hour of 128 MB in two passes (`--fan-in 4 --batch-mb 1`) under the
 //! 512 MiB limit. The issue's full size, 3 GB with the default budget, is the same test with
-//! `CAUCE_COMPACT_INPUT_MB=3072` (see the README's reliability section).
+//! `CAUCE_COMPACT_INPUT_MB=3072` (see the README's reliability section); `CAUCE_BIN` runs a
+//! release `cauce` instead of the debug one.
 
 mod support;
 
@@ -16,7 +17,7 @@ use cauce_exporter::transform::Partitions;
 use cauce_store::lake::layout::Partition;
 use cauce_store::sqlite::SqliteStore;
 use cauce_store::{Kind, Op, Record, RecordStore, Stamp};
-use support::{serve, wait_peak_rss, Client, BIN};
+use support::{bin, serve, wait_peak_rss, Client};
 
 const MIB: u64 = 1024 * 1024;
 /// The limit the issue sets.
@@ -183,7 +184,7 @@ fn compaction_of_an_hour_larger_than_its_memory_completes() {
     let started = Instant::now();
     // Reaped by `wait4` in `wait_peak_rss`, which also reads its peak memory.
     #[allow(clippy::zombie_processes)]
-    let child = std::process::Command::new(BIN)
+    let child = std::process::Command::new(bin())
         .args(["compact", "--target-mb", "64"])
         .args(budget)
         .arg("--data")

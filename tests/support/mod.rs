@@ -10,6 +10,12 @@ use serde_json::{json, Value};
 /// The `cauce` binary that cargo built for this test or benchmark.
 pub const BIN: &str = env!("CARGO_BIN_EXE_cauce");
 
+/// The binary the black-box tests run: [`BIN`], or `CAUCE_BIN` when set (a release build, to
+/// measure a debug test's figures at release speed).
+pub fn bin() -> String {
+    std::env::var("CAUCE_BIN").unwrap_or_else(|_| BIN.to_owned())
+}
+
 /// A running `cauce serve`, stopped when dropped.
 pub struct Server {
     child: Child,
@@ -87,7 +93,7 @@ pub fn serve(data: &Path) -> Server {
 
 /// Starts `cauce serve` with extra arguments.
 pub fn serve_with(data: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .args(["serve", "--addr", "127.0.0.1:0"])
         .args(extra)
         .arg("--data")
@@ -111,7 +117,7 @@ pub fn serve_with(data: &Path, extra: &[&str]) -> Server {
 
 /// Runs a `cauce` command on a data folder, which must succeed, and returns what it printed.
 pub fn cli_text(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(args)
         .arg("--data")
         .arg(data)
