@@ -2,6 +2,7 @@
 
 mod apps;
 mod compact;
+mod cost;
 mod demo;
 mod dlq;
 mod http;
@@ -69,6 +70,8 @@ enum Command {
     /// List the dead letters with their reasons, and replay them into the queue.
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
+    /// Estimate the monthly AWS cost of a load, service by service, and its quota headroom.
+    Cost(cost::CostArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -99,6 +102,7 @@ pub fn run() -> anyhow::Result<()> {
             Command::Report(args) => report::run(args).await,
             Command::Apps(cmd) => apps::run(cmd).await,
             Command::Dlq(cmd) => dlq::run(cmd).await,
+            Command::Cost(args) => cost::run(args).await,
         }
     })
 }

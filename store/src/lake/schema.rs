@@ -206,7 +206,12 @@ mod tests {
             std::fs::write(&path, &want).unwrap();
         }
         let have = std::fs::read_to_string(&path).unwrap_or_default();
-        assert_eq!(have, want, "{} is stale: see this test's doc", path.display());
+        assert_eq!(
+            have,
+            want,
+            "{} is stale: see this test's doc",
+            path.display()
+        );
     }
 
     #[test]
