@@ -19,8 +19,8 @@ use support::{cli, lake_column, now, serve, Client};
 
 const EVENTS: usize = 10_000;
 const BATCH: usize = 100;
-/// How long the disk stays full once the last event was accepted.
-const FULL_FOR: Duration = Duration::from_secs(20);
+/// How long the disk stays full once the last event was accepted (the 60 s outage).
+const FULL_FOR: Duration = Duration::from_secs(60);
 
 /// A tmpfs mount, unmounted when dropped.
 struct Volume(PathBuf);
