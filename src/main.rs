@@ -2,6 +2,13 @@
 
 mod cli;
 
+/// mimalloc rather than glibc's malloc: `cauce serve` allocates on many threads (the runtime's
+/// workers, the blocking pool that runs SQLite), and glibc keeps a 64 MiB arena per thread
+/// that it seldom gives back. Under a 10-minute soak its resident memory tripled; with mimalloc
+/// it stays flat (see the README's soak figures).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     cauce_analytics::configure_polars();
     cli::run()
