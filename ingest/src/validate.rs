@@ -215,12 +215,13 @@ pub fn parse_batch<'a>(
     received_at: i64,
     limits: &Limits,
 ) -> Result<Parsed<'a>, BodyError> {
+    // serde_json's words can quote the body (a string of any length): echoed bounded.
     let body: Body<'a> = serde_json::from_slice(body).map_err(|e| {
         let msg = e.to_string();
         if msg.starts_with(BAD_TIMESTAMP) {
-            BodyError::BadSentAt(format!("`sent_at`: {}", strip_position(&msg)))
+            BodyError::BadSentAt(format!("`sent_at`: {}", echo(strip_position(&msg), limits)))
         } else {
-            BodyError::Malformed(strip_position(&msg).to_owned())
+            BodyError::Malformed(echo(strip_position(&msg), limits))
         }
     })?;
     if body.batch.is_empty() {

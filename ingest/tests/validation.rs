@@ -141,6 +141,16 @@ fn body_level_errors() {
     assert!(
         matches!(refuse(r#"{"sent_at":"noon","batch":[{}]}"#), BodyError::BadSentAt(m) if m.contains("sent_at"))
     );
+    // serde_json quotes what it refuses; a 100 KB string is echoed bounded (found by fuzzing).
+    let quoted = format!(r#"{{"batch":"{}"}}"#, "x".repeat(100_000));
+    let BodyError::Malformed(m) = refuse(&quoted) else {
+        panic!("malformed")
+    };
+    assert!(
+        m.starts_with("invalid type: string") && m.len() < 400,
+        "{m}"
+    );
+    assert!(m.contains("bytes in all"), "marked as cut: {m}");
     let many = format!(r#"{{"batch":[{}]}}"#, vec!["{}"; 501].join(","));
     assert_eq!(
         refuse(&many),

@@ -37,7 +37,12 @@ pub fn request(data: &[u8]) {
     let parsed = match parse_batch(kind, body, "app", NOW, &limits) {
         Ok(parsed) => parsed,
         Err(BodyError::Malformed(message)) => {
-            assert!(!message.is_empty() && message.len() <= MAX_MESSAGE);
+            assert!(
+                !message.is_empty() && message.len() <= MAX_MESSAGE,
+                "a {}-byte message: {:?}",
+                message.len(),
+                message.chars().take(300).collect::<String>()
+            );
             return;
         }
         // Met while reading, before any later syntax error: the first problem is the one named.

@@ -467,14 +467,43 @@ fn depth(payload: &str) -> usize {
     max
 }
 
+/// Whether every struct of an event is written as an object, as DynamoDB writes it. serde's
+/// derived structs also read a struct written as an array of its fields in order; the scanner
+/// does not, and leaves such an event to serde_json.
+fn objects_only(payload: &str) -> bool {
+    use serde_json::Value;
+    let object_or_null = |v: Option<&Value>| v.is_none_or(|v| v.is_object() || v.is_null());
+    let image = |v: Option<&Value>| {
+        object_or_null(v)
+            && ["kind", "doc"]
+                .iter()
+                .all(|k| object_or_null(v.and_then(|i| i.get(k))))
+    };
+    let Ok(Value::Object(event)) = serde_json::from_str::<Value>(payload) else {
+        return false;
+    };
+    let Some(Value::Array(records)) = event.get("Records") else {
+        return false;
+    };
+    records.iter().all(|r| {
+        let change = r.get("dynamodb");
+        r.is_object()
+            && change.is_some_and(Value::is_object)
+            && object_or_null(r.get("userIdentity"))
+            && image(change.and_then(|c| c.get("NewImage")))
+            && image(change.and_then(|c| c.get("OldImage")))
+    })
+}
+
 /// Where the scanner and serde_json disagree on `payload`, said in words; `None` when they read
-/// the same records or both refuse. The one allowed difference: an event nested deeper than the
-/// scanner follows, which it leaves to serde_json. For the fuzz target and its twin test.
+/// the same records or both refuse. The scanner may leave to serde_json only an event nested
+/// deeper than it follows, or one with a struct written as an array (which serde reads). For
+/// the fuzz target and its twin test.
 pub(crate) fn disagreement(payload: &str) -> Option<String> {
     match (scanned(payload), by_serde(payload)) {
         (Some(a), Some(b)) if a == b => None,
         (None, None) => None,
-        (None, Some(_)) if depth(payload) > MAX_DEPTH => None,
+        (None, Some(_)) if depth(payload) > MAX_DEPTH || !objects_only(payload) => None,
         (Some(a), Some(b)) => Some(format!("scanner read {a:?}, serde_json {b:?}")),
         (Some(a), None) => Some(format!("scanner read {a:?} where serde_json refuses")),
         (None, Some(b)) => Some(format!("scanner gave up where serde_json read {b:?}")),
