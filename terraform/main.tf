@@ -20,6 +20,18 @@ locals {
   reports_objects = "${local.lake_bucket_arn}/${module.lake.prefix}/reports/*"
   table_arns      = values(module.tables.arns)
   index_arns      = [for a in local.table_arns : "${a}/index/*"]
+  glue_arn        = "arn:${local.partition}:glue:${local.region}:${local.account}"
+  # New partitions of the lake's tables: the exporter adds each as it writes it, the compactor
+  # catches up the recent ones.
+  glue_partitions = {
+    sid     = "CatalogPartitions"
+    actions = ["glue:GetTable", "glue:BatchCreatePartition"]
+    resources = [
+      "${local.glue_arn}:catalog",
+      "${local.glue_arn}:database/${module.lake.glue_database}",
+      "${local.glue_arn}:table/${module.lake.glue_database}/*",
+    ]
+  }
 }
 
 resource "aws_kms_key" "this" {
@@ -154,11 +166,12 @@ module "exporter" {
   timeout_s          = 120
   kms_key_arn        = aws_kms_key.this.arn
   log_retention_days = var.log_retention_days
-  environment        = { CAUCE_LAKE = module.lake.lake_url }
+  environment        = { CAUCE_LAKE = module.lake.lake_url, CAUCE_GLUE_DATABASE = module.lake.glue_database }
   statements = [
     { sid = "Streams", actions = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"], resources = values(module.tables.stream_arns) },
     { sid = "LakeWrite", actions = ["s3:PutObject"], resources = [local.lake_objects] },
     { sid = "StreamFailures", actions = ["sqs:SendMessage"], resources = [module.stream_export.stream_failures_arn] },
+    local.glue_partitions,
     local.kms,
   ]
 }
@@ -174,10 +187,11 @@ module "compactor" {
   kms_key_arn          = aws_kms_key.this.arn
   log_retention_days   = var.log_retention_days
   dead_letter_arn      = aws_sqs_queue.jobs_dlq.arn
-  environment          = { CAUCE_LAKE = module.lake.lake_url }
+  environment          = { CAUCE_LAKE = module.lake.lake_url, CAUCE_GLUE_DATABASE = module.lake.glue_database }
   statements = [
     { sid = "LakeList", actions = ["s3:ListBucket"], resources = [local.lake_bucket_arn] },
     { sid = "LakeRewrite", actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources = [local.lake_objects] },
+    local.glue_partitions,
     local.kms,
   ]
 }

@@ -141,7 +141,7 @@ fn peak_memory_child(path: &str) {
         .build()
         .unwrap();
     let report = rt
-        .block_on(export(&payload, &LocalLake::new(dir.path())))
+        .block_on(export(&payload, &LocalLake::new(dir.path()), None))
         .unwrap();
     println!("{} {} {}", before, vm_hwm(), report.written.len());
 }
@@ -278,8 +278,8 @@ fn main() {
         let raw = LocalLake::new(dir.path().join("raw"));
         let compacted = LocalLake::new(dir.path().join("compacted"));
         for e in &events {
-            export(e, &raw).await.unwrap();
-            export(e, &compacted).await.unwrap();
+            export(e, &raw, None).await.unwrap();
+            export(e, &compacted, None).await.unwrap();
         }
         let cfg = CompactConfig {
             include_open: true,

@@ -27,7 +27,7 @@
 //!   re-run compacts them all together, and deduplication removes the copies;
 //! * an hour that is already one compacted file (or fewer than the target allows) is left alone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use cauce_store::keys::stable_hash;
@@ -36,6 +36,7 @@ use cauce_store::lake::{Lake, Object};
 use cauce_store::Kind;
 use serde::Serialize;
 
+use crate::catalog::Catalog;
 use crate::error::{ExportError, Result};
 use crate::merge::{merge_all, Budget};
 
@@ -134,15 +135,22 @@ fn needs_work(files: &[Object], target: u64) -> bool {
     files.iter().any(|o| !is_compacted(o)) || files.len() > needed
 }
 
-/// The `compactor` Lambda's handler: compacts every closed hour, aiming at `target_mb` per file.
-/// An error when any hour failed (after every other hour is done), so that the invocation counts
+/// The `compactor` Lambda's handler: compacts every closed hour, aiming at `target_mb` per file,
+/// then registers the recent partitions in the `catalog` ([`reconcile`]). An error when any hour failed (after every other hour is done), so that the invocation counts
 /// as failed and alarms.
-pub async fn scheduled(lake: &dyn Lake, target_mb: u64) -> Result<CompactReport> {
+pub async fn scheduled(
+    lake: &dyn Lake,
+    target_mb: u64,
+    catalog: Option<&dyn Catalog>,
+) -> Result<CompactReport> {
     let config = CompactConfig {
         target_bytes: target_mb * 1024 * 1024,
         ..CompactConfig::default()
     };
     let report = compact(lake, &config, &|_, _| {}).await?;
+    if let Some(catalog) = catalog {
+        reconcile(lake, catalog, config.now_ms).await?;
+    }
     tracing::info!(
         hours = report.hours,
         inputs = report.inputs,
@@ -158,6 +166,22 @@ pub async fn scheduled(lake: &dyn Lake, target_mb: u64) -> Result<CompactReport>
             first: format!("{}: {}", first.partition, first.error),
         }),
     }
+}
+
+/// How far back the compactor registers the lake's partitions in the catalog, hours: the
+/// exporter registers each new one as it writes it, and this catches what it could not.
+pub const RECONCILE_HOURS: i64 = 48;
+
+/// Registers in the catalog every partition of the lake from the last [`RECONCILE_HOURS`].
+pub async fn reconcile(lake: &dyn Lake, catalog: &dyn Catalog, now_ms: i64) -> Result<usize> {
+    let since = now_ms - RECONCILE_HOURS * 3_600_000;
+    let recent: BTreeSet<Partition> = partitions(lake)
+        .await?
+        .into_keys()
+        .filter(|p| p.hour_start_ms >= since)
+        .collect();
+    catalog.register(&recent).await?;
+    Ok(recent.len())
 }
 
 /// Compacts every hour that needs it; `progress(done, total)` is called after each hour. An

@@ -1,7 +1,7 @@
 //! Typed settings of the exporter's Lambda binaries, read once from the environment at start.
 //! A missing or bad setting fails at once, with a message that names it.
 
-use cauce_store::env::{parsed, required};
+use cauce_store::env::{optional, parsed, required};
 
 use crate::error::Result;
 
@@ -10,6 +10,8 @@ use crate::error::Result;
 pub struct ExporterSettings {
     /// `CAUCE_LAKE`: where the lake is, `s3://bucket/prefix`.
     pub lake: String,
+    /// `CAUCE_GLUE_DATABASE` (optional): the Glue database whose tables get each new partition.
+    pub glue_database: Option<String>,
 }
 
 impl ExporterSettings {
@@ -17,6 +19,7 @@ impl ExporterSettings {
     pub fn from_env() -> Result<Self> {
         Ok(ExporterSettings {
             lake: required("CAUCE_LAKE")?,
+            glue_database: optional("CAUCE_GLUE_DATABASE"),
         })
     }
 }
@@ -28,6 +31,9 @@ pub struct CompactorSettings {
     pub lake: String,
     /// `CAUCE_COMPACT_TARGET_MB` (default 128): the size each compacted file aims for, MiB.
     pub target_mb: u64,
+    /// `CAUCE_GLUE_DATABASE` (optional): the Glue database whose tables get the lake's recent
+    /// partitions after each run.
+    pub glue_database: Option<String>,
 }
 
 impl CompactorSettings {
@@ -42,6 +48,7 @@ impl CompactorSettings {
         Ok(CompactorSettings {
             lake: required("CAUCE_LAKE")?,
             target_mb,
+            glue_database: optional("CAUCE_GLUE_DATABASE"),
         })
     }
 }

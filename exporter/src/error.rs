@@ -47,6 +47,17 @@ pub enum ExportError {
         /// The first of them, and why.
         first: String,
     },
+    /// A call to the table catalog (Glue) failed.
+    #[error("Glue {operation}: {source}")]
+    Catalog {
+        /// The API operation, such as `BatchCreatePartition`.
+        operation: &'static str,
+        /// Whether a retry may succeed (throttled, timed out, the service's own failure).
+        transient: bool,
+        /// The SDK's error, or what the service said of a partition it refused.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A setting is missing or invalid.
     #[error("configuration: {0}")]
     Config(String),

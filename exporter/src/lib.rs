@@ -5,6 +5,7 @@
 //! * [`writer`]: the lake writer (write, flush, then the caller commits its feed position).
 //! * [`stream`]: the `exporter` Lambda's handler, DynamoDB Streams events into the lake (with
 //!   the `aws` feature); [`embedded`]: the same for `cauce serve`'s SQLite change log.
+//! * [`catalog`]: each new partition registered in the table catalog (Glue in AWS).
 //! * [`compact`]: each closed hour rewritten into few large files, by [`merge`]: a streaming
 //!   k-way merge of sorted files in a fixed memory budget.
 //!
@@ -12,6 +13,7 @@
 //! [`cauce_store::lake`]; the Polars reader is in `cauce-analytics`.
 #![warn(missing_docs)]
 
+pub mod catalog;
 pub mod compact;
 pub mod config;
 pub mod embedded;

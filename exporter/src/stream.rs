@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 use cauce_store::lake::Lake;
 use cauce_store::{Kind, Op, RecordRef};
 
+use crate::catalog::{partitions_of, Catalog};
 use crate::error::Result;
 use crate::transform::{PartitionBatch, Partitions};
 use crate::writer::{archive_bad_changes, put_batches, BadChange, Written};
@@ -253,12 +254,14 @@ pub struct StreamReport {
 /// The `exporter` Lambda's handler. Every change of the batch goes to the lake, bad records to
 /// the bad-rows archive; on a failure to write, it reports the batch's first sequence number,
 /// so that Lambda retries the batch (whose files keep their names, so nothing is duplicated).
+/// New partitions are registered in the `catalog` when there is one (see [`export`]).
 pub async fn handle(
     payload: &str,
     lake: &dyn Lake,
+    catalog: Option<&dyn Catalog>,
 ) -> (DynamoDbEventResponse, Result<StreamReport>) {
     let mut response = DynamoDbEventResponse::default();
-    let result = export(payload, lake).await;
+    let result = export(payload, lake, catalog).await;
     match &result {
         Ok(r) => tracing::info!(
             files = r.written.len(),
@@ -296,14 +299,26 @@ fn first_sequence(payload: &str) -> Option<String> {
     })
 }
 
-/// Exports one stream batch to the lake.
-pub async fn export(payload: &str, lake: &dyn Lake) -> Result<StreamReport> {
+/// Exports one stream batch to the lake, then registers the partitions it wrote in the
+/// `catalog`. A catalog failure does not fail the batch: the data is in the lake, and failing
+/// would only retry it, and in the end skip it; the compactor registers the recent partitions
+/// again every hour ([`crate::compact::scheduled`]).
+pub async fn export(
+    payload: &str,
+    lake: &dyn Lake,
+    catalog: Option<&dyn Catalog>,
+) -> Result<StreamReport> {
     let decoded = decode(payload)?;
     let mut report = StreamReport {
         written: put_batches(lake, &decoded.batches).await?,
         bad: decoded.bad.len(),
         ttl_expired: decoded.ttl_expired,
     };
+    if let Some(catalog) = catalog {
+        if let Err(e) = catalog.register(&partitions_of(&report.written)).await {
+            tracing::warn!(error = %e, "New partitions not registered; the compactor will.");
+        }
+    }
     let at = decoded.created.unwrap_or_else(cauce_store::time::now_ms);
     if let Some(w) = archive_bad_changes(lake, &decoded.bad, at).await? {
         tracing::warn!(key = %w.key, rows = w.rows, "Bad stream records archived.");

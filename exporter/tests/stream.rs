@@ -22,7 +22,7 @@ fn strings(b: &RecordBatch, col: &str) -> Vec<String> {
 async fn changes_become_partitioned_files_and_bad_records_are_archived() {
     let dir = tempfile::tempdir().unwrap();
     let lake = LocalLake::new(dir.path());
-    let (response, report) = handle(FIXTURE, &lake).await;
+    let (response, report) = handle(FIXTURE, &lake, None).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let report = report.unwrap();
     assert_eq!((report.bad, report.ttl_expired), (1, 1));
@@ -81,7 +81,7 @@ async fn changes_become_partitioned_files_and_bad_records_are_archived() {
     assert!(line["raw"].as_str().unwrap().contains("broken"));
 
     // A retry of the same batch writes the same names: nothing is added.
-    let (again, _) = handle(FIXTURE, &lake).await;
+    let (again, _) = handle(FIXTURE, &lake, None).await;
     assert!(again.batch_item_failures.is_empty());
     assert_eq!(lake.list("").await.unwrap().len(), 3);
 }
@@ -92,7 +92,7 @@ async fn a_lake_failure_reports_the_first_sequence_number() {
     // The lake's root is a regular file: every write fails.
     let root = dir.path().join("not-a-folder");
     std::fs::write(&root, b"x").unwrap();
-    let (response, report) = handle(FIXTURE, &LocalLake::new(&root)).await;
+    let (response, report) = handle(FIXTURE, &LocalLake::new(&root), None).await;
     assert!(report.is_err());
     let json = serde_json::to_value(&response).unwrap();
     assert_eq!(
@@ -166,4 +166,141 @@ fn decoding_into_columns_equals_the_owned_model_path() {
     assert_eq!(fast.len(), 2, "events and stories");
     assert_eq!(fast, owned);
     assert_eq!(fast[0].batch.num_rows(), 2);
+}
+
+/// The lake's Glue tables as `terraform/modules/lake` makes them (columns from the one schema
+/// source, `dt`/`hour` partition keys), in a database of their own on the moto server.
+async fn glue_tables(glue: &aws_sdk_glue::Client, db: &str) {
+    use aws_sdk_glue::types::{Column, DatabaseInput, StorageDescriptor, TableInput};
+    let input = DatabaseInput::builder().name(db).build().unwrap();
+    glue.create_database()
+        .database_input(input)
+        .send()
+        .await
+        .unwrap();
+    let columns: serde_json::Value =
+        serde_json::from_str(&cauce_store::lake::schema::glue_columns_json()).unwrap();
+    let column = |name: &str, ty: &str| Column::builder().name(name).r#type(ty).build().unwrap();
+    for kind in cauce_store::Kind::ALL {
+        let cols = columns[kind.plural()].as_array().unwrap().iter();
+        let sd = StorageDescriptor::builder()
+            .location(format!("s3://lake-bucket/lake/{}/", kind.plural()))
+            .set_columns(Some(
+                cols.map(|c| column(c["name"].as_str().unwrap(), c["type"].as_str().unwrap()))
+                    .collect(),
+            ))
+            .build();
+        let table = TableInput::builder()
+            .name(kind.plural())
+            .storage_descriptor(sd)
+            .partition_keys(column("dt", "string"))
+            .partition_keys(column("hour", "string"))
+            .build()
+            .unwrap();
+        glue.create_table()
+            .database_name(db)
+            .table_input(table)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// The catalog's partitions, as lake folders (`events/dt=…/hour=…`), each with its location.
+async fn catalog_folders(glue: &aws_sdk_glue::Client, db: &str) -> Vec<(String, String)> {
+    let mut folders = Vec::new();
+    for kind in cauce_store::Kind::ALL {
+        let out = glue
+            .get_partitions()
+            .database_name(db)
+            .table_name(kind.plural())
+            .send()
+            .await
+            .unwrap();
+        for p in out.partitions() {
+            let folder = format!(
+                "{}/dt={}/hour={}",
+                kind.plural(),
+                p.values()[0],
+                p.values()[1]
+            );
+            let sd = p.storage_descriptor().unwrap();
+            assert_eq!(sd.columns().len(), {
+                cauce_store::lake::schema::columns(kind).len()
+            });
+            folders.push((folder, sd.location().unwrap().to_owned()));
+        }
+    }
+    folders.sort();
+    folders
+}
+
+#[tokio::test]
+async fn new_partitions_are_registered_in_glue_and_the_compactor_mends_a_missed_one() {
+    use cauce_exporter::catalog::{Catalog, GlueCatalog};
+    use cauce_store::lake::layout::Partition;
+    if !cauce_store::aws::emulator("new_partitions_are_registered_in_glue") {
+        return;
+    }
+    let aws = cauce_store::aws::sdk_config().await;
+    let glue = aws_sdk_glue::Client::new(&aws);
+    let db = format!("lake_{}", std::process::id());
+    glue_tables(&glue, &db).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LocalLake::new(dir.path());
+    let catalog = GlueCatalog::new(glue.clone(), &db);
+    let (response, report) = handle(FIXTURE, &lake, Some(&catalog as &dyn Catalog)).await;
+    assert!(response.batch_item_failures.is_empty());
+    report.unwrap();
+    // A retried batch in a new process (nothing remembered): "already exists" is not an error.
+    let cold = GlueCatalog::new(glue.clone(), &db);
+    let (again, report) = handle(FIXTURE, &lake, Some(&cold as &dyn Catalog)).await;
+    assert!(again.batch_item_failures.is_empty());
+    report.unwrap();
+
+    let lake_folders: std::collections::BTreeSet<String> = lake
+        .list("")
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|o| Partition::parse_key(&o.key))
+        .map(|p| p.dir())
+        .collect();
+    assert_eq!(lake_folders.len(), 2, "{lake_folders:?}");
+    let registered = catalog_folders(&glue, &db).await;
+    let want: Vec<(String, String)> = lake_folders
+        .iter()
+        .map(|f| (f.clone(), format!("s3://lake-bucket/lake/{f}/")))
+        .collect();
+    assert_eq!(registered, want);
+
+    // A partition the exporter could not register (Glue was down): the compactor's run adds it.
+    let (first, _) = want[0].0.split_once("/dt=").unwrap();
+    let values: Vec<String> = want[0]
+        .0
+        .split('/')
+        .skip(1)
+        .map(|v| v[v.find('=').unwrap() + 1..].to_owned())
+        .collect();
+    glue.delete_partition()
+        .database_name(&db)
+        .table_name(first)
+        .set_partition_values(Some(values))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(catalog_folders(&glue, &db).await.len(), 1);
+    let newest = lake_folders
+        .iter()
+        .filter_map(|f| Partition::parse_key(&format!("{f}/x.parquet")))
+        .map(|p| p.hour_start_ms)
+        .max()
+        .unwrap();
+    let fresh = GlueCatalog::new(glue.clone(), &db);
+    let n = cauce_exporter::compact::reconcile(&lake, &fresh, newest + 3_600_000)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(catalog_folders(&glue, &db).await, want);
 }

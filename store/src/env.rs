@@ -13,6 +13,11 @@ pub fn required(name: &str) -> Result<String> {
         .ok_or_else(|| StoreError::Config(format!("the setting {name} is missing")))
 }
 
+/// An optional setting: `None` when it is unset or blank.
+pub fn optional(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
 /// A setting parsed as `T`, or `default` when it is unset or empty. `what` says what the value
 /// must be, for the error: "a whole number", "a number of MiB".
 pub fn parsed<T: FromStr>(name: &str, default: T, what: &str) -> Result<T> {

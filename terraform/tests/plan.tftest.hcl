@@ -288,6 +288,11 @@ run "least_privilege" {
   }
 
   assert {
+    condition     = alltrue([for f in ["exporter", "compactor"] : contains(output.iam_actions[f], "glue:BatchCreatePartition")]) && !contains(output.iam_actions.reporter, "glue:BatchCreatePartition")
+    error_message = "The exporter and the compactor register partitions in Glue; nothing else does."
+  }
+
+  assert {
     condition     = alltrue([for a in output.iam_actions.reporter : !startswith(a, "dynamodb:") && !startswith(a, "sqs:Receive")])
     error_message = "The reporter reads the lake only."
   }

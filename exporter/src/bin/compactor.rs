@@ -1,6 +1,8 @@
 //! The `compactor` Lambda: on a schedule (EventBridge), compacts every closed hour of the S3
-//! lake (`CAUCE_LAKE`, `s3://bucket/prefix`; `CAUCE_COMPACT_TARGET_MB`, default 128).
+//! lake (`CAUCE_LAKE`, `s3://bucket/prefix`; `CAUCE_COMPACT_TARGET_MB`, default 128), then
+//! registers the recent partitions in the Glue database `CAUCE_GLUE_DATABASE` when it is set.
 
+use cauce_exporter::catalog::{glue, Catalog};
 use cauce_exporter::{compact::scheduled, config::CompactorSettings};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
@@ -9,9 +11,10 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let settings = CompactorSettings::from_env()?;
     let lake = cauce_store::lake::open(&settings.lake).await?;
-    let lake = lake.as_ref();
+    let catalog = glue(settings.glue_database.as_deref()).await;
+    let (lake, catalog) = (lake.as_ref(), catalog.as_ref().map(|c| c as &dyn Catalog));
     run(service_fn(|_: LambdaEvent<serde_json::Value>| async move {
-        Ok::<_, Error>(scheduled(lake, settings.target_mb).await?)
+        Ok::<_, Error>(scheduled(lake, settings.target_mb, catalog).await?)
     }))
     .await
 }
