@@ -159,20 +159,8 @@ async fn kill_9_at_twenty_random_moments_loses_and_doubles_nothing() {
 
     // Everything drains into the lake after the last restart.
     let c = Client::new(&server.base);
-    let drain = Instant::now();
-    loop {
-        let (status, health) = c.get("/healthz", None);
-        assert_eq!(status, 200);
-        assert_eq!(health["dead_letters"], 0, "{health}");
-        if health["pending"] == 0 {
-            break;
-        }
-        assert!(
-            drain.elapsed() < Duration::from_secs(600),
-            "stuck: {health}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let health = c.drain(Duration::from_secs(600), Duration::from_millis(200));
+    assert_eq!(health["dead_letters"], 0, "{health}");
     server.interrupt();
 
     let store = SqliteStore::open(data.join("store.db")).unwrap();

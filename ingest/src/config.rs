@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use cauce_store::dynamo::{DynamoStore, Tables};
-use cauce_store::env::{parsed, required};
+use cauce_store::env::{optional, parsed, required};
 
 use crate::api::{ApiConfig, ApiState, LakeShelf, Tenancy};
+use crate::archive::firehose::FirehoseArchive;
 use crate::auth::DynamoKeys;
 use crate::error::Result;
 use crate::queue::sqs::SqsQueue;
@@ -30,6 +31,8 @@ pub struct AwsSettings {
     pub receive_wait: Duration,
     /// `CAUCE_LAKE`: the lake (`s3://bucket/prefix`), where the API reads published reports.
     pub lake: String,
+    /// `CAUCE_RAW_STREAM` (optional): the Firehose delivery stream of the raw archive.
+    pub raw_stream: Option<String>,
 }
 
 impl AwsSettings {
@@ -51,6 +54,7 @@ impl AwsSettings {
             lake: opt(needs.lake, "CAUCE_LAKE")?,
             ttl_days: parsed("CAUCE_TTL_DAYS", 30, whole)?,
             receive_wait: Duration::from_secs(parsed("CAUCE_RECEIVE_WAIT_SECS", 10, whole)?),
+            raw_stream: optional("CAUCE_RAW_STREAM"),
         })
     }
 }
@@ -84,8 +88,8 @@ impl AwsSettings {
         )
     }
 
-    /// The `api` Lambda's state: the queue, the tables, the tenant from the authorizer, and
-    /// the reports published in the lake.
+    /// The `api` Lambda's state: the queue, the tables, the tenant from the authorizer, the
+    /// reports published in the lake, and the raw archive when `CAUCE_RAW_STREAM` names one.
     pub async fn api_state(&self, aws: &SdkConfig) -> Result<ApiState> {
         let lake = cauce_store::lake::open(&self.lake).await?;
         let state = ApiState::new(
@@ -95,7 +99,14 @@ impl AwsSettings {
             None,
             ApiConfig::default(),
         );
-        Ok(state.with_reports(Arc::new(LakeShelf::new(lake))))
+        let state = state.with_reports(Arc::new(LakeShelf::new(lake)));
+        Ok(match &self.raw_stream {
+            Some(stream) => {
+                let client = aws_sdk_firehose::Client::new(aws);
+                state.with_archive(Arc::new(FirehoseArchive::new(client, stream)))
+            }
+            None => state,
+        })
     }
 
     /// The clients (API key) table.

@@ -56,6 +56,9 @@ pub enum IngestError {
     /// A queue message is not what the API writes (a poison message).
     #[error("bad queue message: {0}")]
     BadMessage(String),
+    /// The raw archive could not take or write a request's lines.
+    #[error("raw archive: {0}")]
+    Archive(String),
     /// A setting is missing or invalid.
     #[error("configuration: {0}")]
     Config(String),

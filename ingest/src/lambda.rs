@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use cauce_store::RecordStore;
 
-use crate::api::{router, ApiState, Authorized, API_KEY_HEADER};
+use crate::api::{router, ApiState, Authorized, RequestId, API_KEY_HEADER};
 use crate::auth::{hash_key, KeyLookup, Role};
 use crate::error::{IngestError, Result};
 use crate::queue::{Delivery, Queue};
@@ -151,7 +151,19 @@ async fn authorizer_context(mut req: Request) -> Request {
     if let Some(who) = authorized(&req) {
         req.extensions_mut().insert(who);
     }
+    if let Some(id) = gateway_request_id(&req) {
+        req.extensions_mut().insert(RequestId(id));
+    }
     req
+}
+
+/// API Gateway's id of the request, which its access log and the raw archive both carry.
+fn gateway_request_id(req: &Request) -> Option<String> {
+    use lambda_http::request::RequestContext;
+    match req.extensions().get::<RequestContext>()? {
+        RequestContext::ApiGatewayV1(ctx) => ctx.request_id.clone(),
+        _ => None,
+    }
 }
 
 fn authorized(req: &Request) -> Option<Authorized> {

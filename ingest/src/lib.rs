@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod archive;
 pub mod auth;
 #[cfg(feature = "aws")]
 pub mod config;

@@ -6,6 +6,7 @@ mod cost;
 mod demo;
 mod dlq;
 mod http;
+mod replay;
 mod report;
 mod serve;
 mod worker;
@@ -70,6 +71,9 @@ enum Command {
     /// List the dead letters with their reasons, and replay them into the queue.
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
+    /// Replay the raw archive (every request body the API took, by day) into DATA's queue:
+    /// `cauce serve` then rebuilds the store and the lake from it.
+    Replay(replay::ReplayArgs),
     /// Estimate the monthly AWS cost of a load, service by service, and its quota headroom.
     Cost(cost::CostArgs),
 }
@@ -103,6 +107,7 @@ pub fn run() -> anyhow::Result<()> {
             Command::Apps(cmd) => apps::run(cmd).await,
             Command::Dlq(cmd) => dlq::run(cmd).await,
             Command::Cost(args) => cost::run(args).await,
+            Command::Replay(args) => replay::run(args).await,
         }
     })
 }

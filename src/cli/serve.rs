@@ -12,6 +12,7 @@ use cauce_analytics::reporter;
 use cauce_analytics::{LakeSource, Scope, Settings};
 use cauce_exporter::embedded::{Embedded, EmbeddedConfig, CURSOR};
 use cauce_ingest::api::{router, ApiConfig, ApiState, FeedLag, LakeShelf, Tenancy};
+use cauce_ingest::archive::local::LocalArchive;
 use cauce_ingest::auth::{CachedKeys, SqliteKeys};
 use cauce_ingest::queue::sqlite::{SqliteQueue, SqliteQueueConfig};
 use cauce_ingest::writer::{poll, PollConfig};
@@ -72,6 +73,10 @@ pub struct ServeArgs {
     /// written, as DynamoDB's TTL does in AWS; the lake keeps everything. 0 keeps records forever.
     #[arg(long, env = "CAUCE_TTL_DAYS", default_value_t = 30)]
     pub ttl_days: u32,
+    /// Keep the raw archive in DATA/raw: every request body the API takes, by hour, zstd
+    /// NDJSON, from which `cauce replay` rebuilds the store and the lake.
+    #[arg(long, env = "CAUCE_RAW_ARCHIVE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub raw_archive: bool,
 }
 
 /// How often the hot store's expired records are deleted.
@@ -87,6 +92,7 @@ pub struct Server {
     pub lake: Arc<LocalLake>,
     stop: tokio::sync::oneshot::Sender<()>,
     api: JoinHandle<std::io::Result<()>>,
+    archive: Option<LocalArchive>,
     background: Vec<JoinHandle<()>>,
 }
 
@@ -96,6 +102,9 @@ impl Server {
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
         self.api.await??;
+        if let Some(archive) = &self.archive {
+            archive.close().await;
+        }
         for task in self.background {
             task.abort();
         }
@@ -175,9 +184,16 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
     };
     config.packing.group_buckets = args.group_buckets.max(1);
     let tenancy = Tenancy::Keys(Arc::new(CachedKeys::new(keys.clone(), KEY_CACHE_TTL)));
-    let state = ApiState::new(queue, store.clone(), tenancy, Some(keys.clone()), config)
+    let mut state = ApiState::new(queue, store.clone(), tenancy, Some(keys.clone()), config)
         .with_backlog(Arc::new(FeedLag::new((*store).clone(), CURSOR)))
         .with_reports(Arc::new(LakeShelf::new(lake.clone())));
+    let archive = match args.raw_archive {
+        true => Some(LocalArchive::open(dir.join("raw"))?),
+        false => None,
+    };
+    if let Some(archive) = &archive {
+        state = state.with_archive(Arc::new(archive.clone()));
+    }
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
@@ -197,6 +213,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
         lake,
         stop,
         api,
+        archive,
         background,
     })
 }

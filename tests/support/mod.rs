@@ -185,6 +185,24 @@ impl Client {
         (status, json, retry_after)
     }
 
+    /// Waits until `/healthz` says nothing is pending (queue, store, exporter), polling every
+    /// `every`; fails past `within`. Returns the last health.
+    pub fn drain(&self, within: std::time::Duration, every: std::time::Duration) -> Value {
+        let start = std::time::Instant::now();
+        loop {
+            let (status, health) = self.get("/healthz", None);
+            assert_eq!(status, 200, "{health}");
+            if health["pending"] == 0 {
+                return health;
+            }
+            assert!(
+                start.elapsed() < within,
+                "the backlog did not drain: {health}"
+            );
+            std::thread::sleep(every);
+        }
+    }
+
     /// GETs `path`, with `key` if any.
     pub fn get(&self, path: &str, key: Option<&str>) -> (u16, Value) {
         let mut req = self.agent.get(format!("{}{path}", self.base));

@@ -6,14 +6,16 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use cauce_store::{BadRow, Kind};
 
 use super::tenant::{Caller, Read, Write};
-use super::{ApiError, ApiState};
-use crate::queue::pack;
+use super::{ApiConfig, ApiError, ApiState};
+use crate::archive::lines;
+use crate::queue::{pack, OutMessage};
 use crate::validate::{parse_batch, BodyError, Rejection, Warning};
 
 /// The response body of a batch.
@@ -43,27 +45,30 @@ pub(super) async fn post_events(
     State(api): State<Arc<ApiState>>,
     caller: Caller<Write>,
     headers: HeaderMap,
+    id: Option<Extension<RequestId>>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    ingest(&api, Kind::Event, caller, &headers, body).await
+    ingest(&api, Kind::Event, caller, (&headers, id), body).await
 }
 
 pub(super) async fn post_stories(
     State(api): State<Arc<ApiState>>,
     caller: Caller<Write>,
     headers: HeaderMap,
+    id: Option<Extension<RequestId>>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    ingest(&api, Kind::Story, caller, &headers, body).await
+    ingest(&api, Kind::Story, caller, (&headers, id), body).await
 }
 
 pub(super) async fn post_tests(
     State(api): State<Arc<ApiState>>,
     caller: Caller<Write>,
     headers: HeaderMap,
+    id: Option<Extension<RequestId>>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    ingest(&api, Kind::Exposure, caller, &headers, body).await
+    ingest(&api, Kind::Exposure, caller, (&headers, id), body).await
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -141,13 +146,91 @@ fn truncate(s: &str, max: usize) -> String {
     s[..end].to_owned()
 }
 
+/// A request body validated and packed into queue messages: what the API sends, and what a
+/// replay of the raw archive sends again.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The queue messages: accepted items, and the bad rows of rejected ones.
+    pub messages: Vec<OutMessage>,
+    /// How many items were accepted.
+    pub accepted: usize,
+    /// The rejected items, with their reasons.
+    pub rejected: Vec<Rejection>,
+    /// Notes on accepted items.
+    pub warnings: Vec<Warning>,
+    /// Warnings left out past the limit.
+    pub warnings_omitted: usize,
+}
+
+/// Validates a body of `kind` for `app_id`, received at `received_at` (epoch ms), against the
+/// limits, and packs it into queue messages. Pure: the same arguments give the same messages.
+pub fn accept(
+    kind: Kind,
+    app_id: &str,
+    body: &[u8],
+    received_at: i64,
+    config: &ApiConfig,
+) -> Result<Accepted, ApiError> {
+    let limits = &config.limits;
+    let parsed = parse_batch(kind, body, app_id, received_at, limits).map_err(body_error)?;
+    let bad_rows: Vec<BadRow> = parsed
+        .rejected
+        .iter()
+        .map(|(r, raw)| BadRow {
+            app_id: app_id.to_owned(),
+            kind,
+            received_at,
+            index: r.index,
+            id: r.id.clone(),
+            error: r.error.as_str().to_owned(),
+            message: r.message.clone(),
+            raw: truncate(raw, limits.max_item_bytes),
+        })
+        .collect();
+    let messages = pack(kind, app_id, &parsed.accepted, &bad_rows, &config.packing)?;
+    Ok(Accepted {
+        messages,
+        accepted: parsed.accepted.len(),
+        rejected: parsed.rejected.into_iter().map(|(r, _)| r).collect(),
+        warnings: parsed.warnings,
+        warnings_omitted: parsed.warnings_omitted,
+    })
+}
+
+/// The id of a request: API Gateway's, which the `api` Lambda's layer puts in the request's
+/// extensions; in embedded mode, one made up here.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    fn or_new(id: Option<Extension<RequestId>>) -> String {
+        match id {
+            Some(Extension(RequestId(id))) => id,
+            None => format!("{:016x}", rand::random::<u64>()),
+        }
+    }
+}
+
+/// Hands the body's lines to the raw archive; a failure is logged, and the request stands.
+async fn archive(api: &ApiState, kind: Kind, app_id: &str, request_id: &str, at: i64, body: &[u8]) {
+    let Some(raw) = &api.archive else { return };
+    let put = match lines(app_id, kind, request_id, at, body) {
+        Ok(lines) => raw.put(at, lines).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = put {
+        tracing::error!(error = %e, app_id, request_id, "A body was not archived.");
+    }
+}
+
 async fn ingest(
     api: &ApiState,
     kind: Kind,
     caller: Caller<Write>,
-    headers: &HeaderMap,
+    request: (&HeaderMap, Option<Extension<RequestId>>),
     body: Body,
 ) -> Result<Response, ApiError> {
+    let (headers, request_id) = request;
     if !is_json(headers) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -159,30 +242,12 @@ async fn ingest(
     let limits = &api.config.limits;
     let bytes = read_body(body, limits.max_body_bytes, api.config.body_timeout).await?;
     let received_at = cauce_store::time::now_ms();
-    let parsed = parse_batch(kind, &bytes, &app_id, received_at, limits).map_err(body_error)?;
-    let bad_rows: Vec<BadRow> = parsed
-        .rejected
-        .iter()
-        .map(|(r, raw)| BadRow {
-            app_id: app_id.clone(),
-            kind,
-            received_at,
-            index: r.index,
-            id: r.id.clone(),
-            error: r.error.as_str().to_owned(),
-            message: r.message.clone(),
-            raw: truncate(raw, limits.max_item_bytes),
-        })
-        .collect();
-    let accepted = parsed.accepted.len();
-    let messages = pack(
-        kind,
-        &app_id,
-        &parsed.accepted,
-        &bad_rows,
-        &api.config.packing,
-    )?;
-    if let Err(e) = api.queue.send(messages).await {
+    let parsed = accept(kind, &app_id, &bytes, received_at, &api.config)?;
+    let accepted = parsed.accepted;
+    let request_id = RequestId::or_new(request_id);
+    let archived = archive(api, kind, &app_id, &request_id, received_at, &bytes);
+    let (sent, ()) = tokio::join!(api.queue.send(parsed.messages), archived);
+    if let Err(e) = sent {
         tracing::error!(error = %e, app_id = %app_id, "Queue send failed.");
         if accepted > 0 {
             if !e.is_unavailable() {
@@ -196,7 +261,7 @@ async fn ingest(
             .retry_after(1));
         }
     }
-    let rejected: Vec<Rejection> = parsed.rejected.into_iter().map(|(r, _)| r).collect();
+    let rejected = parsed.rejected;
     let (status, error) = match (accepted, rejected.len()) {
         (_, 0) => (StatusCode::ACCEPTED, None),
         (0, _) => (StatusCode::BAD_REQUEST, Some("no_valid_items".to_owned())),

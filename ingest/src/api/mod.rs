@@ -25,6 +25,7 @@ use serde_json::json;
 use cauce_store::sqlite::SqliteStore;
 use cauce_store::RecordStore;
 
+use crate::archive::RawArchive;
 use crate::auth::{AppAdmin, CachedKeys};
 use crate::error::Result;
 use crate::queue::{Packing, Queue};
@@ -32,7 +33,7 @@ use crate::ratelimit::{AuthFailures, RateLimits};
 use crate::validate::Limits;
 
 pub use error::ApiError;
-pub use ingest::{BatchResponse, Timeline};
+pub use ingest::{accept, Accepted, BatchResponse, RequestId, Timeline};
 pub use reports::{LakeShelf, ReportShelf};
 pub use tenant::{Authorized, Caller, API_KEY_HEADER};
 
@@ -125,6 +126,8 @@ pub struct ApiState {
     pub backlogs: Vec<Arc<dyn Backlog>>,
     /// Published reports, where this deployment has them.
     pub reports: Option<Arc<dyn ReportShelf>>,
+    /// The raw archive of request bodies, where this deployment keeps one.
+    pub archive: Option<Arc<dyn RawArchive>>,
     rate: RateLimits,
     auth_failures: AuthFailures,
 }
@@ -148,7 +151,14 @@ impl ApiState {
             config,
             backlogs: Vec::new(),
             reports: None,
+            archive: None,
         }
+    }
+
+    /// Archives every request body that reaches the queue in `archive`.
+    pub fn with_archive(mut self, archive: Arc<dyn RawArchive>) -> Self {
+        self.archive = Some(archive);
+        self
     }
 
     /// Serves `GET /v1/reports` from `shelf`.

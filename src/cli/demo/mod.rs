@@ -343,6 +343,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         shutdown_grace: serve::GUARDS.3,
         auth_failures_per_minute: ApiConfig::default().auth_failures_per_minute,
         ttl_days: 30,
+        raw_archive: true,
     };
     let server = serve::start(&serve_args).await?;
     let mut apps = Vec::with_capacity(args.apps);
