@@ -107,6 +107,7 @@ module "api" {
     CAUCE_DLQ_URL                        = module.queue.dlq_url
     CAUCE_TABLE_PREFIX                   = module.tables.prefix
     CAUCE_LAKE                           = module.lake.lake_url
+    CAUCE_RAW_STREAM                     = module.lake.raw_stream_name
     AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH = "true"
   }
   statements = [
@@ -115,6 +116,7 @@ module "api" {
     { sid = "Timeline", actions = ["dynamodb:GetItem", "dynamodb:Query"], resources = concat(local.table_arns, local.index_arns) },
     { sid = "ReportsList", actions = ["s3:ListBucket"], resources = [local.lake_bucket_arn] },
     { sid = "ReportsRead", actions = ["s3:GetObject"], resources = [local.reports_objects] },
+    { sid = "RawArchive", actions = ["firehose:PutRecordBatch"], resources = [module.lake.raw_stream_arn] },
     local.kms,
   ]
 }

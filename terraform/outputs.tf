@@ -38,6 +38,16 @@ output "buckets" {
   value       = module.lake.bucket_names
 }
 
+output "raw_url" {
+  description = "The raw archive of request bodies, `s3://{bucket}/{prefix}`: what `cauce replay --raw` reads."
+  value       = module.lake.raw_url
+}
+
+output "raw_stream_name" {
+  description = "The Firehose delivery stream that the `api` Lambda archives request bodies on."
+  value       = module.lake.raw_stream_name
+}
+
 output "glue_database" {
   description = "The Glue database over the lake (Athena, Redshift Spectrum)."
   value       = module.lake.glue_database

@@ -126,3 +126,81 @@ async fn authorizer_allows_denies_and_refuses_by_hashed_key() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_taken_body_is_archived_on_firehose_with_the_gateway_request_id() {
+    use aws_sdk_firehose::types::{DeliveryStreamType, ExtendedS3DestinationConfiguration};
+    use cauce_ingest::archive::firehose::FirehoseArchive;
+    use cauce_ingest::archive::RawLine;
+    use cauce_store::lake::Lake;
+    if !cauce_store::aws::emulator("a_taken_body_is_archived_on_firehose") {
+        return;
+    }
+    std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
+    let aws = cauce_store::aws::sdk_config().await;
+    let bucket = format!("raw-{}", std::process::id());
+    let raw = cauce_store::lake::s3::S3Lake::new(cauce_store::lake::s3::client(&aws), &bucket, "");
+    raw.create_bucket().await.unwrap();
+    let firehose = aws_sdk_firehose::Client::new(&aws);
+    let destination = ExtendedS3DestinationConfiguration::builder()
+        .role_arn("arn:aws:iam::123456789012:role/raw-firehose")
+        .bucket_arn(format!("arn:aws:s3:::{bucket}"))
+        .prefix("raw/")
+        .build()
+        .unwrap();
+    firehose
+        .create_delivery_stream()
+        .delivery_stream_name(&bucket)
+        .delivery_stream_type(DeliveryStreamType::DirectPut)
+        .extended_s3_destination_configuration(destination)
+        .send()
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let queue =
+        Arc::new(SqliteQueue::open(dir.path().join("q.db"), SqliteQueueConfig::default()).unwrap());
+    let store = Arc::new(SqliteStore::open(dir.path().join("s.db")).unwrap());
+    let state = ApiState::new(
+        queue,
+        store,
+        Tenancy::Authorizer,
+        None,
+        ApiConfig::default(),
+    )
+    .with_archive(Arc::new(FirehoseArchive::new(firehose, &bucket)));
+    let app = api_router(Arc::new(state));
+    let req = lambda_request(PROXY_EVENT);
+    let res = send(&app, req.map(axum::body::Body::new)).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.json);
+
+    // moto delivers at once (Firehose buffers for minutes), uncompressed.
+    let mut archived = Vec::new();
+    for object in raw.list("raw/").await.unwrap() {
+        let bytes = raw.get(&object.key).await.unwrap();
+        archived.extend(
+            bytes
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(<[u8]>::to_vec),
+        );
+    }
+    assert_eq!(archived.len(), 1);
+    let line: RawLine<'_> = serde_json::from_slice(&archived[0]).unwrap();
+    assert_eq!(line.request_id, "c6af9ac6-7b61-11e6-9a41-93e8deadbeef");
+    assert_eq!(line.app_id, "app_gateway");
+    assert_eq!(line.kind, cauce_store::Kind::Event);
+    let body: serde_json::Value = serde_json::from_slice(line.body_bytes()).unwrap();
+    let sent: serde_json::Value =
+        serde_json::from_slice(lambda_request(PROXY_EVENT).body().as_ref()).unwrap();
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["batch"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["event_id"].to_string())
+            .collect()
+    };
+    assert!(!ids(&sent).is_empty());
+    assert_eq!(ids(&body), ids(&sent), "the body as sent");
+}

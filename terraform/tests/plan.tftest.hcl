@@ -221,6 +221,15 @@ run "lake_encryption_public_access_and_lifecycle" {
     condition     = aws_glue_catalog_table.kind["stories"].parameters["projection.enabled"] == "true" && aws_glue_catalog_table.kind["stories"].parameters["projection.hour.range"] == "0,23"
     error_message = "Partitions are projected on dt and hour, not crawled."
   }
+
+  assert {
+    condition = (
+      one(aws_kinesis_firehose_delivery_stream.raw.extended_s3_configuration).prefix == "raw/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
+      && one(aws_kinesis_firehose_delivery_stream.raw.extended_s3_configuration).compression_format == "GZIP"
+      && one(aws_kinesis_firehose_delivery_stream.raw.server_side_encryption).key_type == "CUSTOMER_MANAGED_CMK"
+    )
+    error_message = "The raw archive lands gzip NDJSON by dt and hour (the layout cauce replay reads), KMS-encrypted."
+  }
 }
 
 run "tables" {
@@ -290,6 +299,11 @@ run "least_privilege" {
   assert {
     condition     = alltrue([for f in ["exporter", "compactor"] : contains(output.iam_actions[f], "glue:BatchCreatePartition")]) && !contains(output.iam_actions.reporter, "glue:BatchCreatePartition")
     error_message = "The exporter and the compactor register partitions in Glue; nothing else does."
+  }
+
+  assert {
+    condition     = contains(output.iam_actions.api, "firehose:PutRecordBatch") && !contains(output.iam_actions.writer, "firehose:PutRecordBatch")
+    error_message = "Only the api Lambda archives request bodies."
   }
 
   assert {

@@ -207,3 +207,84 @@ resource "aws_athena_workgroup" "this" {
 
   tags = var.tags
 }
+
+# The raw archive: the `api` Lambda puts every request body it takes on this stream (one NDJSON
+# line per request), which lands gzip-compressed in the raw bucket by receive hour, the layout
+# `cauce replay --raw s3://…` reads.
+resource "aws_kinesis_firehose_delivery_stream" "raw" {
+  name        = "${var.name}-raw"
+  destination = "extended_s3"
+  tags        = var.tags
+
+  server_side_encryption {
+    enabled  = true
+    key_type = "CUSTOMER_MANAGED_CMK"
+    key_arn  = var.kms_key_arn
+  }
+
+  extended_s3_configuration {
+    role_arn            = aws_iam_role.firehose.arn
+    bucket_arn          = aws_s3_bucket.this["raw"].arn
+    prefix              = "${var.raw_prefix}/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
+    error_output_prefix = "${var.raw_prefix}-errors/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
+    buffering_size      = var.raw_buffer_mb
+    buffering_interval  = var.raw_buffer_seconds
+    compression_format  = "GZIP"
+    kms_key_arn         = var.kms_key_arn
+
+    cloudwatch_logging_options {
+      enabled         = true
+      log_group_name  = aws_cloudwatch_log_group.firehose.name
+      log_stream_name = "S3Delivery"
+    }
+  }
+}
+
+resource "aws_cloudwatch_log_group" "firehose" {
+  #checkov:skip=CKV_AWS_338:Delivery errors matter for days, not a year; the retention is a variable.
+  name              = "/aws/kinesisfirehose/${var.name}-raw"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_iam_role" "firehose" {
+  name = "${var.name}-raw-firehose"
+  tags = var.tags
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "firehose.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "firehose" {
+  name = "deliver"
+  role = aws_iam_role.firehose.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "RawBucket"
+        Effect   = "Allow"
+        Action   = ["s3:AbortMultipartUpload", "s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads", "s3:PutObject"]
+        Resource = [aws_s3_bucket.this["raw"].arn, "${aws_s3_bucket.this["raw"].arn}/*"]
+      },
+      {
+        Sid      = "Kms"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Resource = [var.kms_key_arn]
+      },
+      {
+        Sid      = "Logs"
+        Effect   = "Allow"
+        Action   = ["logs:PutLogEvents"]
+        Resource = ["${aws_cloudwatch_log_group.firehose.arn}:*"]
+      },
+    ]
+  })
+}

@@ -27,3 +27,18 @@ output "prefix" {
   description = "The lake's key prefix within its bucket."
   value       = var.lake_prefix
 }
+
+output "raw_stream_name" {
+  description = "The Firehose delivery stream of the raw archive (`CAUCE_RAW_STREAM` of the `api` Lambda)."
+  value       = aws_kinesis_firehose_delivery_stream.raw.name
+}
+
+output "raw_stream_arn" {
+  description = "The Firehose delivery stream's ARN, for the `api` Lambda's role."
+  value       = aws_kinesis_firehose_delivery_stream.raw.arn
+}
+
+output "raw_url" {
+  description = "Where the raw archive lands: `s3://{bucket}/{prefix}` (what `cauce replay --raw` takes)."
+  value       = "s3://${aws_s3_bucket.this["raw"].id}/${var.raw_prefix}"
+}

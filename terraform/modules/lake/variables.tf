@@ -68,3 +68,36 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "raw_prefix" {
+  description = "The key prefix of the raw archive in its bucket (Firehose adds `dt=…/hour=…/`)."
+  type        = string
+  default     = "raw"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9_-]*$", var.raw_prefix))
+    error_message = "raw_prefix is one folder name: lower-case letters, digits, `_` and `-`."
+  }
+}
+
+variable "raw_buffer_mb" {
+  description = "How many MiB Firehose gathers before it writes a raw archive file (fewer, larger files cost less to keep and to replay)."
+  type        = number
+  default     = 64
+
+  validation {
+    condition     = var.raw_buffer_mb >= 1 && var.raw_buffer_mb <= 128
+    error_message = "Firehose buffers 1 to 128 MiB."
+  }
+}
+
+variable "raw_buffer_seconds" {
+  description = "The longest Firehose waits before it writes what it has gathered, seconds."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.raw_buffer_seconds >= 0 && var.raw_buffer_seconds <= 900
+    error_message = "Firehose waits 0 to 900 seconds."
+  }
+}
