@@ -67,16 +67,19 @@ resource "aws_kms_alias" "this" {
 }
 
 module "queue" {
-  source      = "./modules/queue"
-  name        = "${var.name}-ingest"
-  kms_key_arn = aws_kms_key.this.arn
+  source               = "./modules/queue"
+  name                 = "${var.name}-ingest"
+  kms_key_arn          = aws_kms_key.this.arn
+  visibility_timeout_s = var.queue_visibility_timeout_s
+  restrict_dlq_sources = var.restrict_dlq_sources
 }
 
 module "tables" {
-  source       = "./modules/tables"
-  prefix       = var.name
-  billing_mode = var.billing_mode
-  kms_key_arn  = aws_kms_key.this.arn
+  source              = "./modules/tables"
+  prefix              = var.name
+  billing_mode        = var.billing_mode
+  kms_key_arn         = aws_kms_key.this.arn
+  deletion_protection = !var.force_destroy
 }
 
 module "lake" {

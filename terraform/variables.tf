@@ -93,7 +93,7 @@ variable "log_retention_days" {
 }
 
 variable "force_destroy" {
-  description = "Whether destroy may delete buckets with objects in them (test environments only)."
+  description = "Whether destroy may delete buckets with objects in them and tables (which are otherwise deletion-protected): test environments only."
   type        = bool
   default     = false
 }
@@ -102,4 +102,21 @@ variable "tags" {
   description = "Extra tags for every resource."
   type        = map(string)
   default     = {}
+}
+
+variable "queue_visibility_timeout_s" {
+  description = "How long a message the writer received stays hidden; a failed write comes back after it. At least 6 times the writer's timeout in production (AWS's advice for event source mappings)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.queue_visibility_timeout_s >= 0 && var.queue_visibility_timeout_s <= 43200
+    error_message = "An SQS visibility timeout is 0 to 43,200 seconds."
+  }
+}
+
+variable "restrict_dlq_sources" {
+  description = "Whether only the ingest queue may use its DLQ (a RedriveAllowPolicy). Off only for the moto server, which keeps no such policy."
+  type        = bool
+  default     = true
 }

@@ -59,8 +59,41 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
   }
 }
 
+data "aws_caller_identity" "current" {}
+
+# With ACLs off (BucketOwnerEnforced), S3 server access logging writes only where a bucket
+# policy lets its logging service in; every bucket refuses plain HTTP.
+resource "aws_s3_bucket_policy" "logs" {
+  bucket = aws_s3_bucket.this["logs"].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "ServerAccessLogs"
+        Effect    = "Allow"
+        Principal = { Service = "logging.s3.amazonaws.com" }
+        Action    = "s3:PutObject"
+        Resource  = "${aws_s3_bucket.this["logs"].arn}/*"
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = data.aws_caller_identity.current.account_id }
+          ArnLike      = { "aws:SourceArn" = [for k, b in aws_s3_bucket.this : b.arn if k != "logs"] }
+        }
+      },
+      {
+        Sid       = "TlsOnly"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "s3:*"
+        Resource  = [aws_s3_bucket.this["logs"].arn, "${aws_s3_bucket.this["logs"].arn}/*"]
+        Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      },
+    ]
+  })
+}
+
 resource "aws_s3_bucket_logging" "this" {
   for_each      = { for k, b in aws_s3_bucket.this : k => b if k != "logs" }
+  depends_on    = [aws_s3_bucket_policy.logs]
   bucket        = each.value.id
   target_bucket = aws_s3_bucket.this["logs"].id
   target_prefix = "${each.key}/"

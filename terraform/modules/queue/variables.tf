@@ -51,3 +51,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "restrict_dlq_sources" {
+  description = "Whether only this queue may use the DLQ as its dead-letter queue (the DLQ's RedriveAllowPolicy). The moto server keeps no RedriveAllowPolicy, so the emulator run turns it off."
+  type        = bool
+  default     = true
+}

@@ -58,7 +58,7 @@ resource "aws_dynamodb_table" "kind" {
     kms_key_arn = var.kms_key_arn
   }
 
-  deletion_protection_enabled = true
+  deletion_protection_enabled = var.deletion_protection
   tags                        = var.tags
 }
 
@@ -86,7 +86,7 @@ resource "aws_dynamodb_table" "bad_rows" {
     kms_key_arn = var.kms_key_arn
   }
 
-  deletion_protection_enabled = true
+  deletion_protection_enabled = var.deletion_protection
   tags                        = var.tags
 }
 
@@ -109,6 +109,6 @@ resource "aws_dynamodb_table" "clients" {
     kms_key_arn = var.kms_key_arn
   }
 
-  deletion_protection_enabled = true
+  deletion_protection_enabled = var.deletion_protection
   tags                        = var.tags
 }

@@ -51,3 +51,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "deletion_protection" {
+  description = "Whether the tables refuse to be deleted (off only for test environments that are destroyed after each run)."
+  type        = bool
+  default     = true
+}
