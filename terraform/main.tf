@@ -111,6 +111,7 @@ module "api" {
     CAUCE_TABLE_PREFIX                   = module.tables.prefix
     CAUCE_LAKE                           = module.lake.lake_url
     CAUCE_RAW_STREAM                     = module.lake.raw_stream_name
+    CAUCE_GROUP_BUCKETS                  = tostring(var.group_buckets)
     AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH = "true"
   }
   statements = [

@@ -91,3 +91,8 @@ output "iam_actions" {
     reporter   = module.reporter.actions
   }
 }
+
+output "stream_failures_url" {
+  description = "The SQS queue where the exporter's event source mappings send the stream batches they gave up on (the on-failure destination)."
+  value       = module.stream_export.stream_failures_url
+}

@@ -59,8 +59,9 @@ for f in functions:
     info = zipfile.ZipInfo("bootstrap", date_time=(1980, 1, 1, 0, 0, 0))
     info.external_attr = 0o100755 << 16
     info.create_system = 3
-    with zipfile.ZipFile(f"{out}/{f}.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-        z.writestr(info, binary)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(f"{out}/{f}.zip", "w") as z:
+        z.writestr(info, binary, compresslevel=9)
     size = len(open(f"{out}/{f}.zip", "rb").read())
     print(f"{out}/{f}.zip  {size / 1e6:6.2f} MB  (bootstrap {len(binary) / 1e6:.2f} MB, GLIBC ≤ {'.'.join(map(str, newest))})")
 PY

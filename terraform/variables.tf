@@ -120,3 +120,14 @@ variable "restrict_dlq_sources" {
   type        = bool
   default     = true
 }
+
+variable "group_buckets" {
+  description = "Message groups per app in the FIFO queue. One user's order always holds; more groups let more writer invocations run at once for one app, fewer put more items in each SQS message (fewer requests to pay for)."
+  type        = number
+  default     = 16
+
+  validation {
+    condition     = var.group_buckets >= 1 && var.group_buckets <= 256 && floor(var.group_buckets) == var.group_buckets
+    error_message = "group_buckets is a whole number from 1 to 256."
+  }
+}

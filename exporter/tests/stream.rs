@@ -259,14 +259,13 @@ async fn new_partitions_are_registered_in_glue_and_the_compactor_mends_a_missed_
     assert!(again.batch_item_failures.is_empty());
     report.unwrap();
 
-    let lake_folders: std::collections::BTreeSet<String> = lake
-        .list("")
-        .await
-        .unwrap()
-        .iter()
-        .filter_map(|o| Partition::parse_key(&o.key))
-        .map(|p| p.dir())
-        .collect();
+    let lake_folders: std::collections::BTreeSet<String> =
+        cauce_exporter::compact::partitions(&lake)
+            .await
+            .unwrap()
+            .keys()
+            .map(|p| p.dir())
+            .collect();
     assert_eq!(lake_folders.len(), 2, "{lake_folders:?}");
     let registered = catalog_folders(&glue, &db).await;
     let want: Vec<(String, String)> = lake_folders

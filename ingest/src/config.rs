@@ -13,6 +13,7 @@ use crate::archive::firehose::FirehoseArchive;
 use crate::auth::DynamoKeys;
 use crate::error::Result;
 use crate::queue::sqs::SqsQueue;
+use crate::queue::Packing;
 
 /// The settings of the AWS deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +34,10 @@ pub struct AwsSettings {
     pub lake: String,
     /// `CAUCE_RAW_STREAM` (optional): the Firehose delivery stream of the raw archive.
     pub raw_stream: Option<String>,
+    /// `CAUCE_GROUP_BUCKETS` (default 16): message groups per app in the queue. One user's order
+    /// always holds; more groups let more writer invocations run at once for one app, fewer put
+    /// more items in each message (fewer SQS requests).
+    pub group_buckets: u64,
 }
 
 impl AwsSettings {
@@ -55,6 +60,12 @@ impl AwsSettings {
             ttl_days: parsed("CAUCE_TTL_DAYS", 30, whole)?,
             receive_wait: Duration::from_secs(parsed("CAUCE_RECEIVE_WAIT_SECS", 10, whole)?),
             raw_stream: optional("CAUCE_RAW_STREAM"),
+            group_buckets: parsed(
+                "CAUCE_GROUP_BUCKETS",
+                Packing::default().group_buckets,
+                whole,
+            )?
+            .max(1),
         })
     }
 }
@@ -92,12 +103,14 @@ impl AwsSettings {
     /// reports published in the lake, and the raw archive when `CAUCE_RAW_STREAM` names one.
     pub async fn api_state(&self, aws: &SdkConfig) -> Result<ApiState> {
         let lake = cauce_store::lake::open(&self.lake).await?;
+        let mut config = ApiConfig::default();
+        config.packing.group_buckets = self.group_buckets;
         let state = ApiState::new(
             Arc::new(self.queue(aws)),
             Arc::new(self.store(aws)),
             Tenancy::Authorizer,
             None,
-            ApiConfig::default(),
+            config,
         );
         let state = state.with_reports(Arc::new(LakeShelf::new(lake)));
         Ok(match &self.raw_stream {
