@@ -9,7 +9,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
 use axum::http::StatusCode;
 use cauce_ingest::api::{ApiConfig, ApiState, Tenancy};
-use cauce_ingest::auth::{hash_key, DynamoKeys, KeyInfo, Role};
+use cauce_ingest::auth::{hash_key, DynamoKeys, KeyInfo, KeyLookup, Role};
 use cauce_ingest::lambda::{api_router, authorize};
 use cauce_ingest::queue::sqlite::{SqliteQueue, SqliteQueueConfig};
 use cauce_ingest::queue::{Envelope, Queue};
@@ -203,4 +203,100 @@ async fn a_taken_body_is_archived_on_firehose_with_the_gateway_request_id() {
     };
     assert!(!ids(&sent).is_empty());
     assert_eq!(ids(&body), ids(&sent), "the body as sent");
+}
+
+#[tokio::test]
+async fn aws_apps_live_in_the_clients_table_and_api_gateways_usage_plans() {
+    use cauce_ingest::auth::{AppAdmin, GatewayApps};
+    if !cauce_store::aws::emulator("aws_apps_live_in_the_clients_table") {
+        return;
+    }
+    let aws = cauce_store::aws::sdk_config().await;
+    let table = format!("apps-{}", std::process::id());
+    let keys = DynamoKeys::new(aws_sdk_dynamodb::Client::new(&aws), table.clone());
+    keys.create_table().await.unwrap();
+    let gateway = aws_sdk_apigateway::Client::new(&aws);
+    let plan = gateway
+        .create_usage_plan()
+        .name(format!("standard-{}", std::process::id()))
+        .send()
+        .await
+        .unwrap();
+    let plan = plan.id().unwrap().to_owned();
+    let apps = GatewayApps::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        &table,
+        gateway.clone(),
+        &plan,
+    );
+    let request = |key: &str| -> ApiGatewayCustomAuthorizerRequestTypeRequest {
+        serde_json::from_str(&AUTHORIZER_EVENT.replace("KEY_PLACEHOLDER", key)).unwrap()
+    };
+    // What API Gateway holds: the plan's keys, each with its value and whether it is enabled.
+    let plan_keys = || async {
+        let out = gateway
+            .get_usage_plan_keys()
+            .usage_plan_id(&plan)
+            .send()
+            .await
+            .unwrap();
+        let mut keys = Vec::new();
+        for k in out.items() {
+            let key = gateway
+                .get_api_key()
+                .api_key(k.id().unwrap())
+                .include_value(true)
+                .send()
+                .await
+                .unwrap();
+            keys.push((key.value().unwrap().to_owned(), key.enabled()));
+        }
+        keys
+    };
+
+    let shop = apps
+        .create_app("shop", Some(50), Role::Ingest)
+        .await
+        .unwrap();
+    let info = keys
+        .lookup(&hash_key(&shop.api_key))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (info.app_id.as_str(), info.disabled),
+        (shop.app_id.as_str(), false)
+    );
+    assert_eq!(plan_keys().await, [(shop.api_key.clone(), true)]);
+    let allow = authorize(&request(&shop.api_key), &keys).await.unwrap();
+    assert_eq!(
+        allow.usage_identifier_key.as_deref(),
+        Some(shop.api_key.as_str())
+    );
+    let listed = apps.list_apps().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].name.as_str(), listed[0].rate_limit),
+        ("shop", Some(50))
+    );
+
+    // Disabled: the authorizer denies it and API Gateway's key is off; enabled: both back.
+    assert!(apps.disable_app(&shop.app_id).await.unwrap());
+    let deny = authorize(&request(&shop.api_key), &keys).await.unwrap();
+    assert_eq!(
+        deny.policy_document.statement[0].effect,
+        aws_lambda_events::event::iam::IamPolicyEffect::Deny
+    );
+    assert_eq!(plan_keys().await, [(shop.api_key.clone(), false)]);
+    assert!(apps.set_disabled(&shop.app_id, false).await.unwrap());
+    assert_eq!(plan_keys().await, [(shop.api_key.clone(), true)]);
+    assert!(!apps.disable_app("app_nobody").await.unwrap());
+
+    // Rotated: the old key is unknown everywhere, the new one is in the plan.
+    let rotated = apps.rotate_key(&shop.app_id).await.unwrap().unwrap();
+    assert_eq!(rotated.app_id, shop.app_id);
+    assert!(authorize(&request(&shop.api_key), &keys).await.is_err());
+    authorize(&request(&rotated.api_key), &keys).await.unwrap();
+    assert_eq!(plan_keys().await, [(rotated.api_key.clone(), true)]);
+    assert_eq!(apps.list_apps().await.unwrap().len(), 1);
 }

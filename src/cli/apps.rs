@@ -21,39 +21,69 @@ pub enum AppsCommand {
         #[arg(long, default_value = "developer", value_parser = parse_role)]
         role: Role,
         #[command(flatten)]
-        data: DataArgs,
+        at: Where,
     },
     /// Print every app, one JSON line each.
     List {
         #[command(flatten)]
-        data: DataArgs,
+        at: Where,
     },
     /// Disable an app's key: its requests get 403 from then on.
     Disable {
         /// The app.
         app_id: String,
         #[command(flatten)]
-        data: DataArgs,
+        at: Where,
     },
     /// Enable a disabled app's key again.
     Enable {
         /// The app.
         app_id: String,
         #[command(flatten)]
-        data: DataArgs,
+        at: Where,
     },
     /// Replace an app's key and print the new one; the old key stops working.
     RotateKey {
         /// The app.
         app_id: String,
         #[command(flatten)]
-        data: DataArgs,
+        at: Where,
     },
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s)
         .ok_or_else(|| format!("unknown role {s:?}: use admin, developer, analyst or ingest"))
+}
+
+/// Whose apps: a data folder's, or (`--aws`) the AWS deployment's.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Where {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Manage the AWS deployment's apps: the clients table (`CAUCE_CLIENTS_TABLE`) and each
+    /// app's API Gateway key in its usage-plan tier (`CAUCE_USAGE_PLANS`, the JSON of
+    /// `terraform output -json usage_plan_ids`). Needs a build with `--features aws`.
+    #[arg(long)]
+    aws: bool,
+    /// The usage-plan tier a new app joins (with `--aws`).
+    #[arg(long, env = "CAUCE_TIER", default_value = "standard")]
+    tier: String,
+}
+
+/// The app admin of `at`.
+async fn admin(at: &Where) -> anyhow::Result<Box<dyn AppAdmin>> {
+    if !at.aws {
+        return Ok(Box::new(open_keys(&at.data)?));
+    }
+    #[cfg(feature = "aws")]
+    {
+        Ok(Box::new(
+            cauce_ingest::auth::GatewayApps::from_env(&at.tier).await?,
+        ))
+    }
+    #[cfg(not(feature = "aws"))]
+    bail!("`--aws` needs a cauce built with `--features aws`")
 }
 
 /// Opens the key store of a data folder, creating the folder if needed.
@@ -69,22 +99,23 @@ pub async fn run(cmd: AppsCommand) -> anyhow::Result<()> {
             name,
             rate_limit,
             role,
-            data,
+            at,
         } => {
-            let creds = open_keys(&data)?
+            let creds = admin(&at)
+                .await?
                 .create_app(&name, rate_limit, role)
                 .await?;
             println!("{}", serde_json::to_string(&creds)?);
         }
-        AppsCommand::List { data } => {
-            for app in open_keys(&data)?.list_apps().await? {
+        AppsCommand::List { at } => {
+            for app in admin(&at).await?.list_apps().await? {
                 println!("{}", serde_json::to_string(&app)?);
             }
         }
-        AppsCommand::Disable { app_id, data } => set_disabled(&data, &app_id, true).await?,
-        AppsCommand::Enable { app_id, data } => set_disabled(&data, &app_id, false).await?,
-        AppsCommand::RotateKey { app_id, data } => {
-            let Some(creds) = open_keys(&data)?.rotate_key(&app_id).await? else {
+        AppsCommand::Disable { app_id, at } => set_disabled(&at, &app_id, true).await?,
+        AppsCommand::Enable { app_id, at } => set_disabled(&at, &app_id, false).await?,
+        AppsCommand::RotateKey { app_id, at } => {
+            let Some(creds) = admin(&at).await?.rotate_key(&app_id).await? else {
                 bail!("no app {app_id:?}");
             };
             println!("{}", serde_json::to_string(&creds)?);
@@ -93,8 +124,8 @@ pub async fn run(cmd: AppsCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn set_disabled(data: &DataArgs, app_id: &str, disabled: bool) -> anyhow::Result<()> {
-    if !open_keys(data)?.set_disabled(app_id, disabled).await? {
+async fn set_disabled(at: &Where, app_id: &str, disabled: bool) -> anyhow::Result<()> {
+    if !admin(at).await?.set_disabled(app_id, disabled).await? {
         bail!("no app {app_id:?}");
     }
     println!(

@@ -96,6 +96,16 @@ pub struct Credentials {
     pub api_key: String,
 }
 
+impl Credentials {
+    /// A new app's id and key.
+    pub fn new_app() -> Self {
+        Credentials {
+            app_id: format!("app_{}", random_hex(8)),
+            api_key: generate_key(),
+        }
+    }
+}
+
 pub(crate) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut buf);

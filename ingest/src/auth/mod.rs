@@ -5,12 +5,15 @@
 //!
 //! * [`keys`]: the domain types, and how keys are made, hashed and compared.
 //! * The ports [`KeyLookup`] and [`AppAdmin`], with their adapters: [`sqlite::SqliteKeys`]
-//!   (embedded), `dynamo::DynamoKeys` (the clients table, with the `aws` feature), and
+//!   (embedded), `dynamo::DynamoKeys` (the clients table, with the `aws` feature),
+//!   `gateway::GatewayApps` (the clients table and API Gateway's keys and usage plans), and
 //!   [`cache::CachedKeys`] in front of either.
 
 pub mod cache;
 #[cfg(feature = "aws")]
 pub mod dynamo;
+#[cfg(feature = "aws")]
+pub mod gateway;
 pub mod keys;
 pub mod sqlite;
 
@@ -21,6 +24,8 @@ use crate::error::Result;
 pub use cache::CachedKeys;
 #[cfg(feature = "aws")]
 pub use dynamo::DynamoKeys;
+#[cfg(feature = "aws")]
+pub use gateway::GatewayApps;
 pub use keys::{generate_key, hash_key, hashes_match, App, Credentials, KeyInfo, Role};
 pub use sqlite::SqliteKeys;
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::keys::{generate_key, hash_key, hashes_match, random_hex};
+use super::keys::{generate_key, hash_key, hashes_match};
 use super::{App, AppAdmin, Credentials, KeyInfo, KeyLookup, Role};
 use crate::error::Result;
 
@@ -89,10 +89,7 @@ impl AppAdmin for SqliteKeys {
         rate_limit: Option<u32>,
         role: Role,
     ) -> Result<Credentials> {
-        let creds = Credentials {
-            app_id: format!("app_{}", random_hex(8)),
-            api_key: generate_key(),
-        };
+        let creds = Credentials::new_app();
         let (app_id, hash, name) = (
             creds.app_id.clone(),
             hash_key(&creds.api_key),
