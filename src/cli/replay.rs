@@ -65,13 +65,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("replaying {day} from {location}"))?;
         tracing::info!(%day, requests = r.requests, accepted = r.accepted, "Day replayed.");
-        total.files += r.files;
-        total.requests += r.requests;
-        total.accepted += r.accepted;
-        total.rejected += r.rejected;
-        total.skipped_lines += r.skipped_lines;
-        total.skipped.extend(r.skipped);
-        total.truncated.extend(r.truncated);
+        total.absorb(r);
     }
     let mut out = serde_json::to_value(&total)?;
     out["days"] = json!(days.iter().map(|d| d.to_string()).collect::<Vec<_>>());

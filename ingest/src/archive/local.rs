@@ -113,6 +113,8 @@ impl Writer {
                     }
                     Msg::Close(ack) => {
                         self.write(&hour, &mut pending);
+                        // Refuse later puts before saying so: none may slip in unwritten.
+                        rx.close();
                         let _ = ack.send(());
                         return;
                     }

@@ -83,23 +83,30 @@ pub fn lines(
 ) -> Result<Vec<Vec<u8>>> {
     let text = std::str::from_utf8(body)
         .map_err(|e| crate::IngestError::Config(format!("an archived body is not UTF-8: {e}")))?;
-    let line = |body: &RawValue| -> Result<Vec<u8>> {
+    // The body was parsed by the API already: it goes into the line as it is, not parsed again.
+    let line = |body: &str| -> Result<Vec<u8>> {
+        let body = body.trim_matches([' ', '\t', '\n', '\r']);
         // Raw line breaks can only be whitespace between JSON tokens, but they are part of what
         // was sent (and of `properties` as stored): such a body is kept whole, as a string.
-        let multiline = body.get().bytes().any(|b| matches!(b, b'\n' | b'\r'));
+        let multiline = body.bytes().any(|b| matches!(b, b'\n' | b'\r'));
         let mut out = serde_json::to_vec(&RawLine {
             app_id: Cow::Borrowed(app_id),
             kind,
             request_id: Cow::Borrowed(request_id),
             received_at,
-            body: (!multiline).then_some(body),
-            body_text: multiline.then(|| Cow::Borrowed(body.get())),
+            body: None,
+            body_text: multiline.then_some(Cow::Borrowed(body)),
         })?;
+        if !multiline {
+            out.pop(); // the closing brace
+            out.extend_from_slice(b",\"body\":");
+            out.extend_from_slice(body.as_bytes());
+            out.push(b'}');
+        }
         out.push(b'\n');
         Ok(out)
     };
-    let whole: &RawValue = serde_json::from_str(text)?;
-    let first = line(whole)?;
+    let first = line(text)?;
     if first.len() <= MAX_LINE_BYTES {
         return Ok(vec![first]);
     }
@@ -124,8 +131,7 @@ pub fn lines(
     let mut size = head;
     let mut flush = |part: &mut Envelope<'_>| -> Result<()> {
         if !part.batch.is_empty() {
-            let body = RawValue::from_string(serde_json::to_string(&part)?)?;
-            out.push(line(&body)?);
+            out.push(line(&serde_json::to_string(&part)?)?);
             part.batch.clear();
         }
         Ok(())

@@ -42,6 +42,20 @@ pub struct ReplayReport {
     pub truncated: Vec<String>,
 }
 
+impl ReplayReport {
+    /// Adds another replay's counts (of another day) to these.
+    pub fn absorb(&mut self, other: ReplayReport) {
+        self.files += other.files;
+        self.requests += other.requests;
+        self.accepted += other.accepted;
+        self.rejected += other.rejected;
+        self.skipped_lines += other.skipped_lines;
+        self.skipped.extend(other.skipped);
+        self.skipped.truncate(20);
+        self.truncated.extend(other.truncated);
+    }
+}
+
 /// Replays the archived requests received on `day` (UTC), in the order they were archived.
 pub async fn replay_day(
     raw: &dyn Lake,
