@@ -11,15 +11,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cauce_store::sqlite::SqliteStore;
-use cauce_store::Kind;
-
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 mod common;
 
-use common::{body, percentile, read_timelines, setting, BATCH};
+use common::{closed_loop, percentile, read_timelines, setting, BATCH};
 
 struct Run {
     accepted_per_s: f64,
@@ -44,34 +41,7 @@ fn run_once(secs: u64, conns: usize, readers: usize) -> Run {
     let workers: Vec<_> = (0..conns)
         .map(|t| {
             let (stop, base, key) = (stop.clone(), base.clone(), key.clone());
-            std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .build()
-                    .into();
-                let url = format!("{base}/v1/events");
-                let (mut lat, mut accepted, mut errors) = (Vec::new(), 0u64, 0u64);
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    let b = body(t, n, cauce_store::time::now_ms());
-                    n += 1;
-                    let t0 = Instant::now();
-                    let res = agent
-                        .post(&url)
-                        .header("x-api-key", &key)
-                        .header("content-type", "application/json")
-                        .send(b);
-                    lat.push(t0.elapsed());
-                    match res {
-                        Ok(mut r) if r.status() == 202 => {
-                            let _ = r.body_mut().read_to_string();
-                            accepted += BATCH as u64;
-                        }
-                        _ => errors += 1,
-                    }
-                }
-                (lat, accepted, errors)
-            })
+            std::thread::spawn(move || closed_loop(&base, &key, t, &stop))
         })
         .collect();
     // Timelines are read through the load and the writer's drain after it.
@@ -117,13 +87,7 @@ fn run_once(secs: u64, conns: usize, readers: usize) -> Run {
     }
     reads.sort();
     drop(server);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let stored = rt.block_on(async {
-        let store = SqliteStore::open(data.join("store.db")).unwrap();
-        store.count(Kind::Event, &app_id).await.unwrap()
-    });
+    let stored = common::stored_events(data, &app_id);
     lat.sort();
     let pct = |p: f64| percentile(&lat, p);
     Run {

@@ -10,78 +10,16 @@
 //! (events a second, default 300,000: twice the API's 150,000 accept target),
 //! `CAUCE_SOAK_CONNS` (32), `CAUCE_SOAK_READERS` (timeline readers, 2).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use cauce_store::sqlite::SqliteStore;
-use cauce_store::Kind;
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 mod common;
 
-use common::{body, percentile, read_timelines, setting, BATCH};
-
-/// What the senders count.
-#[derive(Default)]
-struct Counts {
-    accepted: AtomicU64,
-    throttled: AtomicU64,
-    server_errors: AtomicU64,
-    other: AtomicU64,
-    io_errors: AtomicU64,
-}
-
-/// Sends request `k` of thread `t` at `start + (k * conns + t) / rps`; returns the latencies
-/// from each planned time.
-fn sender(
-    base: &str,
-    key: &str,
-    t: usize,
-    conns: usize,
-    rps: f64,
-    until: Instant,
-    counts: &Counts,
-) -> Vec<Duration> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let url = format!("{base}/v1/events");
-    let start = Instant::now();
-    let mut lat = Vec::new();
-    for k in 0u64.. {
-        let planned = start + Duration::from_secs_f64((k as f64 * conns as f64 + t as f64) / rps);
-        if planned >= until {
-            break;
-        }
-        if let Some(wait) = planned.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-        let res = agent
-            .post(&url)
-            .header("x-api-key", key)
-            .header("content-type", "application/json")
-            .send(body(t, k, cauce_store::time::now_ms()));
-        lat.push(planned.elapsed());
-        let counter = match res {
-            Ok(mut r) => {
-                let _ = r.body_mut().read_to_string();
-                match r.status().as_u16() {
-                    202 => &counts.accepted,
-                    429 => &counts.throttled,
-                    500..=599 => &counts.server_errors,
-                    _ => &counts.other,
-                }
-            }
-            Err(_) => &counts.io_errors,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-    lat
-}
+use common::{get_json, open_loop, percentile, read_timelines, setting, Counts, BATCH};
 
 /// The resident memory of a process, bytes.
 fn rss(pid: u32) -> u64 {
@@ -92,21 +30,6 @@ fn rss(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
         .unwrap_or(0)
         * 1024
-}
-
-fn get_json(agent: &ureq::Agent, url: &str, key: Option<&str>) -> (u16, serde_json::Value) {
-    let mut req = agent.get(url);
-    if let Some(k) = key {
-        req = req.header("x-api-key", k);
-    }
-    match req.call() {
-        Ok(mut r) => {
-            let status = r.status().as_u16();
-            let body = r.body_mut().read_to_string().unwrap_or_default();
-            (status, serde_json::from_str(&body).unwrap_or_default())
-        }
-        Err(_) => (0, serde_json::Value::Null),
-    }
 }
 
 /// Bytes under `path` (a file, or a folder and everything in it).
@@ -140,13 +63,7 @@ fn main() {
 
     let counts = Arc::new(Counts::default());
     let until = Instant::now() + Duration::from_secs(secs);
-    let rps = rate / BATCH as f64;
-    let senders: Vec<_> = (0..conns)
-        .map(|t| {
-            let (base, key, counts) = (base.clone(), key.clone(), counts.clone());
-            std::thread::spawn(move || sender(&base, &key, t, conns, rps, until, &counts))
-        })
-        .collect();
+    let senders = open_loop(&base, &key, conns, rate, until, &counts);
     let stop_reading = Arc::new(AtomicBool::new(false));
     let reading: Vec<_> = (0..readers)
         .map(|t| {
@@ -218,13 +135,7 @@ fn main() {
     let mut server = server;
     let peak = server.interrupt_peak_rss();
     let accepted = counts.accepted.load(Ordering::Relaxed) * BATCH as u64;
-    let stored = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let store = SqliteStore::open(data.join("store.db")).unwrap();
-            store.count(Kind::Event, &app_id).await.unwrap()
-        });
+    let stored = common::stored_events(data, &app_id);
 
     let per_million = |bytes: u64| bytes as f64 / 1048576.0 / (stored.max(1) as f64 / 1e6);
     let files = |names: &[&str]| names.iter().map(|n| disk_use(&data.join(n))).sum::<u64>();

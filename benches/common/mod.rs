@@ -2,7 +2,7 @@
 //! percentiles.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Events in one request.
@@ -95,4 +95,146 @@ pub fn read_timelines(
         std::thread::sleep(pause);
     }
     (lat, errors)
+}
+
+/// What the senders count.
+#[derive(Default)]
+pub struct Counts {
+    pub accepted: AtomicU64,
+    pub throttled: AtomicU64,
+    pub server_errors: AtomicU64,
+    pub other: AtomicU64,
+    pub io_errors: AtomicU64,
+}
+
+/// Sends request `k` of thread `t` at `start + (k * conns + t) / rps`; returns the latencies
+/// from each planned time.
+pub fn sender(
+    base: &str,
+    key: &str,
+    t: usize,
+    conns: usize,
+    rps: f64,
+    until: Instant,
+    counts: &Counts,
+) -> Vec<Duration> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{base}/v1/events");
+    let start = Instant::now();
+    let mut lat = Vec::new();
+    for k in 0u64.. {
+        let planned = start + Duration::from_secs_f64((k as f64 * conns as f64 + t as f64) / rps);
+        if planned >= until {
+            break;
+        }
+        if let Some(wait) = planned.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let res = agent
+            .post(&url)
+            .header("x-api-key", key)
+            .header("content-type", "application/json")
+            .send(body(t, k, cauce_store::time::now_ms()));
+        lat.push(planned.elapsed());
+        let counter = match res {
+            Ok(mut r) => {
+                let _ = r.body_mut().read_to_string();
+                match r.status().as_u16() {
+                    202 => &counts.accepted,
+                    429 => &counts.throttled,
+                    500..=599 => &counts.server_errors,
+                    _ => &counts.other,
+                }
+            }
+            Err(_) => &counts.io_errors,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+    lat
+}
+
+/// A GET of JSON (with an API key when given): the status (0 when the request failed) and the
+/// body.
+pub fn get_json(agent: &ureq::Agent, url: &str, key: Option<&str>) -> (u16, serde_json::Value) {
+    let mut req = agent.get(url);
+    if let Some(k) = key {
+        req = req.header("x-api-key", k);
+    }
+    match req.call() {
+        Ok(mut r) => {
+            let status = r.status().as_u16();
+            let body = r.body_mut().read_to_string().unwrap_or_default();
+            (status, serde_json::from_str(&body).unwrap_or_default())
+        }
+        Err(_) => (0, serde_json::Value::Null),
+    }
+}
+
+/// A closed-loop sender (each request as soon as the last one is answered) until `stop`, as
+/// thread `t`: each request's latency, the events accepted and the requests that failed.
+pub fn closed_loop(
+    base: &str,
+    key: &str,
+    t: usize,
+    stop: &AtomicBool,
+) -> (Vec<Duration>, u64, u64) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{base}/v1/events");
+    let (mut lat, mut accepted, mut errors) = (Vec::new(), 0u64, 0u64);
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let b = body(t, n, cauce_store::time::now_ms());
+        n += 1;
+        let t0 = Instant::now();
+        let res = agent
+            .post(&url)
+            .header("x-api-key", key)
+            .header("content-type", "application/json")
+            .send(b);
+        lat.push(t0.elapsed());
+        match res {
+            Ok(mut r) if r.status() == 202 => {
+                let _ = r.body_mut().read_to_string();
+                accepted += BATCH as u64;
+            }
+            _ => errors += 1,
+        }
+    }
+    (lat, accepted, errors)
+}
+
+/// `conns` open-loop senders ([`sender`]) that together plan `rate` events a second until
+/// `until`; each thread returns its latencies.
+pub fn open_loop(
+    base: &str,
+    key: &str,
+    conns: usize,
+    rate: f64,
+    until: Instant,
+    counts: &std::sync::Arc<Counts>,
+) -> Vec<std::thread::JoinHandle<Vec<Duration>>> {
+    let rps = rate / BATCH as f64;
+    (0..conns)
+        .map(|t| {
+            let (base, key, counts) = (base.to_owned(), key.to_owned(), counts.clone());
+            std::thread::spawn(move || sender(&base, &key, t, conns, rps, until, &counts))
+        })
+        .collect()
+}
+
+/// Events of `app_id` in the store of the data folder `data` (the server stopped).
+pub fn stored_events(data: &std::path::Path, app_id: &str) -> u64 {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let store = cauce_store::sqlite::SqliteStore::open(data.join("store.db")).unwrap();
+            store.count(cauce_store::Kind::Event, app_id).await.unwrap()
+        })
 }

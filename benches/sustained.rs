@@ -1,0 +1,318 @@
+//! The sustained end-to-end rate of `cauce serve`: what goes in a second, for a long time, with
+//! the lake only a few seconds behind the API (issue 12).
+//!
+//! One run measures, on the same machine and in the same sitting:
+//! 1. the burst: the API's accept rate under a closed loop (each connection sends its next
+//!    request as soon as the last is answered) for a short time, on a fresh data folder;
+//! 2. for each planned rate, on a fresh data folder: an open-loop load at that rate (each
+//!    request has its planned send time and its latency counts from then, so queueing shows)
+//!    while a sampler reads `/healthz` four times a second; then the drain, and the count of
+//!    events in the lake's Parquet files against the events acknowledged;
+//! 3. the anchor: DuckDB converting the same events from NDJSON to zstd Parquet (all cores),
+//!    the single-node job a user would otherwise script.
+//!
+//! A rate holds when the API takes at least 98% of it, the request p99 is at most 50 ms, the
+//! lake's lag p99 is at most 5 s, the queue stays bounded (at most 5 s of the rate waits at the
+//! end of the load) and nothing is lost. The lag of a moment is how long it takes until the
+//! lake holds every event acknowledged by then: `accepted − pending` (both read together) is
+//! what has reached the lake.
+//!
+//! Run with `cargo bench --bench sustained`. Settings: `CAUCE_SUSTAINED_RATES` (events a
+//! second, comma-separated, tried in order; default 150000), `CAUCE_SUSTAINED_SECS` (600),
+//! `CAUCE_SUSTAINED_CONNS` (32), `CAUCE_SUSTAINED_BURST_SECS` (15), `CAUCE_SUSTAINED_ANCHOR_EVENTS`
+//! (1,000,000; 0 skips DuckDB), `CAUCE_PYTHON` (a Python with duckdb, default `.venv/bin/python`).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+mod common;
+
+use common::{body, closed_loop, get_json, open_loop, percentile, setting, Counts, BATCH};
+
+/// How often the sampler reads `/healthz`.
+const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+
+/// The API's accept rate under a closed loop of `conns` connections for `secs`: events/s.
+fn burst(secs: u64, conns: usize) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, key, _) = common::start(dir.path(), "burst");
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let senders: Vec<_> = (0..conns)
+        .map(|t| {
+            let (stop, base, key) = (stop.clone(), server.base.clone(), key.clone());
+            std::thread::spawn(move || closed_loop(&base, &key, t, &stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(secs));
+    stop.store(true, Ordering::Relaxed);
+    let accepted: u64 = senders.into_iter().map(|s| s.join().unwrap().1).sum();
+    let rate = accepted as f64 / start.elapsed().as_secs_f64();
+    server.interrupt_peak_rss();
+    rate
+}
+
+/// One reading of the sampler: seconds since the load began, events acknowledged to the
+/// clients by then, and what `/healthz` says is pending (queue and exporter).
+#[derive(Clone, Copy)]
+struct Sample {
+    at: f64,
+    accepted: u64,
+    pending: u64,
+}
+
+/// For each sample taken during the load, how long until the lake held everything
+/// acknowledged at it: seconds, sorted. A moment whose events never reached the lake among the
+/// samples counts as the time to the last sample.
+fn lags(samples: &[Sample], load_secs: f64) -> Vec<f64> {
+    let mut out: Vec<f64> = samples
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.at <= load_secs)
+        .map(|(i, s)| {
+            let reached = samples[i..]
+                .iter()
+                .find(|later| later.accepted.saturating_sub(later.pending) >= s.accepted);
+            reached.unwrap_or(samples.last().unwrap()).at - s.at
+        })
+        .collect();
+    out.sort_by(f64::total_cmp);
+    out
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
+}
+
+/// Rows in the Parquet files under `dir`, from their footers.
+fn parquet_rows(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                parquet_rows(&path)
+            } else if path.extension().is_some_and(|x| x == "parquet") {
+                let file = std::fs::File::open(&path).unwrap();
+                let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+                use parquet::file::reader::FileReader;
+                reader.metadata().file_metadata().num_rows() as u64
+            } else {
+                0
+            }
+        })
+        .sum()
+}
+
+/// What one planned rate gave.
+struct Outcome {
+    rate: f64,
+    accepted_per_s: f64,
+    p99_ms: f64,
+    lag_p99_s: f64,
+    lag_max_s: f64,
+    max_pending: u64,
+    pending_at_end: u64,
+    drain_s: f64,
+    errors: u64,
+    accepted: u64,
+    stored: u64,
+    in_lake: u64,
+}
+
+impl Outcome {
+    fn holds(&self) -> bool {
+        self.accepted_per_s >= 0.98 * self.rate
+            && self.p99_ms <= 50.0
+            && self.lag_p99_s <= 5.0
+            && (self.pending_at_end as f64) <= 5.0 * self.rate
+            && self.errors == 0
+            && self.in_lake == self.accepted
+            && self.stored == self.accepted
+    }
+}
+
+fn sustained(rate: f64, secs: u64, conns: usize) -> Outcome {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let (mut server, key, app_id) = common::start(data, "sustained");
+    let base = server.base.clone();
+    let counts = Arc::new(Counts::default());
+    let started = Instant::now();
+    let until = started + Duration::from_secs(secs);
+    let senders = open_loop(&base, &key, conns, rate, until, &counts);
+
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut samples = Vec::new();
+    let sample = |samples: &mut Vec<Sample>| -> Option<u64> {
+        let (status, health) = get_json(&agent, &format!("{base}/healthz"), None);
+        let pending = health["pending"].as_u64().filter(|_| status == 200)?;
+        samples.push(Sample {
+            at: started.elapsed().as_secs_f64(),
+            accepted: counts.accepted.load(Ordering::Relaxed) * BATCH as u64,
+            pending,
+        });
+        Some(pending)
+    };
+    let mut last_report = 0;
+    while Instant::now() < until {
+        std::thread::sleep(SAMPLE_EVERY);
+        sample(&mut samples);
+        let t = started.elapsed().as_secs();
+        if t >= last_report + 60 {
+            last_report = t;
+            let s = samples.last().copied();
+            println!(
+                "  {t:>4} s: acknowledged {} events, pending {}",
+                s.map_or(0, |s| s.accepted),
+                s.map_or(0, |s| s.pending)
+            );
+        }
+    }
+    let mut lat: Vec<Duration> = senders
+        .into_iter()
+        .flat_map(|s| s.join().unwrap())
+        .collect();
+    let load_secs = started.elapsed().as_secs_f64();
+    let pending_at_end = sample(&mut samples).unwrap_or(0);
+    let drain = Instant::now();
+    while sample(&mut samples) != Some(0) && drain.elapsed() < Duration::from_secs(3600) {
+        std::thread::sleep(SAMPLE_EVERY);
+    }
+    let drain_s = drain.elapsed().as_secs_f64();
+    server.interrupt_peak_rss();
+    lat.sort();
+    let lags = lags(&samples, load_secs);
+    let accepted = counts.accepted.load(Ordering::Relaxed) * BATCH as u64;
+    let stored = common::stored_events(data, &app_id);
+    Outcome {
+        rate,
+        accepted_per_s: accepted as f64 / load_secs,
+        p99_ms: percentile(&lat, 0.99),
+        lag_p99_s: quantile(&lags, 0.99),
+        lag_max_s: lags.last().copied().unwrap_or(0.0),
+        max_pending: samples.iter().map(|s| s.pending).max().unwrap_or(0),
+        pending_at_end,
+        drain_s,
+        errors: [
+            &counts.server_errors,
+            &counts.throttled,
+            &counts.other,
+            &counts.io_errors,
+        ]
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum(),
+        accepted,
+        stored,
+        in_lake: parquet_rows(&data.join("lake").join("events")),
+    }
+}
+
+/// DuckDB converting `events` of the benchmark's events from NDJSON to zstd Parquet with all
+/// cores: events/s, or `None` without a Python that has duckdb.
+fn duckdb_anchor(events: u64) -> Option<f64> {
+    let python = std::env::var("CAUCE_PYTHON").unwrap_or_else(|_| ".venv/bin/python".into());
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("events.ndjson");
+    let mut ndjson = String::new();
+    let now = cauce_store::time::now_ms();
+    for n in 0..events.div_ceil(BATCH as u64) {
+        let batch: serde_json::Value = serde_json::from_str(&body(0, n, now)).unwrap();
+        for item in batch["batch"].as_array().unwrap() {
+            ndjson.push_str(&item.to_string());
+            ndjson.push('\n');
+        }
+    }
+    std::fs::write(&src, ndjson).unwrap();
+    let script = format!(
+        "import time, duckdb\ncon = duckdb.connect()\nt = time.perf_counter()\ncon.execute(\"COPY (SELECT * FROM read_ndjson_auto('{src}')) TO '{src}.parquet' (FORMAT parquet, COMPRESSION zstd)\")\nprint(time.perf_counter() - t)",
+        src = src.display()
+    );
+    let out = std::process::Command::new(&python)
+        .args(["-c", &script])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let secs: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    Some(events as f64 / secs)
+}
+
+fn main() {
+    let rates: Vec<f64> = std::env::var("CAUCE_SUSTAINED_RATES")
+        .unwrap_or_else(|_| "150000".into())
+        .split(',')
+        .map(|r| {
+            r.trim()
+                .parse()
+                .expect("CAUCE_SUSTAINED_RATES: events a second, comma-separated")
+        })
+        .collect();
+    let secs = setting("CAUCE_SUSTAINED_SECS", 600);
+    let conns = setting("CAUCE_SUSTAINED_CONNS", 32) as usize;
+    let burst_secs = setting("CAUCE_SUSTAINED_BURST_SECS", 15);
+    let anchor_events = setting("CAUCE_SUSTAINED_ANCHOR_EVENTS", 1_000_000);
+    println!(
+        "cauce serve, sustained: rates {rates:?} events/s for {secs} s each (open loop), {conns} connections, batches of {BATCH}; burst {burst_secs} s closed loop"
+    );
+    let burst = burst(burst_secs, conns);
+    println!("burst (closed loop): {burst:.0} events/s accepted");
+    let mut best = None;
+    for &rate in &rates {
+        let o = sustained(rate, secs, conns);
+        println!(
+            "rate {:.0}: accepted {:.0}/s ({:.3}x planned), p99 {:.1} ms, lake lag p99 {:.1} s (max {:.1} s), pending max {} / at end {}, drain {:.1} s, errors {}, acknowledged {}, stored {}, in the lake {}: {}",
+            o.rate,
+            o.accepted_per_s,
+            o.accepted_per_s / o.rate,
+            o.p99_ms,
+            o.lag_p99_s,
+            o.lag_max_s,
+            o.max_pending,
+            o.pending_at_end,
+            o.drain_s,
+            o.errors,
+            o.accepted,
+            o.stored,
+            o.in_lake,
+            if o.holds() { "HOLDS" } else { "does not hold" }
+        );
+        if o.holds() {
+            best = Some(o.rate.max(best.unwrap_or(0.0)));
+        }
+    }
+    let anchor = (anchor_events > 0)
+        .then(|| duckdb_anchor(anchor_events))
+        .flatten();
+    match best {
+        Some(b) => println!(
+            "highest rate that holds: {b:.0} events/s = {:.2}x the burst ({burst:.0}/s){}",
+            b / burst,
+            anchor.map_or(String::new(), |a| format!(
+                ", {:.2}x DuckDB's NDJSON -> Parquet ({a:.0} events/s)",
+                b / a
+            ))
+        ),
+        None => println!("no planned rate held"),
+    }
+    if let Some(a) = anchor {
+        println!(
+            "anchor: DuckDB NDJSON -> Parquet zstd, all cores: {a:.0} events/s; burst/DuckDB {:.2}",
+            burst / a
+        );
+    }
+}
