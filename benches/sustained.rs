@@ -20,7 +20,9 @@
 //! Run with `cargo bench --bench sustained`. Settings: `CAUCE_SUSTAINED_RATES` (events a
 //! second, comma-separated, tried in order; default 150000), `CAUCE_SUSTAINED_SECS` (600),
 //! `CAUCE_SUSTAINED_CONNS` (32), `CAUCE_SUSTAINED_BURST_SECS` (15), `CAUCE_SUSTAINED_ANCHOR_EVENTS`
-//! (1,000,000; 0 skips DuckDB), `CAUCE_PYTHON` (a Python with duckdb, default `.venv/bin/python`).
+//! (1,000,000; 0 skips DuckDB), `CAUCE_PYTHON` (a Python with duckdb, default `.venv/bin/python`),
+//! `CAUCE_SUSTAINED_PROFILE` (seconds of a perf profile of the server halfway through the first
+//! rate, split by stage with `benches/stage_cpu.py`; 0, the default, skips it).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -143,7 +145,28 @@ impl Outcome {
     }
 }
 
-fn sustained(rate: f64, secs: u64, conns: usize) -> Outcome {
+/// `benches/stage_cpu.py` on the server `pid` for `secs`, at the steady `rate`: what it prints.
+fn profile(pid: u32, secs: u64, rate: f64) -> std::thread::JoinHandle<String> {
+    let python = std::env::var("CAUCE_PYTHON").unwrap_or_else(|_| ".venv/bin/python".into());
+    std::thread::spawn(move || {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/stage_cpu.py");
+        let args = [
+            script.to_owned(),
+            pid.to_string(),
+            secs.to_string(),
+            rate.to_string(),
+        ];
+        match std::process::Command::new(python).args(args).output() {
+            Ok(o) => {
+                String::from_utf8_lossy(&o.stdout).into_owned()
+                    + &String::from_utf8_lossy(&o.stderr)
+            }
+            Err(e) => format!("stage profile not run: {e}"),
+        }
+    })
+}
+
+fn sustained(rate: f64, secs: u64, conns: usize, profile_secs: u64) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let (mut server, key, app_id) = common::start(data, "sustained");
@@ -169,7 +192,11 @@ fn sustained(rate: f64, secs: u64, conns: usize) -> Outcome {
         Some(pending)
     };
     let mut last_report = 0;
+    let mut profiling = None;
     while Instant::now() < until {
+        if profile_secs > 0 && profiling.is_none() && started.elapsed().as_secs() >= secs / 2 {
+            profiling = Some(profile(server.pid(), profile_secs.min(secs / 3), rate));
+        }
         std::thread::sleep(SAMPLE_EVERY);
         sample(&mut samples);
         let t = started.elapsed().as_secs();
@@ -188,6 +215,9 @@ fn sustained(rate: f64, secs: u64, conns: usize) -> Outcome {
         .flat_map(|s| s.join().unwrap())
         .collect();
     let load_secs = started.elapsed().as_secs_f64();
+    if let Some(p) = profiling {
+        print!("{}", p.join().unwrap());
+    }
     let pending_at_end = sample(&mut samples).unwrap_or(0);
     let drain = Instant::now();
     while sample(&mut samples) != Some(0) && drain.elapsed() < Duration::from_secs(3600) {
@@ -266,14 +296,15 @@ fn main() {
     let conns = setting("CAUCE_SUSTAINED_CONNS", 32) as usize;
     let burst_secs = setting("CAUCE_SUSTAINED_BURST_SECS", 15);
     let anchor_events = setting("CAUCE_SUSTAINED_ANCHOR_EVENTS", 1_000_000);
+    let profile_secs = setting("CAUCE_SUSTAINED_PROFILE", 0);
     println!(
         "cauce serve, sustained: rates {rates:?} events/s for {secs} s each (open loop), {conns} connections, batches of {BATCH}; burst {burst_secs} s closed loop"
     );
     let burst = burst(burst_secs, conns);
     println!("burst (closed loop): {burst:.0} events/s accepted");
     let mut best = None;
-    for &rate in &rates {
-        let o = sustained(rate, secs, conns);
+    for (i, &rate) in rates.iter().enumerate() {
+        let o = sustained(rate, secs, conns, if i == 0 { profile_secs } else { 0 });
         println!(
             "rate {:.0}: accepted {:.0}/s ({:.3}x planned), p99 {:.1} ms, lake lag p99 {:.1} s (max {:.1} s), pending max {} / at end {}, drain {:.1} s, errors {}, acknowledged {}, stored {}, in the lake {}: {}",
             o.rate,
