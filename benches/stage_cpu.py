@@ -5,9 +5,11 @@ Usage: python benches/stage_cpu.py PID SECONDS [EVENTS_PER_SECOND]
 Samples the process's threads with `perf record` (software clock, DWARF call stacks) for
 SECONDS, then puts each sample in the stage whose code is on its stack, outermost first:
 
-* api: the HTTP server and the API's handlers, with the queue's send and the raw archive;
-* writer: the writer's loop, the queue's receive and ack, and the store's writes;
+* api: the HTTP server and the API's handlers, with the raw archive's thread;
+* writer: the writer's loop and the store's writes, commits and checkpoints;
 * exporter: the change-log reads, the lake writer (Arrow, Parquet, zstd) and its cursor;
+* queue: the embedded queue's thread and its checkpoints, shared by the API's sends and the
+  writer's receives and acks;
 * other: the runtime's own work (scheduling, timers, idle polls) and what matched nothing.
 
 It prints each stage's CPU seconds a second (cores) and, given the events a second that went
@@ -21,24 +23,37 @@ import subprocess
 import sys
 import tempfile
 
-# Patterns on demangled frames, per stage; the outermost frame that matches decides.
+# Threads that belong to one stage whatever they run.
+THREADS = {
+    "raw-archive": "api",
+    "cauce-queue": "queue",
+    "ckpt-queue": "queue",
+    "ckpt-store": "writer",
+}
+
+# Patterns on demangled frames, per stage, tried in this order on a sample's whole stack. The
+# store's commits run under `execute_batch` in tokio's blocking threads: the writer's.
 STAGES = [
-    ("exporter", ["cauce_exporter::", "SqliteStore::change_batch", "SqliteStore::set_cursor",
-                  "SqliteStore::prune_changes", "SqliteStore::lag", "SqliteStore::cursor"]),
-    ("writer", ["cauce_ingest::writer::", "RecordStore>::put", "SqliteQueue::receive",
-                "SqliteQueue::ack", "SqliteQueue>::receive", "Queue>::ack", "Queue>::receive",
-                "Queue>::release", "archive_rejected"]),
-    ("api", ["cauce_ingest::api::", "cauce::cli::http::", "hyper::", "Queue>::send",
-             "SqliteQueue::send", "cauce_ingest::archive::", "axum::"]),
+    ("writer", ["cauce_ingest::writer::", "put_one", "RecordStore", "archive_rejected",
+                "Connection::execute_batch"]),
+    # The exporter's reads of the change log and its cursor and pruning statements (their
+    # closures are inlined: only rusqlite's frames are left on those stacks).
+    ("exporter", ["cauce_exporter::", "change_batch", "decode_change", "prune_changes",
+                  "set_cursor", "SqliteStore::lag", "SqliteStore::cursor",
+                  "Statement::execute_with_bound_parameters", "fallible_streaming_iterator"]),
+    ("api", ["cauce::cli::http::", "cauce_ingest::api::", "hyper::", "axum::",
+             "cauce_ingest::archive::"]),
 ]
 
 
-def stage_of(frames):
-    """The stage of one sample, its frames listed leaf first."""
-    for frame in reversed(frames):
-        for stage, patterns in STAGES:
-            if any(p in frame for p in patterns):
-                return stage
+def stage_of(thread, frames):
+    """The stage of one sample: by its thread, else by the code on its stack."""
+    if thread in THREADS:
+        return THREADS[thread]
+    stack = " | ".join(frames)
+    for stage, patterns in STAGES:
+        if any(p in stack for p in patterns):
+            return stage
     return "other"
 
 
@@ -54,16 +69,19 @@ def main():
             check=True, stderr=subprocess.DEVNULL)
         script = subprocess.run(["perf", "script", "-i", data, "--no-inline"],
                                 capture_output=True, text=True, check=True).stdout
+    if os.environ.get("STAGE_CPU_KEEP"):
+        with open(os.environ["STAGE_CPU_KEEP"], "w") as keep:
+            keep.write(script)
     counts = collections.Counter()
     for sample in script.split("\n\n"):
         lines = [l.strip() for l in sample.strip().splitlines()]
         if not lines:
             continue
         frames = [l.split(" ", 1)[1] if " " in l else l for l in lines[1:]]
-        counts[stage_of(frames)] += 1
+        counts[stage_of(lines[0].split()[0], frames)] += 1
     total = sum(counts.values())
     print(f"stage CPU over {secs:.0f} s ({total} samples at {freq} Hz):")
-    for stage in ["api", "writer", "exporter", "other"]:
+    for stage in ["api", "queue", "writer", "exporter", "other"]:
         cores = counts[stage] / freq / secs
         line = f"  {stage:<9} {cores:5.2f} cores"
         if rate:

@@ -32,6 +32,40 @@ pub fn open(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// How often [`spawn_checkpointer`] copies the write-ahead log into the database.
+pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Takes WAL checkpoints off a writing connection: turns its automatic checkpoints off (they
+/// would run inside its commits, copying and syncing the database while the writer waits) and
+/// starts a thread with a connection of its own that runs a passive checkpoint every
+/// [`CHECKPOINT_EVERY`], beside the writes, until `alive` can no longer be upgraded (its owner
+/// was dropped). A passive checkpoint never blocks writers or readers; the log restarts from
+/// its beginning once a checkpoint has copied all of it.
+pub fn spawn_checkpointer<T: Send + Sync + 'static>(
+    writer: &Connection,
+    path: &Path,
+    alive: std::sync::Weak<T>,
+) -> Result<()> {
+    let conn = open(path)?;
+    writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+    // Thread names show in profiles cut to 15 bytes: `ckpt-store`, `ckpt-queue`.
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("db");
+    let name = format!("ckpt-{}", stem.chars().take(10).collect::<String>());
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            while alive.upgrade().is_some() {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                if let Err(e) = done {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; trying again.");
+                }
+            }
+        })
+        .map_err(|e| StoreError::io(path, e))?;
+    Ok(())
+}
+
 /// How many read-only connections a store keeps beside its one writing connection.
 pub const READERS: usize = 4;
 
@@ -152,9 +186,11 @@ impl SqliteStore {
         let conn = open(&path)?;
         conn.execute_batch(SCHEMA)?;
         add_received_at(&conn)?;
+        let readers = Arc::new(Readers::open(&path, READERS)?);
+        spawn_checkpointer(&conn, &path, Arc::downgrade(&readers))?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
-            readers: Arc::new(Readers::open(&path, READERS)?),
+            readers,
             path,
         })
     }

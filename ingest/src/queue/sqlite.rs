@@ -76,6 +76,8 @@ type Job = (Command, oneshot::Sender<Result<Reply>>);
 #[derive(Clone)]
 pub struct SqliteQueue {
     tx: mpsc::Sender<Job>,
+    /// Keeps the checkpointer going while a clone of the queue lives.
+    _alive: std::sync::Arc<()>,
 }
 
 impl std::fmt::Debug for SqliteQueue {
@@ -91,12 +93,18 @@ impl SqliteQueue {
         let conn = cauce_store::sqlite::open(path.as_ref())?;
         conn.execute_batch(SCHEMA)?;
         add_retries_column(&conn)?;
+        let alive = std::sync::Arc::new(());
+        cauce_store::sqlite::spawn_checkpointer(
+            &conn,
+            path.as_ref(),
+            std::sync::Arc::downgrade(&alive),
+        )?;
         let (tx, rx) = mpsc::channel::<Job>(4096);
         std::thread::Builder::new()
             .name("cauce-queue".into())
             .spawn(move || serve(conn, rx, config))
             .map_err(|e| IngestError::Config(format!("cannot start the queue thread: {e}")))?;
-        Ok(SqliteQueue { tx })
+        Ok(SqliteQueue { tx, _alive: alive })
     }
 
     /// Stops the queue's thread after the work already waiting; later calls fail with
