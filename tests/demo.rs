@@ -79,6 +79,12 @@ fn the_demo_finds_the_spike_and_the_experiment_and_its_dashboard_renders() {
     // Each valid event is in the lake exactly once: resends were absorbed.
     assert_eq!(n(&s["lake"]["events"]), n(&t["fresh_events"]));
     assert!(n(&s["lake"]["files"]) >= 3);
+    // End to end can be no faster than accepting: it runs from the first request to the lake.
+    let e2e = &s["end_to_end"];
+    let ratio = e2e["of_accept_rate"].as_f64().unwrap();
+    assert!(ratio > 0.0 && ratio <= 1.0, "{e2e}");
+    assert!(e2e["items_per_s"].as_f64().unwrap() > 0.0, "{e2e}");
+    assert!(stdout.contains("end to end"), "{stdout}");
 
     // The injected spike is the spike app's strongest anomaly, at the injected hour.
     let spike = &s["findings"]["spike"];

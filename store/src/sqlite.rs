@@ -54,11 +54,21 @@ pub fn spawn_checkpointer<T: Send + Sync + 'static>(
     std::thread::Builder::new()
         .name(name)
         .spawn(move || {
+            // Said once when checkpoints start failing (a full disk, say) and once when they
+            // work again, not four times a second.
+            let mut failing = false;
             while alive.upgrade().is_some() {
                 std::thread::sleep(CHECKPOINT_EVERY);
-                let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-                if let Err(e) = done {
-                    tracing::warn!(error = %e, "WAL checkpoint failed; trying again.");
+                match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    Err(e) if !failing => {
+                        tracing::warn!(error = %e, "WAL checkpoints fail; trying again every 250 ms.");
+                        failing = true;
+                    }
+                    Ok(()) if failing => {
+                        tracing::info!("WAL checkpoints work again.");
+                        failing = false;
+                    }
+                    _ => {}
                 }
             }
         })
