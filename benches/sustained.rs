@@ -69,10 +69,10 @@ struct Sample {
 }
 
 /// For each sample taken during the load, how long until the lake held everything
-/// acknowledged at it: seconds, sorted. A moment whose events never reached the lake among the
-/// samples counts as the time to the last sample.
-fn lags(samples: &[Sample], load_secs: f64) -> Vec<f64> {
-    let mut out: Vec<f64> = samples
+/// acknowledged at it, sorted. A moment whose events never reached the lake among the samples
+/// counts as the time to the last sample.
+fn lags(samples: &[Sample], load_secs: f64) -> Vec<Duration> {
+    let mut out: Vec<Duration> = samples
         .iter()
         .enumerate()
         .filter(|(_, s)| s.at <= load_secs)
@@ -80,18 +80,11 @@ fn lags(samples: &[Sample], load_secs: f64) -> Vec<f64> {
             let reached = samples[i..]
                 .iter()
                 .find(|later| later.accepted.saturating_sub(later.pending) >= s.accepted);
-            reached.unwrap_or(samples.last().unwrap()).at - s.at
+            Duration::from_secs_f64(reached.unwrap_or(samples.last().unwrap()).at - s.at)
         })
         .collect();
-    out.sort_by(f64::total_cmp);
+    out.sort();
     out
-}
-
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
 }
 
 /// Rows in the Parquet files under `dir`, from their footers.
@@ -233,8 +226,8 @@ fn sustained(rate: f64, secs: u64, conns: usize, profile_secs: u64) -> Outcome {
         rate,
         accepted_per_s: accepted as f64 / load_secs,
         p99_ms: percentile(&lat, 0.99),
-        lag_p99_s: quantile(&lags, 0.99),
-        lag_max_s: lags.last().copied().unwrap_or(0.0),
+        lag_p99_s: percentile(&lags, 0.99) / 1e3,
+        lag_max_s: lags.last().map_or(0.0, Duration::as_secs_f64),
         max_pending: samples.iter().map(|s| s.pending).max().unwrap_or(0),
         pending_at_end,
         drain_s,

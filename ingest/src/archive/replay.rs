@@ -42,6 +42,9 @@ pub struct ReplayReport {
     pub truncated: Vec<String>,
 }
 
+/// How many skipped lines a report names, with their reasons.
+const SKIPPED_SHOWN: usize = 20;
+
 impl ReplayReport {
     /// Adds another replay's counts (of another day) to these.
     pub fn absorb(&mut self, other: ReplayReport) {
@@ -51,7 +54,7 @@ impl ReplayReport {
         self.rejected += other.rejected;
         self.skipped_lines += other.skipped_lines;
         self.skipped.extend(other.skipped);
-        self.skipped.truncate(20);
+        self.skipped.truncate(SKIPPED_SHOWN);
         self.truncated.extend(other.truncated);
     }
 }
@@ -115,7 +118,7 @@ fn replay_line(
         }
         Err(reason) => {
             report.skipped_lines += 1;
-            if report.skipped.len() < 20 {
+            if report.skipped.len() < SKIPPED_SHOWN {
                 report.skipped.push(reason);
             }
         }
