@@ -1,5 +1,17 @@
-//! The embedded `RecordStore`: SQLite tables per kind, and a change log written in the same
-//! transaction as each change (the embedded change feed).
+//! The embedded `RecordStore`: SQLite tables per kind, and the embedded change feed.
+//!
+//! The feed is numbered by one sequence (`feed.next_seq`) and kept in two places, so that an
+//! event, most of what is written, is written once:
+//!
+//! * the `events` table is the feed of events: an event is only ever inserted, and its row's
+//!   `seq` (the table's rowid) is its position in the feed;
+//! * the `changes` table holds every change of a story or a test (with the version it
+//!   replaced), and an event that the hot store expires before the feed's slowest consumer
+//!   passed it, moved there under its own position.
+//!
+//! Reads of the feed merge the two in order. Rows of `events` made before the feed existed
+//! (when every event was also copied to `changes`) have negative positions: the feed never
+//! shows them, since their copy in `changes` does.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -95,9 +107,8 @@ where
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
-    app_id TEXT NOT NULL, key TEXT NOT NULL, user_id TEXT, ts INTEGER NOT NULL,
-    updated_at INTEGER, doc TEXT NOT NULL, received_at INTEGER,
-    PRIMARY KEY (app_id, key)) WITHOUT ROWID;
+    seq INTEGER PRIMARY KEY, app_id TEXT NOT NULL, key TEXT NOT NULL, user_id TEXT,
+    ts INTEGER NOT NULL, updated_at INTEGER, doc TEXT NOT NULL, received_at INTEGER);
 CREATE TABLE IF NOT EXISTS stories (
     app_id TEXT NOT NULL, key TEXT NOT NULL, user_id TEXT, ts INTEGER NOT NULL,
     updated_at INTEGER, doc TEXT NOT NULL, received_at INTEGER,
@@ -113,6 +124,10 @@ CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, op TEXT NOT NULL,
     app_id TEXT NOT NULL, key TEXT NOT NULL, new_doc TEXT, old_doc TEXT);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS feed (
+    id INTEGER PRIMARY KEY CHECK (id = 1), next_seq INTEGER NOT NULL, pruned INTEGER NOT NULL);
+INSERT OR IGNORE INTO feed (id, next_seq, pruned)
+    VALUES (1, COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0) + 1, 0);
 CREATE TABLE IF NOT EXISTS bad_rows (
     id INTEGER PRIMARY KEY AUTOINCREMENT, app_id TEXT NOT NULL, kind TEXT NOT NULL,
     received_at INTEGER NOT NULL, item_index INTEGER NOT NULL, item_id TEXT,
@@ -196,6 +211,7 @@ impl SqliteStore {
         let conn = open(&path)?;
         conn.execute_batch(SCHEMA)?;
         add_received_at(&conn)?;
+        events_as_feed(&conn)?;
         let readers = Arc::new(Readers::open(&path, READERS)?);
         spawn_checkpointer(&conn, &path, Arc::downgrade(&readers))?;
         Ok(SqliteStore {
@@ -216,20 +232,41 @@ impl SqliteStore {
     }
 
     /// Deletes the records (all kinds) last written before `before_ms` (their `received_at`),
-    /// as DynamoDB's TTL does for the AWS hot store: the lake keeps them, and the change log
-    /// records nothing (an expiry is not a deletion). Deletes in transactions of at most
-    /// `chunk` rows so that ingestion's writes go on in between. Returns how many went.
+    /// as DynamoDB's TTL does for the AWS hot store: the lake keeps them, and the change feed
+    /// records nothing (an expiry is not a deletion). An event that the feed's slowest consumer
+    /// has not passed yet moves to the change log under its own position, so that the lake
+    /// still gets it. Deletes in transactions of at most `chunk` rows so that ingestion's
+    /// writes go on in between. Returns how many went.
     pub async fn expire(&self, before_ms: i64, chunk: usize) -> Result<u64> {
         let mut total = 0;
         for kind in Kind::ALL {
             loop {
                 let gone = with_conn(&self.conn, move |c| {
                     let t = kind.plural();
-                    Ok(c.prepare_cached(&format!(
-                        "DELETE FROM {t} WHERE (app_id, key) IN
-                         (SELECT app_id, key FROM {t} WHERE received_at < ?1 LIMIT ?2)"
-                    ))?
-                    .execute(params![before_ms, chunk.max(1) as i64])?)
+                    let tx = c.transaction()?;
+                    if kind == Kind::Event {
+                        // The slowest consumer's position (none yet: nothing is passed).
+                        tx.prepare_cached(
+                            "INSERT INTO changes (seq, kind, op, app_id, key, new_doc)
+                             SELECT seq, 'event', 'insert', app_id, key, doc FROM events
+                             WHERE seq IN (SELECT seq FROM events WHERE received_at < ?1 LIMIT ?2)
+                             AND seq > (SELECT MAX(COALESCE((SELECT MIN(seq) FROM cursors), 0), pruned) FROM feed)",
+                        )?
+                        .execute(params![before_ms, chunk.max(1) as i64])?;
+                    }
+                    // Events by the same selection as the move above.
+                    let (id, cols) = match kind {
+                        Kind::Event => ("seq", "seq"),
+                        _ => ("(app_id, key)", "app_id, key"),
+                    };
+                    let gone = tx
+                        .prepare_cached(&format!(
+                            "DELETE FROM {t} WHERE {id} IN
+                             (SELECT {cols} FROM {t} WHERE received_at < ?1 LIMIT ?2)"
+                        ))?
+                        .execute(params![before_ms, chunk.max(1) as i64])?;
+                    tx.commit()?;
+                    Ok(gone)
                 })
                 .await?;
                 total += gone as u64;
@@ -317,8 +354,14 @@ impl SqliteStore {
         max_bytes: usize,
     ) -> Result<ChangeBatch> {
         self.read(move |c| {
+            // The two halves of the feed, merged in order; nothing at or before what was pruned.
             let mut stmt = c.prepare_cached(
-                "SELECT seq, kind, op, new_doc, old_doc FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                "SELECT seq, 'event', 'insert', doc, NULL FROM events
+                 WHERE seq > MAX(?1, (SELECT pruned FROM feed))
+                 UNION ALL
+                 SELECT seq, kind, op, new_doc, old_doc FROM changes
+                 WHERE seq > MAX(?1, (SELECT pruned FROM feed))
+                 ORDER BY 1 LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![after as i64, limit as i64], |r| {
                 Ok((
@@ -336,8 +379,11 @@ impl SqliteStore {
             let mut bytes = 0usize;
             for row in rows {
                 let (seq, kind, op, new_doc, old_doc) = row?;
-                let size = new_doc.as_ref().map_or(0, String::len) + old_doc.as_ref().map_or(0, String::len);
-                batch.changes.push(decode_change(seq, &kind, &op, new_doc, old_doc)?);
+                let size = new_doc.as_ref().map_or(0, String::len)
+                    + old_doc.as_ref().map_or(0, String::len);
+                batch
+                    .changes
+                    .push(decode_change(seq, &kind, &op, new_doc, old_doc)?);
                 batch.sizes.push(size);
                 batch.last = seq as u64;
                 bytes += size;
@@ -380,23 +426,29 @@ impl SqliteStore {
     /// The position of the newest change ever logged (0 when none was), pruned or not.
     pub async fn last_change(&self) -> Result<u64> {
         self.read(|c| {
-            let seq: Option<i64> = c
-                .query_row(
-                    "SELECT seq FROM sqlite_sequence WHERE name = 'changes'",
-                    [],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            Ok(seq.unwrap_or(0) as u64)
+            let next: i64 = c.query_row("SELECT next_seq FROM feed", [], |r| r.get(0))?;
+            Ok(next.saturating_sub(1).max(0) as u64)
         })
         .await
     }
 
-    /// Deletes the changes up to position `through`, which their one consumer (the lake
-    /// exporter) has passed, so that the log does not grow forever.
+    /// Drops the feed up to position `through`, which its one consumer (the lake exporter) has
+    /// passed, so that it does not grow forever: deletes those changes of the change log, and
+    /// the feed no longer shows the events at or before it (they stay in the store until they
+    /// expire). Returns how many changes the feed dropped, of both kinds.
     pub async fn prune_changes(&self, through: u64) -> Result<u64> {
         with_conn(&self.conn, move |c| {
-            Ok(c.execute("DELETE FROM changes WHERE seq <= ?1", [through as i64])? as u64)
+            let tx = c.transaction()?;
+            let through = through as i64;
+            let events: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM events WHERE seq > (SELECT pruned FROM feed) AND seq <= ?1",
+                [through],
+                |r| r.get(0),
+            )?;
+            let changes = tx.execute("DELETE FROM changes WHERE seq <= ?1", [through])?;
+            tx.execute("UPDATE feed SET pruned = MAX(pruned, ?1)", [through])?;
+            tx.commit()?;
+            Ok(events as u64 + changes as u64)
         })
         .await
     }
@@ -430,6 +482,40 @@ fn add_received_at(conn: &Connection) -> Result<()> {
             "CREATE INDEX IF NOT EXISTS {t}_received ON {t} (received_at);"
         ))?;
     }
+    Ok(())
+}
+
+/// Moves a store made before the events table was the feed of events (a `WITHOUT ROWID` table
+/// keyed by app and key) to the feed's layout, in one transaction, and indexes the key. The
+/// rows it had get negative positions, which the feed never shows: their changes are in the
+/// change log already.
+fn events_as_feed(conn: &Connection) -> Result<()> {
+    let is_feed: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('events') WHERE name = 'seq'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !is_feed {
+        tracing::info!("Moving the events table to the feed's layout (once).");
+        conn.execute_batch(
+            "BEGIN IMMEDIATE;
+             ALTER TABLE events RENAME TO events_before_feed;
+             DROP INDEX IF EXISTS events_user;
+             DROP INDEX IF EXISTS events_received;
+             CREATE TABLE events (
+                 seq INTEGER PRIMARY KEY, app_id TEXT NOT NULL, key TEXT NOT NULL, user_id TEXT,
+                 ts INTEGER NOT NULL, updated_at INTEGER, doc TEXT NOT NULL, received_at INTEGER);
+             INSERT INTO events (seq, app_id, key, user_id, ts, updated_at, doc, received_at)
+                 SELECT -ROW_NUMBER() OVER (ORDER BY app_id, key), app_id, key, user_id, ts,
+                        updated_at, doc, received_at
+                 FROM events_before_feed;
+             DROP TABLE events_before_feed;
+             CREATE INDEX events_user ON events (app_id, user_id, ts);
+             CREATE INDEX events_received ON events (received_at);
+             COMMIT;",
+        )?;
+    }
+    conn.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS events_key ON events (app_id, key);")?;
     Ok(())
 }
 
@@ -470,9 +556,10 @@ impl Statements {
         let t = kind.plural();
         Statements {
             select: format!("SELECT updated_at, doc FROM {t} WHERE app_id = ?1 AND key = ?2"),
+            // Events only, at their position in the feed.
             insert_new: format!(
-                "INSERT INTO {t} (app_id, key, user_id, ts, updated_at, doc, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (app_id, key) DO NOTHING"
+                "INSERT INTO {t} (app_id, key, user_id, ts, updated_at, doc, received_at, seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (app_id, key) DO NOTHING"
             ),
             upsert: format!(
                 "INSERT INTO {t} (app_id, key, user_id, ts, updated_at, doc, received_at)
@@ -483,13 +570,16 @@ impl Statements {
     }
 }
 
+/// Writes one record; `next` is the feed position the next change takes.
 fn put_one(
     tx: &rusqlite::Transaction<'_>,
     sql: &Statements,
     record: &Record,
+    next: &mut i64,
 ) -> Result<PutOutcome> {
     let key = record.key();
     let doc = record.to_json();
+    // The last, the feed position, is an event's only: stories and tests take the first seven.
     let row = params![
         record.app_id(),
         key,
@@ -497,15 +587,17 @@ fn put_one(
         record.ts(),
         record.updated_at(),
         doc,
-        record.received_at()
+        record.received_at(),
+        *next
     ];
     let (outcome, op, old_doc) = match record.updated_at() {
-        // Events: insert-only; the first copy wins.
+        // Events: insert-only; the first copy wins, and its row is its change in the feed.
         None => {
             if tx.prepare_cached(&sql.insert_new)?.execute(row)? == 0 {
                 return Ok(PutOutcome::Duplicate);
             }
-            (PutOutcome::Inserted, Op::Insert, None)
+            *next += 1;
+            return Ok(PutOutcome::Inserted);
         }
         // Stories and tests: a newer `updated_at` replaces an older one, never the reverse.
         Some(new) => {
@@ -520,14 +612,15 @@ fn put_one(
                 Some((Some(stored), _)) if new <= stored => return Ok(PutOutcome::Stale),
                 Some((_, old)) => (PutOutcome::Replaced, Op::Modify, Some(old)),
             };
-            tx.prepare_cached(&sql.upsert)?.execute(row)?;
+            tx.prepare_cached(&sql.upsert)?.execute(&row[..7])?;
             decided
         }
     };
     tx.prepare_cached(
-        "INSERT INTO changes (kind, op, app_id, key, new_doc, old_doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO changes (seq, kind, op, app_id, key, new_doc, old_doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
+        *next,
         record.kind().as_str(),
         op.as_str(),
         record.app_id(),
@@ -535,6 +628,7 @@ fn put_one(
         doc,
         old_doc
     ])?;
+    *next += 1;
     Ok(outcome)
 }
 
@@ -542,12 +636,17 @@ fn put_one(
 impl RecordStore for SqliteStore {
     async fn put(&self, records: Vec<Record>) -> Result<Vec<PutOutcome>> {
         with_conn(&self.conn, move |c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let sql = Kind::ALL.map(Statements::of);
+            let first: i64 = tx.query_row("SELECT next_seq FROM feed", [], |r| r.get(0))?;
+            let mut next = first;
             let outcomes = records
                 .iter()
-                .map(|r| put_one(&tx, &sql[r.kind().index()], r))
+                .map(|r| put_one(&tx, &sql[r.kind().index()], r, &mut next))
                 .collect::<Result<Vec<_>>>()?;
+            if next != first {
+                tx.execute("UPDATE feed SET next_seq = ?1", [next])?;
+            }
             tx.commit()?;
             Ok(outcomes)
         })

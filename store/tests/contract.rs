@@ -450,6 +450,110 @@ async fn sqlite_hot_store_expires_what_was_last_written_before_the_ttl() {
         "an expiry is not a change: the lake keeps the records"
     );
     assert_eq!(store.expire(NOW - 30 * DAY, 100).await.unwrap(), 0);
+    // The lake has not had them yet (no consumer has a position): the expired event is still
+    // in the feed, at its own position, before the event written after it.
+    let feed = store.changes_after(0, 100).await.unwrap();
+    let events: Vec<(String, String)> = feed
+        .iter()
+        .filter(|c| c.kind == Kind::Event)
+        .map(|c| (c.sequence.clone(), c.new_image.as_ref().unwrap().key()))
+        .collect();
+    assert_eq!(
+        events,
+        [("1".into(), "e-old".into()), ("2".into(), "e-new".into())]
+    );
+    assert_eq!(feed.len(), 6, "every change, expired or not");
+}
+
+#[tokio::test]
+async fn sqlite_expiry_leaves_the_feed_only_what_its_consumer_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("store.db")).unwrap();
+    const DAY: i64 = 86_400_000;
+    let old = |id: &str| received(event("a", id, "x", "u", NOW), "a", NOW - 40 * DAY);
+    put(&store, vec![old("e1"), old("e2"), old("e3")]).await;
+    // The exporter passed the first two and dropped them from the feed.
+    store.set_cursor("lake", 2).await.unwrap();
+    assert_eq!(store.prune_changes(2).await.unwrap(), 2, "two events");
+    assert_eq!(store.expire(NOW - 30 * DAY, 100).await.unwrap(), 3);
+    let feed = store.changes_after(0, 100).await.unwrap();
+    assert_eq!(feed.len(), 1, "the one the exporter has not read");
+    assert_eq!(feed[0].sequence, "3");
+    assert_eq!(feed[0].new_image.as_ref().unwrap().key(), "e3");
+    // Gone from the store: the same id is new again, as after DynamoDB's TTL.
+    assert_eq!(
+        put(&store, vec![event("a", "e1", "x", "u", NOW)]).await,
+        [PutOutcome::Inserted]
+    );
+    assert_eq!(store.last_change().await.unwrap(), 4);
+}
+
+#[tokio::test]
+async fn sqlite_store_made_before_the_events_feed_keeps_its_log_and_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    {
+        // Events as an earlier version stored them: a table keyed by app and key, each event
+        // also copied to the change log, of which the exporter had read the first.
+        let store = SqliteStore::open(&path).unwrap();
+        drop(store);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE events;
+             CREATE TABLE events (app_id TEXT NOT NULL, key TEXT NOT NULL, user_id TEXT,
+                 ts INTEGER NOT NULL, updated_at INTEGER, doc TEXT NOT NULL, received_at INTEGER,
+                 PRIMARY KEY (app_id, key)) WITHOUT ROWID;
+             DROP TABLE feed;",
+        )
+        .unwrap();
+        for id in ["e1", "e2"] {
+            let e = event("a", id, "x", "u", NOW);
+            conn.execute(
+                "INSERT INTO events (app_id, key, user_id, ts, doc, received_at)
+                 VALUES ('a', ?1, 'u', ?2, ?3, ?2)",
+                rusqlite::params![id, NOW, e.to_json()],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO changes (kind, op, app_id, key, new_doc) VALUES ('event', 'insert', 'a', ?1, ?2)",
+                rusqlite::params![id, e.to_json()],
+            )
+            .unwrap();
+        }
+        conn.execute("DELETE FROM changes WHERE seq = 1", [])
+            .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        store.last_change().await.unwrap(),
+        2,
+        "the log's numbering goes on"
+    );
+    let feed = store.changes_after(1, 100).await.unwrap();
+    assert_eq!(
+        feed.len(),
+        1,
+        "e2, once: from the log, not again from its table"
+    );
+    assert_eq!(feed[0].new_image.as_ref().unwrap().key(), "e2");
+    // The records are kept: a copy of one is a duplicate; a new one takes the next position.
+    assert_eq!(
+        put(
+            &store,
+            vec![
+                event("a", "e1", "again", "u", NOW),
+                event("a", "e3", "x", "u", NOW)
+            ]
+        )
+        .await,
+        [PutOutcome::Duplicate, PutOutcome::Inserted]
+    );
+    let next = store.changes_after(2, 100).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].sequence, "3");
+    assert_eq!(store.timeline("a", "u", 10).await.unwrap().len(), 3);
+    // Expiry still works on the moved rows.
+    assert_eq!(store.expire(NOW + 1, 100).await.unwrap(), 3);
 }
 
 #[tokio::test]
