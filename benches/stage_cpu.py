@@ -57,9 +57,20 @@ def stage_of(thread, frames):
     return "other"
 
 
+def has_symbols(pid):
+    """Whether the process's binary has a symbol table, without which no stack names a stage."""
+    out = subprocess.run(["readelf", "-S", "-W", f"/proc/{pid}/exe"], capture_output=True,
+                         text=True).stdout
+    return ".symtab" in out
+
+
 def main():
     pid, secs = int(sys.argv[1]), float(sys.argv[2])
     rate = float(sys.argv[3]) if len(sys.argv) > 3 else None
+    if not has_symbols(pid):
+        sys.exit("stage_cpu: the server's binary has no symbols (the release profile strips "
+                 "them): build `cargo build --profile profiling` and run the benchmark with "
+                 "CAUCE_BIN=target/profiling/cauce")
     freq = 499
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "perf.data")

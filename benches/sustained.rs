@@ -124,6 +124,8 @@ struct Outcome {
     accepted: u64,
     stored: u64,
     in_lake: u64,
+    /// The store's files (database and log) per million events stored, MiB.
+    store_mib_per_million: f64,
 }
 
 impl Outcome {
@@ -221,8 +223,15 @@ fn sustained(rate: f64, secs: u64, conns: usize, profile_secs: u64) -> Outcome {
     lat.sort();
     let lags = lags(&samples, load_secs);
     let accepted = counts.accepted.load(Ordering::Relaxed) * BATCH as u64;
+    // Measured before the count below opens the store (with this build's code).
+    let store_bytes: u64 = ["store.db", "store.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(data.join(f)).ok())
+        .map(|m| m.len())
+        .sum();
     let stored = common::stored_events(data, &app_id);
     Outcome {
+        store_mib_per_million: store_bytes as f64 / (1 << 20) as f64 / (stored.max(1) as f64 / 1e6),
         rate,
         accepted_per_s: accepted as f64 / load_secs,
         p99_ms: percentile(&lat, 0.99),
@@ -299,7 +308,7 @@ fn main() {
     for (i, &rate) in rates.iter().enumerate() {
         let o = sustained(rate, secs, conns, if i == 0 { profile_secs } else { 0 });
         println!(
-            "rate {:.0}: accepted {:.0}/s ({:.3}x planned), p99 {:.1} ms, lake lag p99 {:.1} s (max {:.1} s), pending max {} / at end {}, drain {:.1} s, errors {}, acknowledged {}, stored {}, in the lake {}: {}",
+            "rate {:.0}: accepted {:.0}/s ({:.3}x planned), p99 {:.1} ms, lake lag p99 {:.1} s (max {:.1} s), pending max {} / at end {}, drain {:.1} s, errors {}, acknowledged {}, stored {}, in the lake {}, store {:.0} MiB per million: {}",
             o.rate,
             o.accepted_per_s,
             o.accepted_per_s / o.rate,
@@ -313,6 +322,7 @@ fn main() {
             o.accepted,
             o.stored,
             o.in_lake,
+            o.store_mib_per_million,
             if o.holds() { "HOLDS" } else { "does not hold" }
         );
         if o.holds() {
