@@ -53,6 +53,7 @@ impl LocalArchive {
             root: root.clone(),
             name,
             files: HashMap::new(),
+            zstd: zstd::bulk::Compressor::new(LEVEL).map_err(|e| io_error(&root, e))?,
         };
         std::thread::Builder::new()
             .name("raw-archive".into())
@@ -93,6 +94,9 @@ struct Writer {
     root: PathBuf,
     name: String,
     files: HashMap<String, File>,
+    /// One compression context for every frame (making one per frame costs more than the
+    /// compression of a small frame).
+    zstd: zstd::bulk::Compressor<'static>,
 }
 
 impl Writer {
@@ -143,7 +147,7 @@ impl Writer {
     }
 
     fn append(&mut self, hour: &str, data: &[u8]) -> std::io::Result<()> {
-        let frame = zstd::bulk::compress(data, LEVEL)?;
+        let frame = self.zstd.compress(data)?;
         if !self.files.contains_key(hour) {
             // Earlier hours' files are closed (a straggler reopens its hour's file to append).
             self.files.retain(|h, _| h.as_str() >= hour);
