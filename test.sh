@@ -14,15 +14,20 @@ if ! "$VENV/bin/python" -c 'import moto.server, pyarrow, duckdb, scipy, playwrig
 fi
 export CAUCE_PYTHON="$PWD/$VENV/bin/python" CAUCE_CHECKOV="$PWD/$VENV/bin/checkov"
 
-# The dashboard test drives Debian's Chromium through Playwright (no browser download).
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "test.sh: installing Debian's chromium"
+# The dashboard test drives Debian's Chromium through Playwright (no browser download); the
+# HTTPS test makes its certificates with openssl and talks to the server with curl.
+MISSING=""
+for tool in chromium curl openssl; do
+  command -v "$tool" >/dev/null 2>&1 || MISSING="$MISSING $tool"
+done
+if [ -n "$MISSING" ]; then
+  echo "test.sh: installing Debian's$MISSING"
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
   APT_LOG=$(mktemp)
-  $SUDO apt-get install -y --no-install-recommends chromium >"$APT_LOG" 2>&1 || {
-    $SUDO apt-get update >>"$APT_LOG" 2>&1 && $SUDO apt-get install -y --no-install-recommends chromium >>"$APT_LOG" 2>&1
-  } || { cat "$APT_LOG"; echo "test.sh: could not install chromium"; exit 1; }
+  $SUDO apt-get install -y --no-install-recommends $MISSING >"$APT_LOG" 2>&1 || {
+    $SUDO apt-get update >>"$APT_LOG" 2>&1 && $SUDO apt-get install -y --no-install-recommends $MISSING >>"$APT_LOG" 2>&1
+  } || { cat "$APT_LOG"; echo "test.sh: could not install$MISSING"; exit 1; }
   rm -f "$APT_LOG"
 fi
 export CAUCE_CHROMIUM="$(command -v chromium)"

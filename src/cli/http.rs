@@ -3,6 +3,7 @@
 //! connection left idle that long), its body within the body timeout (answered 408), no more
 //! than the connection cap are served at once (more wait in the kernel's backlog, and the first
 //! wait is logged), and stopping waits at most the shutdown grace for requests in progress.
+//! With [`Tls`], connections are HTTPS, whose handshake must end within the header timeout.
 //! A request answered without its body being read (a refusal: a bad key, a rate limit) has the
 //! rest of its body read before the answer goes out ([`drain_unread`]).
 
@@ -22,6 +23,8 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch, Semaphore};
 use tokio::task::JoinSet;
+
+use super::tls::Tls;
 
 /// How the server treats its clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,11 +98,13 @@ async fn drain_unread(req: Request, next: Next) -> Response {
     response
 }
 
-/// Serves `app` on `listener` until `stop` fires, then drains within the grace.
+/// Serves `app` on `listener` (HTTPS with `tls`) until `stop` fires, then drains within the
+/// grace.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     guards: Guards,
+    tls: Option<Arc<Tls>>,
     mut stop: oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
     let app = app.layer(axum::middleware::from_fn(drain_unread));
@@ -132,30 +137,16 @@ pub async fn serve(
             },
             _ = &mut stop => break,
         };
-        let (app, mut closed) = (app.clone(), closed.clone());
+        let (app, closed, tls) = (app.clone(), closed.clone(), tls.clone());
         connections.spawn(async move {
             let _permit = permit;
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .header_read_timeout(guards.header_timeout)
-                .keep_alive(true);
-            // Handlers see the peer's address (failed authentications are limited per address).
-            let app =
-                tower::ServiceExt::map_request(app, move |mut req: axum::extract::Request<_>| {
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    req
-                });
-            let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = closed.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
+            let Some(tls) = tls else {
+                return connection(TokioIo::new(stream), app, peer, guards, closed).await;
             };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "Connection ended with an error.");
+            match tokio::time::timeout(guards.header_timeout, tls.acceptor().accept(stream)).await {
+                Ok(Ok(stream)) => connection(TokioIo::new(stream), app, peer, guards, closed).await,
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed."),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out."),
             }
         });
     }
@@ -175,4 +166,37 @@ pub async fn serve(
         connections.abort_all();
     }
     Ok(())
+}
+
+/// Serves one connection's requests until it ends, or until `closed` says the server stops.
+async fn connection<I>(
+    io: I,
+    app: Router,
+    peer: std::net::SocketAddr,
+    guards: Guards,
+    mut closed: watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(guards.header_timeout)
+        .keep_alive(true);
+    // Handlers see the peer's address (failed authentications are limited per address).
+    let app = tower::ServiceExt::map_request(app, move |mut req: axum::extract::Request<_>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        req
+    });
+    let conn = http.serve_connection(io, TowerToHyperService::new(app));
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = closed.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "Connection ended with an error.");
+    }
 }

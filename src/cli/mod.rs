@@ -9,6 +9,7 @@ mod http;
 mod replay;
 mod report;
 mod serve;
+mod tls;
 mod worker;
 
 use std::path::PathBuf;

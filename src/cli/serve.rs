@@ -2,6 +2,7 @@
 //! and a local folder.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use cauce_store::sqlite::SqliteStore;
 
 use super::apps::open_keys;
 use super::http::{self, Guards};
+use super::tls::Tls;
 use super::DataArgs;
 
 /// How long a key lookup is cached: a disabled or rotated key stops working within this time.
@@ -77,6 +79,14 @@ pub struct ServeArgs {
     /// NDJSON, from which `cauce replay` rebuilds the store and the lake.
     #[arg(long, env = "CAUCE_RAW_ARCHIVE", default_value_t = true, action = clap::ArgAction::Set)]
     pub raw_archive: bool,
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first), read
+    /// again on SIGHUP. Needs --tls-key.
+    #[arg(long, env = "CAUCE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1), read again on SIGHUP.
+    /// Needs --tls-cert.
+    #[arg(long, env = "CAUCE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// How often the hot store's expired records are deleted.
@@ -86,6 +96,8 @@ const EXPIRE_EVERY: Duration = Duration::from_secs(600);
 pub struct Server {
     /// Where the API listens.
     pub addr: SocketAddr,
+    /// `https` with --tls-cert and --tls-key, else `http`.
+    pub scheme: &'static str,
     /// The app and key store.
     pub keys: Arc<SqliteKeys>,
     /// The lake.
@@ -194,6 +206,15 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
     if let Some(archive) = &archive {
         state = state.with_archive(Arc::new(archive.clone()));
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = Tls::load(cert, key)?;
+            tls.reload_on_sighup()?;
+            Some(tls)
+        }
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
@@ -205,10 +226,11 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
         max_connections: args.max_connections.max(1),
         shutdown_grace: Duration::from_secs(args.shutdown_grace),
     };
-    let api = tokio::spawn(http::serve(listener, app, guards, stopped));
-    tracing::info!(%addr, data = %dir.display(), "Cauce is serving.");
+    let api = tokio::spawn(http::serve(listener, app, guards, tls, stopped));
+    tracing::info!(%addr, scheme, data = %dir.display(), "Cauce is serving.");
     Ok(Server {
         addr,
+        scheme,
         keys,
         lake,
         stop,
@@ -220,7 +242,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let server = start(&args).await?;
-    println!("cauce listening on http://{}", server.addr);
+    println!("cauce listening on {}://{}", server.scheme, server.addr);
     let _ = tokio::signal::ctrl_c().await;
     server.stop().await?;
     tracing::info!("Cauce stopped.");

@@ -358,6 +358,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         auth_failures_per_minute: ApiConfig::default().auth_failures_per_minute,
         ttl_days: 30,
         raw_archive: true,
+        tls_cert: None,
+        tls_key: None,
     };
     let server = serve::start(&serve_args).await?;
     let mut apps = Vec::with_capacity(args.apps);
