@@ -267,9 +267,13 @@ async fn ingest(
         (0, _) => (StatusCode::BAD_REQUEST, Some("no_valid_items".to_owned())),
         _ => (StatusCode::MULTI_STATUS, None),
     };
-    tracing::debug!(app_id = %app_id, kind = %kind, accepted, rejected = rejected.len(), "Batch taken.");
+    let items = super::access::Items {
+        accepted,
+        rejected: rejected.len(),
+    };
     Ok((
         status,
+        Extension(items),
         Json(BatchResponse {
             accepted,
             rejected,

@@ -5,7 +5,9 @@
 //! * [`reports`]: the published reports, through the [`ReportShelf`] port.
 //! * [`admin`]: apps and keys (embedded mode).
 //! * [`error`]: the error responses.
+//! * [`access`]: the access log.
 
+pub mod access;
 mod admin;
 pub mod error;
 pub mod ingest;
@@ -206,7 +208,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
                 post(admin::rotate_key),
             );
     }
-    router.fallback(not_found).with_state(state)
+    router
+        .route_layer(axum::middleware::from_fn(access::mark_route))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(access::log))
+        .with_state(state)
 }
 
 async fn not_found() -> ApiError {

@@ -95,6 +95,7 @@ impl<P: Permission> FromRequestParts<Arc<ApiState>> for Caller<P> {
                     })?
             }
         };
+        super::access::AccessNote::app(&parts.extensions, &who.app_id);
         if !P::allows(who.role) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
