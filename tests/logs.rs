@@ -5,11 +5,8 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
 use serde_json::{json, Value};
-use support::{bin, cli, now, Client};
+use support::{cli, now, serve_logging, Client};
 
 #[test]
 fn json_logs_have_one_access_line_per_request_without_keys() {
@@ -21,31 +18,13 @@ fn json_logs_have_one_access_line_per_request_without_keys() {
         app["api_key"].as_str().unwrap(),
     );
     let log = dir.path().join("stderr.log");
-    let mut child = Command::new(bin())
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--data",
-        ])
-        .arg(&data)
-        .env("CAUCE_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("cauce listening on ")
-        .unwrap()
-        .to_owned();
-    let c = Client::new(&base);
+    let server = serve_logging(
+        &data,
+        &["--log-format", "json"],
+        "info",
+        std::fs::File::create(&log).unwrap().into(),
+    );
+    let c = Client::new(&server.base);
     let items = [
         json!({ "event_id": "e1", "name": "open", "timestamp": now(), "user_id": "u1" }),
         json!({ "event_id": "e2", "name": "buy", "timestamp": now(), "user_id": "u1" }),
@@ -55,8 +34,7 @@ fn json_logs_have_one_access_line_per_request_without_keys() {
     assert_eq!(c.get("/v1/users/u1/timeline", Some(key)).0, 200);
     assert_eq!(c.get("/no/such/route", None).0, 404);
     assert_eq!(c.post("/v1/events", "not-a-key", &items).0, 401);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(server);
 
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains(key), "a key in the log");

@@ -93,14 +93,19 @@ pub fn serve(data: &Path) -> Server {
 
 /// Starts `cauce serve` with extra arguments.
 pub fn serve_with(data: &Path, extra: &[&str]) -> Server {
+    serve_logging(data, extra, "warn", Stdio::inherit())
+}
+
+/// Starts `cauce serve` with extra arguments, the log filter `log` and its stderr to `logs`.
+pub fn serve_logging(data: &Path, extra: &[&str], log: &str, logs: Stdio) -> Server {
     let mut child = Command::new(bin())
         .args(["serve", "--addr", "127.0.0.1:0"])
         .args(extra)
         .arg("--data")
         .arg(data)
-        .env("CAUCE_LOG", "warn")
+        .env("CAUCE_LOG", log)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(logs)
         .spawn()
         .expect("cauce serve starts");
     let mut line = String::new();
