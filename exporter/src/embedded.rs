@@ -120,6 +120,11 @@ impl Embedded {
                         tokio::time::sleep(self.config.idle).await;
                     }
                 }
+                // The server is stopping: what was not committed is read again next time.
+                Err(e) if e.is_shutdown() => {
+                    tracing::debug!(error = %e, "Export stopped with the runtime.");
+                    return;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, shard = CHANGE_LOG_SHARD, "Export failed; retrying.");
                     tokio::time::sleep(self.config.idle * 10).await;

@@ -64,6 +64,15 @@ pub enum ExportError {
 }
 
 impl ExportError {
+    /// Whether the error only says that the runtime is stopping: a blocking task (a store
+    /// call, a merge) was cancelled, which tokio does only at shutdown.
+    pub fn is_shutdown(&self) -> bool {
+        match self {
+            ExportError::Task(e) | ExportError::Store(StoreError::Task(e)) => e.is_cancelled(),
+            _ => false,
+        }
+    }
+
     /// An I/O error on a local file.
     pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         ExportError::Io {
@@ -75,3 +84,19 @@ impl ExportError {
 
 /// The result type of this crate.
 pub type Result<T, E = ExportError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_a_cancelled_task_is_a_shutdown() {
+        let pending = tokio::spawn(std::future::pending::<()>());
+        pending.abort();
+        let cancelled = pending.await.unwrap_err();
+        assert!(ExportError::Store(StoreError::Task(cancelled)).is_shutdown());
+        let panicked = tokio::spawn(async { panic!("a bug") }).await.unwrap_err();
+        assert!(!ExportError::Task(panicked).is_shutdown());
+        assert!(!ExportError::Config("x".into()).is_shutdown());
+    }
+}
