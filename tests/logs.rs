@@ -6,17 +6,14 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{cli, now, serve_logging, Client};
+use support::{create_app, now, serve_logging, Client};
 
 #[test]
 fn json_logs_have_one_access_line_per_request_without_keys() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let app = cli(&data, &["apps", "create", "--name", "shop"]);
-    let (app_id, key) = (
-        app["app_id"].as_str().unwrap(),
-        app["api_key"].as_str().unwrap(),
-    );
+    let (app_id, key) = create_app(&data, "shop", "developer");
+    let (app_id, key) = (app_id.as_str(), key.as_str());
     let log = dir.path().join("stderr.log");
     let server = serve_logging(
         &data,

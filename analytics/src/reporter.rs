@@ -136,10 +136,19 @@ pub async fn publish(
     settings: &Settings,
     now: DateTime<Utc>,
 ) -> Result<Published> {
-    let (published, objects) =
-        tokio::task::block_in_place(|| render(source, scope, settings, now))?;
-    write(lake, objects).await?;
-    Ok(published)
+    use cauce_store::metrics::{REPORT_DURATION, REPORT_RUNS};
+    let start = std::time::Instant::now();
+    let run = async {
+        let (published, objects) =
+            tokio::task::block_in_place(|| render(source, scope, settings, now))?;
+        write(lake, objects).await?;
+        Ok(published)
+    };
+    let result = run.await;
+    let outcome = if result.is_ok() { "ok" } else { "error" };
+    metrics::counter!(REPORT_RUNS, "outcome" => outcome).increment(1);
+    metrics::histogram!(REPORT_DURATION).record(start.elapsed().as_secs_f64());
+    result
 }
 
 /// The Lambda handler for an EventBridge schedule event: copies the Parquet of the last

@@ -191,6 +191,25 @@ pub async fn compact(
     config: &CompactConfig,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<CompactReport> {
+    use cauce_store::metrics::{COMPACTION_INPUTS, COMPACTION_OUTPUTS, COMPACTION_RUNS};
+    let report = compact_hours(lake, config, progress).await;
+    let outcome = match &report {
+        Ok(r) if r.failed.is_empty() => "ok",
+        _ => "error",
+    };
+    metrics::counter!(COMPACTION_RUNS, "outcome" => outcome).increment(1);
+    if let Ok(r) = &report {
+        metrics::counter!(COMPACTION_INPUTS).increment(r.inputs as u64);
+        metrics::counter!(COMPACTION_OUTPUTS).increment(r.outputs as u64);
+    }
+    report
+}
+
+async fn compact_hours(
+    lake: &dyn Lake,
+    config: &CompactConfig,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<CompactReport> {
     let parts = partitions(lake).await?;
     let mut report = CompactReport::default();
     let total = parts.len();

@@ -319,7 +319,12 @@ pub async fn export(
             tracing::warn!(error = %e, "New partitions not registered; the compactor will.");
         }
     }
-    let at = decoded.created.unwrap_or_else(cauce_store::time::now_ms);
+    let now = cauce_store::time::now_ms();
+    if let Some(created) = decoded.created {
+        let behind = (now - created).max(0) as f64 / 1e3;
+        metrics::gauge!(cauce_store::metrics::EXPORT_LAG_SECONDS).set(behind);
+    }
+    let at = decoded.created.unwrap_or(now);
     if let Some(w) = archive_bad_changes(lake, &decoded.bad, at).await? {
         tracing::warn!(key = %w.key, rows = w.rows, "Bad stream records archived.");
         report.written.push(w);

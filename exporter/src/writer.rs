@@ -62,6 +62,16 @@ impl LakeWriter {
     /// file is written; on an error it stays for a retry (which writes the same names).
     pub async fn flush(&mut self, lake: &dyn Lake) -> Result<Vec<Written>> {
         let written = put_batches(lake, &partition_changes(&self.changes)?).await?;
+        let oldest = self
+            .changes
+            .iter()
+            .filter_map(|c| c.new_image.as_ref())
+            .map(|r| r.received_at())
+            .min();
+        if let Some(oldest) = oldest {
+            let behind = (cauce_store::time::now_ms() - oldest).max(0) as f64 / 1e3;
+            metrics::gauge!(cauce_store::metrics::EXPORT_LAG_SECONDS).set(behind);
+        }
         self.changes.clear();
         self.bytes = 0;
         Ok(written)
@@ -76,6 +86,7 @@ pub async fn put_batches(lake: &dyn Lake, batches: &[PartitionBatch]) -> Result<
         let key = pb.partition.key(&file_name(&pb.shard, &pb.first_sequence));
         let len = bytes.len();
         lake.put(&key, Bytes::from(bytes)).await?;
+        count_file(pb.partition.kind, pb.batch.num_rows(), len);
         written.push(Written {
             key,
             rows: pb.batch.num_rows(),
@@ -83,6 +94,15 @@ pub async fn put_batches(lake: &dyn Lake, batches: &[PartitionBatch]) -> Result<
         });
     }
     Ok(written)
+}
+
+/// Counts a file written to the lake.
+fn count_file(kind: cauce_store::Kind, rows: usize, bytes: usize) {
+    use cauce_store::metrics::{EXPORT_BYTES, EXPORT_FILES, EXPORT_ROWS};
+    let kind = kind.plural();
+    metrics::counter!(EXPORT_FILES, "kind" => kind).increment(1);
+    metrics::counter!(EXPORT_ROWS, "kind" => kind).increment(rows as u64);
+    metrics::counter!(EXPORT_BYTES, "kind" => kind).increment(bytes as u64);
 }
 
 /// A change that could not be exported, with its reason.
@@ -118,6 +138,7 @@ pub async fn archive_bad_changes(
     let key = bad_rows_key(at_ms, &first.shard, sequence);
     let bytes = body.len();
     lake.put(&key, Bytes::from(body)).await?;
+    metrics::counter!(cauce_store::metrics::EXPORT_BAD_ROWS).increment(bad.len() as u64);
     Ok(Some(Written {
         key,
         rows: bad.len(),

@@ -101,6 +101,72 @@ async fn a_lake_failure_reports_the_first_sequence_number() {
     );
 }
 
+/// The handler's metrics, as the Lambda prints them: EMF documents with the files, rows and
+/// bytes it wrote per kind, the bad rows, and how old the oldest record it wrote was.
+#[test]
+fn the_handler_prints_its_metrics_as_emf() {
+    use cauce_store::metrics::emf::Emf;
+    use cauce_store::metrics::{
+        EXPORT_BAD_ROWS, EXPORT_BYTES, EXPORT_FILES, EXPORT_LAG_SECONDS, EXPORT_ROWS,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LocalLake::new(dir.path());
+    let emf = Emf::new("Cauce", vec![("function".into(), "exporter".into())]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (response, _) = metrics::with_local_recorder(&emf, || {
+        cauce_store::metrics::describe();
+        rt.block_on(handle(FIXTURE, &lake, None))
+    });
+    assert!(response.batch_item_failures.is_empty());
+    let mut out = Vec::new();
+    emf.flush_to(&mut out).unwrap();
+    let docs: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let doc = |kind: Option<&str>| {
+        let found = docs
+            .iter()
+            .find(|d| d.get("kind").and_then(|k| k.as_str()) == kind);
+        found.unwrap_or_else(|| panic!("no document for {kind:?}: {docs:#?}"))
+    };
+    let (events, stories, plain) = (doc(Some("events")), doc(Some("stories")), doc(None));
+    assert_eq!(
+        (&events[EXPORT_FILES], &events[EXPORT_ROWS]),
+        (&1.0.into(), &1.0.into())
+    );
+    assert_eq!(
+        (&stories[EXPORT_FILES], &stories[EXPORT_ROWS]),
+        (&1.0.into(), &2.0.into())
+    );
+    let bytes = |d: &serde_json::Value| d[EXPORT_BYTES].as_f64().unwrap();
+    let listed = rt.block_on(lake.list("events/")).unwrap();
+    let sizes: u64 = listed.iter().map(|o| o.size).sum();
+    assert_eq!(bytes(events), sizes as f64);
+    assert_eq!(plain[EXPORT_BAD_ROWS], 1.0);
+    // The fixture's records were received in 2026-11: the lake is far behind them.
+    assert!(plain[EXPORT_LAG_SECONDS].as_f64().unwrap() > 0.0, "{plain}");
+    let meta = &events["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(meta["Namespace"], "Cauce");
+    assert_eq!(
+        meta["Dimensions"],
+        serde_json::json!([["function", "kind"]])
+    );
+    assert_eq!(events["function"], "exporter");
+    let units: std::collections::BTreeMap<&str, &str> = meta["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["Name"].as_str().unwrap(), m["Unit"].as_str().unwrap()))
+        .collect();
+    assert_eq!(units[EXPORT_BYTES], "Bytes");
+    assert_eq!(units[EXPORT_ROWS], "Count");
+}
+
 /// The fixture without its malformed record, plus an event whose `doc` strings carry escapes
 /// (quotes, a backslash, a non-ASCII character written as `\u00e9`).
 fn clean_fixture() -> String {

@@ -19,7 +19,7 @@ use std::time::Duration;
 use rand::Rng;
 use serde::Serialize;
 
-use cauce_store::{BadRow, PutOutcome, Record, RecordStore};
+use cauce_store::{BadRow, Kind, PutOutcome, Record, RecordStore};
 
 use crate::error::Result;
 use crate::queue::{Delivery, Envelope, Queue};
@@ -77,6 +77,8 @@ pub struct Report {
 }
 
 struct Decoded {
+    kind: Kind,
+    app_id: String,
     records: Vec<Record>,
     rejected: Vec<BadRow>,
 }
@@ -84,9 +86,39 @@ struct Decoded {
 fn decode(d: &Delivery) -> Result<Decoded> {
     let env = Envelope::decode(&d.body)?;
     Ok(Decoded {
+        kind: env.kind,
+        app_id: env.app_id.clone(),
         records: env.records(&d.sequence)?,
         rejected: env.rejected,
     })
+}
+
+/// Counts the items stored and deduplicated per kind and app: `outcomes` are the store's, in
+/// the order of the messages' records (`sources`: each message's kind, app and record count).
+fn count_outcomes(sources: &[(Kind, String, usize)], outcomes: &[PutOutcome]) {
+    use cauce_store::metrics::{app_label, ITEMS_DEDUPLICATED, ITEMS_STORED};
+    let mut rest = outcomes;
+    for (kind, app_id, n) in sources {
+        let (mine, after) = rest.split_at((*n).min(rest.len()));
+        rest = after;
+        let stored = mine
+            .iter()
+            .filter(|o| matches!(o, PutOutcome::Inserted | PutOutcome::Replaced))
+            .count();
+        let duplicates = mine
+            .iter()
+            .filter(|o| matches!(o, PutOutcome::Duplicate))
+            .count();
+        let (kind, app) = (kind.plural(), app_label(app_id));
+        if stored > 0 {
+            metrics::counter!(ITEMS_STORED, "kind" => kind, "app" => app.clone())
+                .increment(stored as u64);
+        }
+        if duplicates > 0 {
+            metrics::counter!(ITEMS_DEDUPLICATED, "kind" => kind, "app" => app)
+                .increment(duplicates as u64);
+        }
+    }
 }
 
 async fn store_all(
@@ -94,8 +126,9 @@ async fn store_all(
     items: impl IntoIterator<Item = Decoded>,
     counts: &mut Counts,
 ) -> Result<()> {
-    let (mut records, mut rejected) = (Vec::new(), Vec::new());
+    let (mut records, mut rejected, mut sources) = (Vec::new(), Vec::new(), Vec::new());
     for d in items {
+        sources.push((d.kind, d.app_id, d.records.len()));
         records.extend(d.records);
         rejected.extend(d.rejected);
     }
@@ -103,6 +136,7 @@ async fn store_all(
     if !records.is_empty() {
         let outcomes = store.put(records).await?;
         counts.add(&outcomes);
+        count_outcomes(&sources, &outcomes);
     }
     if archived > 0 {
         store.archive_rejected(rejected).await?;
@@ -127,6 +161,7 @@ pub async fn write_batch(
         },
         held: HashSet::new(),
     };
+    metrics::histogram!(cauce_store::metrics::WRITER_BATCH).record(deliveries.len() as f64);
     let mut decoded: Vec<Option<Decoded>> = Vec::with_capacity(deliveries.len());
     for (i, d) in deliveries.iter().enumerate() {
         match decode(d) {
@@ -185,6 +220,8 @@ impl<'a> Batch<'a> {
     fn hold(&mut self, i: usize, reason: String) {
         let d = &self.deliveries[i];
         tracing::warn!(message_id = %d.id, group = %d.group, error = %reason, "Write failed; the message will be retried.");
+        metrics::counter!(cauce_store::metrics::WRITER_FAILURES, "reason" => "transient")
+            .increment(1);
         self.held.insert(&self.deliveries[i].group);
         self.report.error.get_or_insert(reason);
     }
@@ -194,6 +231,7 @@ impl<'a> Batch<'a> {
         if self.is_held(i) {
             return;
         }
+        metrics::counter!(cauce_store::metrics::WRITER_FAILURES, "reason" => "poison").increment(1);
         if dead_letter(self.queue, &self.deliveries[i], &reason).await {
             self.report.statuses[i] = Status::DeadLettered;
         } else {
@@ -205,6 +243,7 @@ impl<'a> Batch<'a> {
 async fn dead_letter(queue: &dyn Queue, d: &Delivery, reason: &str) -> bool {
     match queue.dead_letter(d, reason).await {
         Ok(()) => {
+            metrics::counter!(cauce_store::metrics::DEAD_LETTERED).increment(1);
             tracing::warn!(message_id = %d.id, group = %d.group, reason, "Message dead-lettered.");
             true
         }

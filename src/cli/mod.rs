@@ -6,6 +6,7 @@ mod cost;
 mod demo;
 mod dlq;
 mod http;
+mod metrics;
 mod replay;
 mod report;
 mod serve;

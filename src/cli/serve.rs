@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use cauce_analytics::reporter;
 use cauce_analytics::{LakeSource, Scope, Settings};
 use cauce_exporter::embedded::{Embedded, EmbeddedConfig, CURSOR};
-use cauce_ingest::api::{router, ApiConfig, ApiState, FeedLag, LakeShelf, Tenancy};
+use cauce_ingest::api::{router, ApiConfig, ApiState, FeedLag, LakeShelf, MetricsAccess, Tenancy};
 use cauce_ingest::archive::local::LocalArchive;
 use cauce_ingest::auth::{CachedKeys, SqliteKeys};
 use cauce_ingest::queue::sqlite::{SqliteQueue, SqliteQueueConfig};
@@ -22,6 +22,7 @@ use cauce_store::sqlite::SqliteStore;
 
 use super::apps::open_keys;
 use super::http::{self, Guards};
+use super::metrics::{Access, Scrape};
 use super::tls::Tls;
 use super::DataArgs;
 
@@ -87,6 +88,10 @@ pub struct ServeArgs {
     /// Needs --tls-cert.
     #[arg(long, env = "CAUCE_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Who may read `GET /metrics` (Prometheus text): anyone who reaches the address, admin
+    /// keys only (`x-api-key`), or nobody (no route).
+    #[arg(long, env = "CAUCE_METRICS", value_enum, default_value_t = Access::Open)]
+    pub metrics: Access,
 }
 
 /// How often the hot store's expired records are deleted.
@@ -171,6 +176,9 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
     let store = Arc::new(SqliteStore::open(dir.join("store.db"))?);
     let queue_config = SqliteQueueConfig::default();
     let queue = Arc::new(SqliteQueue::open(dir.join("queue.db"), queue_config)?);
+    // Before the stages start, so that they record into it.
+    let scrape =
+        (args.metrics != Access::Off).then(|| Scrape::install(queue.clone(), (*store).clone()));
     let mut background = vec![tokio::spawn(poll(
         queue.clone(),
         store.clone(),
@@ -205,6 +213,13 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
     };
     if let Some(archive) = &archive {
         state = state.with_archive(Arc::new(archive.clone()));
+    }
+    if let Some(scrape) = scrape {
+        let access = match args.metrics {
+            Access::Admin => MetricsAccess::Admin,
+            _ => MetricsAccess::Open,
+        };
+        state = state.with_metrics(Arc::new(scrape), access);
     }
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {

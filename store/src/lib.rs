@@ -4,6 +4,7 @@
 //! * [`port::RecordStore`]: conditional put/upsert and the user timeline, with two adapters:
 //!   [`sqlite::SqliteStore`] (embedded, with its change log) and [`dynamo::DynamoStore`] (AWS).
 //! * [`change`]: the change feed, as the exporter consumes it.
+//! * [`metrics`]: the metrics vocabulary, and the EMF recorder of the Lambdas.
 //! * [`lake`]: the `Lake` port (a folder, or S3), the lake's key layout and its schema: what
 //!   every stage that reads or writes the lake shares.
 //!
@@ -20,6 +21,7 @@ pub mod error;
 pub mod faults;
 pub mod keys;
 pub mod lake;
+pub mod metrics;
 pub mod model;
 pub mod port;
 pub mod sqlite;

@@ -141,6 +141,13 @@ pub fn cli(data: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&cli_text(data, args)).expect("one JSON line")
 }
 
+/// Creates an app named `name` whose key has `role`: (app id, key).
+pub fn create_app(data: &Path, name: &str, role: &str) -> (String, String) {
+    let app = cli(data, &["apps", "create", "--name", name, "--role", role]);
+    let field = |f: &str| app[f].as_str().expect("apps create prints it").to_owned();
+    (field("app_id"), field("api_key"))
+}
+
 /// An HTTP client of a running server; answers of any status come back as (status, JSON).
 pub struct Client {
     agent: ureq::Agent,
@@ -210,14 +217,19 @@ impl Client {
 
     /// GETs `path`, with `key` if any.
     pub fn get(&self, path: &str, key: Option<&str>) -> (u16, Value) {
+        let (status, text) = self.get_text(path, key);
+        (status, serde_json::from_str(&text).unwrap())
+    }
+
+    /// GETs `path`, with `key` if any: (status, body as text).
+    pub fn get_text(&self, path: &str, key: Option<&str>) -> (u16, String) {
         let mut req = self.agent.get(format!("{}{path}", self.base));
         if let Some(k) = key {
             req = req.header("x-api-key", k);
         }
         let mut res = req.call().unwrap();
         let status = res.status().as_u16();
-        let json = serde_json::from_str(&res.body_mut().read_to_string().unwrap()).unwrap();
-        (status, json)
+        (status, res.body_mut().read_to_string().unwrap())
     }
 }
 

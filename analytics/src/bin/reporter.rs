@@ -4,6 +4,7 @@
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use cauce_analytics::{reporter::handle, ReporterSettings, Settings};
+use cauce_store::metrics::emf::Emf;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 fn main() -> Result<(), Error> {
@@ -11,11 +12,14 @@ fn main() -> Result<(), Error> {
     cauce_analytics::configure_polars();
     tokio::runtime::Runtime::new()?.block_on(async {
         lambda_runtime::tracing::init_default_subscriber();
+        let emf = Emf::install("reporter");
         let settings = ReporterSettings::from_env()?;
         let lake = cauce_store::lake::open(&settings.lake).await?;
         let (lake, settings) = (lake.as_ref(), &settings);
         run(service_fn(|e: LambdaEvent<EventBridgeEvent>| async move {
-            Ok::<_, Error>(handle(lake, settings, &Settings::default(), &e.payload).await?)
+            let defaults = Settings::default();
+            let run = handle(lake, settings, &defaults, &e.payload);
+            Ok::<_, Error>(emf.flushing(run).await?)
         }))
         .await
     })

@@ -1,7 +1,8 @@
 //! The access log: one line per HTTP request, target `cauce::access`, at `info`, with the
 //! method, the route (its pattern, so no user id from a path), the status, the app, the items
 //! accepted and rejected (batch routes) and the latency. Never a key, a header or a payload.
-//! `CAUCE_LOG=info,cauce::access=off` turns it off.
+//! `CAUCE_LOG=info,cauce::access=off` turns it off. The latency also goes to the
+//! `cauce_request_duration_seconds` histogram, by route pattern and status.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -61,11 +62,18 @@ pub(super) async fn log(mut req: Request, next: Next) -> Response {
     let route = res.extensions().get::<Route>().map(|r| r.0.as_str());
     let app_id = note.0.lock().unwrap_or_else(|p| p.into_inner()).take();
     let items = res.extensions().get::<Items>();
+    let status = res.status().as_u16();
+    metrics::histogram!(
+        cauce_store::metrics::REQUEST_DURATION,
+        "route" => route.unwrap_or("unmatched").to_owned(),
+        "status" => status.to_string(),
+    )
+    .record(latency_ms / 1e3);
     tracing::info!(
         target: "cauce::access",
         method = %method,
         route = route.unwrap_or("-"),
-        status = res.status().as_u16(),
+        status,
         app_id = app_id.as_deref().unwrap_or("-"),
         accepted = items.map(|i| i.accepted),
         rejected = items.map(|i| i.rejected),

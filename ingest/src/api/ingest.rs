@@ -262,6 +262,7 @@ async fn ingest(
         }
     }
     let rejected = parsed.rejected;
+    count_items(kind, &app_id, accepted, &rejected);
     let (status, error) = match (accepted, rejected.len()) {
         (_, 0) => (StatusCode::ACCEPTED, None),
         (0, _) => (StatusCode::BAD_REQUEST, Some("no_valid_items".to_owned())),
@@ -283,6 +284,23 @@ async fn ingest(
         }),
     )
         .into_response())
+}
+
+/// Counts a batch's accepted items, and its rejected ones by error code.
+fn count_items(kind: Kind, app_id: &str, accepted: usize, rejected: &[Rejection]) {
+    use cauce_store::metrics::{app_label, ITEMS_ACCEPTED, ITEMS_REJECTED};
+    let (kind, app) = (kind.plural(), app_label(app_id));
+    if accepted > 0 {
+        metrics::counter!(ITEMS_ACCEPTED, "kind" => kind, "app" => app.clone())
+            .increment(accepted as u64);
+    }
+    let mut codes: Vec<&str> = rejected.iter().map(|r| r.error.as_str()).collect();
+    codes.sort_unstable();
+    for run in codes.chunk_by(|a, b| a == b) {
+        let code = run[0].to_owned();
+        metrics::counter!(ITEMS_REJECTED, "kind" => kind, "code" => code, "app" => app.clone())
+            .increment(run.len() as u64);
+    }
 }
 
 /// The response body of a timeline request.

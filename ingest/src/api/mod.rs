@@ -17,7 +17,8 @@ pub mod tenant;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -112,6 +113,22 @@ impl Backlog for FeedLag {
     }
 }
 
+/// The Prometheus page of `GET /metrics`, where a deployment serves one (`cauce serve`).
+#[async_trait]
+pub trait MetricsPage: Send + Sync {
+    /// The page, in Prometheus' text format.
+    async fn render(&self) -> Result<String>;
+}
+
+/// Who may read `GET /metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsAccess {
+    /// Anyone who can reach the address (as most exporters do; put it behind the network).
+    Open,
+    /// Callers with an admin key only.
+    Admin,
+}
+
 /// Everything a request handler needs.
 pub struct ApiState {
     /// Where accepted items go.
@@ -130,6 +147,8 @@ pub struct ApiState {
     pub reports: Option<Arc<dyn ReportShelf>>,
     /// The raw archive of request bodies, where this deployment keeps one.
     pub archive: Option<Arc<dyn RawArchive>>,
+    /// `GET /metrics`, where this deployment serves it.
+    pub metrics: Option<(Arc<dyn MetricsPage>, MetricsAccess)>,
     rate: RateLimits,
     auth_failures: AuthFailures,
 }
@@ -154,6 +173,7 @@ impl ApiState {
             backlogs: Vec::new(),
             reports: None,
             archive: None,
+            metrics: None,
         }
     }
 
@@ -166,6 +186,12 @@ impl ApiState {
     /// Serves `GET /v1/reports` from `shelf`.
     pub fn with_reports(mut self, shelf: Arc<dyn ReportShelf>) -> Self {
         self.reports = Some(shelf);
+        self
+    }
+
+    /// Serves `GET /metrics` from `page`, to the callers `access` lets in.
+    pub fn with_metrics(mut self, page: Arc<dyn MetricsPage>, access: MetricsAccess) -> Self {
+        self.metrics = Some((page, access));
         self
     }
 
@@ -195,6 +221,9 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/users/{user_id}/timeline", get(ingest::timeline))
         .route("/v1/reports", get(reports::list_reports))
         .route("/v1/reports/{name}", get(reports::get_report));
+    if state.metrics.is_some() {
+        router = router.route("/metrics", get(metrics));
+    }
     if state.admin.is_some() {
         router = router
             .route(
@@ -217,6 +246,30 @@ pub fn router(state: Arc<ApiState>) -> Router {
 
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// The Prometheus page; with [`MetricsAccess::Admin`], for admin keys only.
+async fn metrics(State(api): State<Arc<ApiState>>, req: Request) -> Response {
+    let Some((page, access)) = &api.metrics else {
+        return not_found().await.into_response();
+    };
+    if *access == MetricsAccess::Admin {
+        let (mut parts, _) = req.into_parts();
+        if let Err(e) = Caller::<tenant::Manage>::from_request_parts(&mut parts, &api).await {
+            return e.into_response();
+        }
+    }
+    match page.render().await {
+        Ok(text) => (
+            [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "The metrics page failed.");
+            ApiError::backend(&e).into_response()
+        }
+    }
 }
 
 /// `{"status": "ok", "pending", "dead_letters"}`; when a backend cannot answer, 503 with a

@@ -4,13 +4,21 @@
 
 use std::sync::Arc;
 
+use axum::middleware::map_response;
+use axum::response::Response;
 use cauce_ingest::config::{AwsSettings, Needs};
 use cauce_ingest::lambda::api_router;
+use cauce_store::metrics::emf::Emf;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    let emf = Emf::install("api");
     let (settings, aws) = AwsSettings::load(Needs::API).await?;
     let state = settings.api_state(&aws).await?;
-    lambda_http::run(api_router(Arc::new(state))).await
+    let flush = move |res: Response| async move {
+        emf.flush();
+        res
+    };
+    lambda_http::run(api_router(Arc::new(state)).layer(map_response(flush))).await
 }

@@ -66,6 +66,7 @@ enum Command {
     Replay(Vec<String>),
     Pending,
     DeadLettered,
+    OldestAt,
     Close,
 }
 
@@ -253,6 +254,20 @@ fn run(
                 upd.execute(params![d.id, d.receive_count, now + retry_in_ms, reason])?;
             }
             Ok(Reply::Done)
+        }
+        Command::OldestAt => {
+            // The oldest message's first item (or bad row) carries when the API took it.
+            let at: Option<i64> = tx
+                .query_row(
+                    "SELECT COALESCE(json_extract(body, '$.items[0].received_at'),
+                                     json_extract(body, '$.rejected[0].received_at'))
+                     FROM messages ORDER BY id LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
+            Ok(Reply::Count(at.unwrap_or(0).max(0) as u64))
         }
         Command::DeadLettered => {
             let n: i64 = tx.query_row("SELECT COUNT(*) FROM dead_letters", [], |r| r.get(0))?;
@@ -449,6 +464,18 @@ impl Queue for SqliteQueue {
         match self.call(Command::DeadLettered).await? {
             Reply::Count(n) => Ok(n),
             _ => unreachable!("dead_lettered replies with a count"),
+        }
+    }
+}
+
+impl SqliteQueue {
+    /// When the API took the oldest message still in the queue (epoch ms); `None` when the
+    /// queue is empty.
+    pub async fn oldest_received_at(&self) -> Result<Option<i64>> {
+        match self.call(Command::OldestAt).await? {
+            Reply::Count(0) => Ok(None),
+            Reply::Count(at) => Ok(Some(at as i64)),
+            _ => unreachable!("oldest_received_at replies with a count"),
         }
     }
 }

@@ -360,6 +360,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         raw_archive: true,
         tls_cert: None,
         tls_key: None,
+        metrics: super::metrics::Access::Off,
     };
     let server = serve::start(&serve_args).await?;
     let mut apps = Vec::with_capacity(args.apps);
