@@ -112,6 +112,7 @@ module "api" {
     CAUCE_LAKE                           = module.lake.lake_url
     CAUCE_RAW_STREAM                     = module.lake.raw_stream_name
     CAUCE_GROUP_BUCKETS                  = tostring(var.group_buckets)
+    CAUCE_METRICS_APPS                   = tostring(var.metrics_apps)
     AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH = "true"
   }
   statements = [
@@ -154,6 +155,7 @@ module "writer" {
     CAUCE_DLQ_URL      = module.queue.dlq_url
     CAUCE_TABLE_PREFIX = module.tables.prefix
     CAUCE_TTL_DAYS     = tostring(var.ttl_days)
+    CAUCE_METRICS_APPS = tostring(var.metrics_apps)
   }
   statements = [
     { sid = "Consume", actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"], resources = [module.queue.arn] },
@@ -257,4 +259,45 @@ module "schedules" {
   report_hourly   = var.report_hourly
   dead_letter_arn = aws_sqs_queue.jobs_dlq.arn
   kms_key_arn     = aws_kms_key.this.arn
+}
+
+locals {
+  functions = {
+    api        = module.api.function_name
+    authorizer = module.authorizer.function_name
+    writer     = module.writer.function_name
+    exporter   = module.exporter.function_name
+    compactor  = module.compactor.function_name
+    reporter   = module.reporter.function_name
+  }
+}
+
+module "observability" {
+  source      = "./modules/observability"
+  name        = var.name
+  functions   = local.functions
+  queue_name  = module.queue.name
+  api_name    = module.ingest_api.name
+  stage_name  = module.ingest_api.stage_name
+  table_names = module.tables.names
+  kms_key_arn = aws_kms_key.this.arn
+  dead_letter_queues = {
+    ingest          = module.queue.dlq_name
+    jobs            = aws_sqs_queue.jobs_dlq.name
+    stream_failures = module.stream_export.stream_failures_name
+  }
+  alarm_emails = var.alarm_emails
+  tags         = var.tags
+}
+
+module "edge" {
+  source               = "./modules/edge"
+  name                 = var.name
+  stage_arn            = module.ingest_api.stage_arn
+  rate_limit_per_ip    = var.waf_rate_limit_per_ip
+  kms_key_arn          = aws_kms_key.this.arn
+  log_retention_days   = var.log_retention_days
+  shield_advanced      = var.shield_advanced
+  shield_resource_arns = var.shield_resource_arns
+  tags                 = var.tags
 }

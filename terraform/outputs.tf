@@ -65,14 +65,7 @@ output "usage_plan_ids" {
 
 output "functions" {
   description = "The Lambda functions' names, by role."
-  value = {
-    api        = module.api.function_name
-    authorizer = module.authorizer.function_name
-    writer     = module.writer.function_name
-    exporter   = module.exporter.function_name
-    compactor  = module.compactor.function_name
-    reporter   = module.reporter.function_name
-  }
+  value       = local.functions
 }
 
 output "kms_key_arn" {
@@ -95,4 +88,24 @@ output "iam_actions" {
 output "stream_failures_url" {
   description = "The SQS queue where the exporter's event source mappings send the stream batches they gave up on (the on-failure destination)."
   value       = module.stream_export.stream_failures_url
+}
+
+output "alarm_topic_arn" {
+  description = "The SNS topic every alarm notifies: subscribe the on-call's pager to it."
+  value       = module.observability.topic_arn
+}
+
+output "alarms" {
+  description = "Every alarm: its metric, threshold and comparison."
+  value       = module.observability.alarms
+}
+
+output "dashboard_name" {
+  description = "The CloudWatch dashboard."
+  value       = module.observability.dashboard_name
+}
+
+output "web_acl_arn" {
+  description = "The WAF web ACL in front of the API."
+  value       = module.edge.web_acl_arn
 }

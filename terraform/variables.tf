@@ -92,6 +92,36 @@ variable "log_retention_days" {
   default     = 30
 }
 
+variable "alarm_emails" {
+  description = "Addresses the alarms notify by email (each confirms its subscription); other channels subscribe to the `alarm_topic_arn` output."
+  type        = list(string)
+  default     = []
+}
+
+variable "metrics_apps" {
+  description = "Apps that get their own `app` dimension on Cauce's item metrics (the first ones each Lambda sees; the rest are `other`). Each app × kind × metric is a CloudWatch custom metric (about US$0.30 a month each), so 0, one `all` value, is the default."
+  type        = number
+  default     = 0
+}
+
+variable "waf_rate_limit_per_ip" {
+  description = "Requests one client address may make in any 5 minutes before WAF blocks it."
+  type        = number
+  default     = 20000
+}
+
+variable "shield_advanced" {
+  description = "Protect `shield_resource_arns` with AWS Shield Advanced (US$3,000 a month, one-year commitment): off by default."
+  type        = bool
+  default     = false
+}
+
+variable "shield_resource_arns" {
+  description = "With shield_advanced: the CloudFront distribution or Route 53 zone in front of the API (a regional REST API cannot be protected itself)."
+  type        = list(string)
+  default     = []
+}
+
 variable "force_destroy" {
   description = "Whether destroy may delete buckets with objects in them and tables (which are otherwise deletion-protected): test environments only."
   type        = bool

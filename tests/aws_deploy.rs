@@ -103,8 +103,11 @@ impl Deployment {
             "lambda",
             "s3",
             "scheduler",
+            "shield",
+            "sns",
             "sqs",
             "sts",
+            "wafv2",
         ];
         let endpoints: String = services
             .iter()
@@ -470,6 +473,10 @@ async fn terraform_on_moto_runs_the_whole_serverless_pipeline() {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
     let deployment = Deployment::apply(&endpoint);
     let aws = cauce_store::aws::sdk_config().await;
+    // The guards came up with the pipeline: the alarms, and the web ACL on the stage.
+    let alarms = deployment.out("alarms").as_object().unwrap();
+    assert_eq!(alarms.len(), 24, "{alarms:?}");
+    assert!(deployment.text("web_acl_arn").contains(":regional/webacl/"));
     let stream_arns = deployment.out("stream_arns").clone();
     let settings = AwsSettings {
         queue_url: deployment.text("queue_url"),

@@ -154,7 +154,7 @@ fn the_handler_prints_its_metrics_as_emf() {
     assert_eq!(meta["Namespace"], "Cauce");
     assert_eq!(
         meta["Dimensions"],
-        serde_json::json!([["function", "kind"]])
+        serde_json::json!([["function", "kind"], ["function"]])
     );
     assert_eq!(events["function"], "exporter");
     let units: std::collections::BTreeMap<&str, &str> = meta["Metrics"]

@@ -311,3 +311,208 @@ run "least_privilege" {
     error_message = "The reporter reads the lake only."
   }
 }
+
+run "alarms_and_dashboard" {
+  command = apply
+
+  override_resource {
+    target = aws_sns_topic.alarms
+    values = { arn = "arn:aws:sns:us-east-1:123456789012:cauce-test-alarms" }
+  }
+
+  module {
+    source = "./modules/observability"
+  }
+
+  variables {
+    functions = {
+      api      = "f-api", authorizer = "f-authorizer", writer = "f-writer",
+      exporter = "f-exporter", compactor = "f-compactor", reporter = "f-reporter",
+    }
+    queue_name         = "cauce-test-ingest.fifo"
+    dead_letter_queues = { ingest = "cauce-test-ingest-dlq.fifo", jobs = "cauce-test-jobs-dlq", stream_failures = "cauce-test-stream-failures" }
+    api_name           = "cauce-test"
+    stage_name         = "v1"
+    table_names        = { events = "cauce-test-events", stories = "cauce-test-stories", tests = "cauce-test-tests" }
+    alarm_emails       = ["oncall@example.com"]
+  }
+
+  assert {
+    condition     = length(output.alarms) == 24
+    error_message = "3 dead-letter queues, queue age, iterator age, errors and throttles for 6 functions, API 5xx and p99, 3 tables, 2 bad-row alarms."
+  }
+
+  assert {
+    condition = alltrue([for a in concat(
+      values(aws_cloudwatch_metric_alarm.dead_letters), values(aws_cloudwatch_metric_alarm.errors),
+      values(aws_cloudwatch_metric_alarm.throttles), values(aws_cloudwatch_metric_alarm.dynamodb_throttles),
+      [aws_cloudwatch_metric_alarm.queue_age, aws_cloudwatch_metric_alarm.iterator_age, aws_cloudwatch_metric_alarm.api_5xx,
+      aws_cloudwatch_metric_alarm.api_p99, aws_cloudwatch_metric_alarm.bad_rows, aws_cloudwatch_metric_alarm.export_bad_rows],
+      ) : toset(a.alarm_actions) == toset([aws_sns_topic.alarms.arn]) && toset(a.ok_actions) == toset([aws_sns_topic.alarms.arn])
+    ])
+    error_message = "Every alarm notifies the topic when it fires and when it is OK again."
+  }
+
+  assert {
+    condition = alltrue([for q in ["ingest", "jobs", "stream_failures"] : output.alarms["cauce-test-dead-letters-${q}"] == {
+      namespace = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", threshold = 0, comparison = "GreaterThanThreshold"
+    }]) && aws_cloudwatch_metric_alarm.dead_letters["jobs"].dimensions.QueueName == "cauce-test-jobs-dlq"
+    error_message = "A message in any dead-letter queue alarms."
+  }
+
+  assert {
+    condition = output.alarms["cauce-test-queue-oldest-age"] == {
+      namespace = "AWS/SQS", metric = "ApproximateAgeOfOldestMessage", threshold = 300, comparison = "GreaterThanThreshold"
+    } && aws_cloudwatch_metric_alarm.queue_age.dimensions.QueueName == "cauce-test-ingest.fifo"
+    error_message = "The ingest queue's oldest message over 5 minutes alarms."
+  }
+
+  assert {
+    condition = output.alarms["cauce-test-exporter-iterator-age"] == {
+      namespace = "AWS/Lambda", metric = "IteratorAge", threshold = 120000, comparison = "GreaterThanThreshold"
+    } && aws_cloudwatch_metric_alarm.iterator_age.dimensions.FunctionName == "f-exporter"
+    error_message = "The exporter's iterator age (ms) over 2 minutes alarms."
+  }
+
+  assert {
+    condition = alltrue([for f, name in var.functions : (
+      output.alarms["cauce-test-${f}-errors"] == { namespace = "AWS/Lambda", metric = "Errors", threshold = 0, comparison = "GreaterThanThreshold" } &&
+      output.alarms["cauce-test-${f}-throttles"] == { namespace = "AWS/Lambda", metric = "Throttles", threshold = 0, comparison = "GreaterThanThreshold" } &&
+      aws_cloudwatch_metric_alarm.errors[f].dimensions.FunctionName == name
+    )])
+    error_message = "Each function's errors and throttles alarm."
+  }
+
+  assert {
+    condition = output.alarms["cauce-test-api-5xx-rate"] == {
+      namespace = "AWS/ApiGateway", metric = "5XXError", threshold = 0.01, comparison = "GreaterThanThreshold"
+      } && aws_cloudwatch_metric_alarm.api_5xx.statistic == "Average" && aws_cloudwatch_metric_alarm.api_p99.extended_statistic == "p99" && output.alarms["cauce-test-api-p99-latency"] == {
+      namespace = "AWS/ApiGateway", metric = "Latency", threshold = 1000, comparison = "GreaterThanThreshold"
+    } && aws_cloudwatch_metric_alarm.api_p99.dimensions == tomap({ ApiName = "cauce-test", Stage = "v1" })
+    error_message = "The API's 5xx rate over 1% and p99 latency over 1 s alarm."
+  }
+
+  assert {
+    condition = alltrue([for t in ["events", "stories", "tests"] : output.alarms["cauce-test-dynamodb-throttles-${t}"].metric == "reads + writes"]) && toset([
+      for q in aws_cloudwatch_metric_alarm.dynamodb_throttles["events"].metric_query : one(q.metric).metric_name if length(q.metric) > 0
+    ]) == toset(["ReadThrottleEvents", "WriteThrottleEvents"])
+    error_message = "Read or write throttles on any table alarm."
+  }
+
+  assert {
+    condition = aws_cloudwatch_metric_alarm.bad_rows.threshold == 0.05 && toset([
+      for q in aws_cloudwatch_metric_alarm.bad_rows.metric_query : [one(q.metric).namespace, one(q.metric).metric_name, one(q.metric).dimensions.function] if length(q.metric) > 0
+    ]) == toset([["Cauce", "cauce_items_accepted_total", "f-api"], ["Cauce", "cauce_items_rejected_total", "f-api"]])
+    error_message = "Over 5% of items rejected alarms, from the api function's EMF metrics."
+  }
+
+  assert {
+    condition = output.alarms["cauce-test-export-bad-rows"] == {
+      namespace = "Cauce", metric = "cauce_export_bad_rows_total", threshold = 0, comparison = "GreaterThanThreshold"
+    }
+    error_message = "Any record the exporter cannot export alarms."
+  }
+
+  assert {
+    condition     = aws_sns_topic.alarms.kms_master_key_id == var.kms_key_arn && aws_sns_topic_subscription.email["oncall@example.com"].protocol == "email"
+    error_message = "The topic is encrypted and the on-call address subscribed."
+  }
+
+  assert {
+    condition = (
+      length(jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets[0].properties.alarms) == 24 &&
+      contains([for w in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : try(w.properties.title, "")], "Lake")
+    )
+    error_message = "The dashboard shows every alarm and the pipeline's metrics."
+  }
+}
+
+run "edge_protection" {
+  command = apply
+
+  override_resource {
+    target = aws_wafv2_web_acl.this
+    values = { arn = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/cauce-test/1" }
+  }
+
+  override_resource {
+    target = aws_wafv2_regex_pattern_set.too_long
+    values = { arn = "arn:aws:wafv2:us-east-1:123456789012:regional/regexpatternset/cauce-test/2" }
+  }
+
+  override_resource {
+    target = aws_cloudwatch_log_group.waf
+    values = { arn = "arn:aws:logs:us-east-1:123456789012:log-group:aws-waf-logs-cauce-test" }
+  }
+
+  module {
+    source = "./modules/edge"
+  }
+
+  variables {
+    stage_arn = "arn:aws:apigateway:us-east-1::/restapis/abc/stages/v1"
+  }
+
+  assert {
+    condition     = toset([for r in aws_wafv2_web_acl.this.rule : r.name]) == toset(["common", "known-bad-inputs", "rate-per-ip", "body-too-large"])
+    error_message = "The managed common and known-bad-inputs groups, the rate per address and the body limit."
+  }
+
+  assert {
+    condition = one([
+      for r in aws_wafv2_web_acl.this.rule : one(one(r.statement).rate_based_statement) if r.name == "rate-per-ip"
+    ]).limit == 20000 && one([for r in aws_wafv2_web_acl.this.rule : length(one(r.action).block) if r.name == "rate-per-ip"]) == 1
+    error_message = "20,000 requests per 5 minutes per address, then blocked."
+  }
+
+  assert {
+    condition = one([
+      for r in aws_wafv2_web_acl.this.rule : one(one(one(r.statement).managed_rule_group_statement).rule_action_override).name if r.name == "common"
+    ]) == "SizeRestrictions_BODY"
+    error_message = "The common group's 8 KB body rule counts instead of blocking 1 MiB batches."
+  }
+
+  assert {
+    condition = (
+      can(regex(output.body_limit_regex, "1048577")) && can(regex(output.body_limit_regex, "2000000")) &&
+      can(regex(output.body_limit_regex, "10485760")) && can(regex(output.body_limit_regex, "1049000")) &&
+      !can(regex(output.body_limit_regex, "1048576")) && !can(regex(output.body_limit_regex, "999999")) &&
+      !can(regex(output.body_limit_regex, "1048570")) && !can(regex(output.body_limit_regex, "512"))
+    )
+    error_message = "WAF blocks a Content-Length above 1 MiB, and only that."
+  }
+
+  assert {
+    condition     = aws_wafv2_web_acl_association.stage.resource_arn == var.stage_arn && startswith(aws_cloudwatch_log_group.waf.name, "aws-waf-logs-")
+    error_message = "The ACL guards the stage and logs to a WAF log group."
+  }
+
+  assert {
+    condition     = toset([for f in aws_wafv2_web_acl_logging_configuration.this.redacted_fields : one(f.single_header).name]) == toset(["x-api-key", "authorization"])
+    error_message = "The WAF log never holds a key or a token."
+  }
+
+  assert {
+    condition     = length(aws_shield_protection.this) == 0
+    error_message = "Shield Advanced is off unless asked for."
+  }
+}
+
+run "shield_advanced_behind_a_flag" {
+  command = plan
+
+  module {
+    source = "./modules/edge"
+  }
+
+  variables {
+    stage_arn            = "arn:aws:apigateway:us-east-1::/restapis/abc/stages/v1"
+    shield_advanced      = true
+    shield_resource_arns = ["arn:aws:cloudfront::123456789012:distribution/EDFDVBD6EXAMPLE"]
+  }
+
+  assert {
+    condition     = [for p in aws_shield_protection.this : p.resource_arn] == ["arn:aws:cloudfront::123456789012:distribution/EDFDVBD6EXAMPLE"]
+    error_message = "With the flag, the distribution in front of the API is protected."
+  }
+}

@@ -3,7 +3,8 @@
 //! CloudWatch Logs turns into metrics: no API call, nothing on the request's path.
 //!
 //! One document per label set: the labels are its dimensions, beside the process's own
-//! (`function`). A counter's value is its increase since the last flush; a gauge appears when
+//! (`function`), with a second dimension set of the process's own alone, so that CloudWatch
+//! also keeps each metric's total per function (what the alarms watch). A counter's value is its increase since the last flush; a gauge appears when
 //! it was set since the last flush; a histogram's values go as an array (at most 100 a
 //! document, as the format allows; more go in further documents).
 
@@ -200,6 +201,11 @@ impl Emf {
         let mut doc = Map::new();
         let dims = self.dimensions.iter().chain(labels);
         let names: Vec<&str> = dims.clone().map(|(k, _)| k.as_str()).collect();
+        // With labels, also the process's dimensions alone: the roll-up an alarm watches.
+        let mut sets = vec![names];
+        if !labels.is_empty() {
+            sets.push(self.dimensions.iter().map(|(k, _)| k.as_str()).collect());
+        }
         let definitions: Vec<Value> = metrics
             .iter()
             .map(|(name, _)| json!({"Name": name, "Unit": unit_name(units.get(*name))}))
@@ -210,7 +216,7 @@ impl Emf {
                 "Timestamp": timestamp_ms,
                 "CloudWatchMetrics": [{
                     "Namespace": self.namespace,
-                    "Dimensions": [names],
+                    "Dimensions": sets,
                     "Metrics": definitions,
                 }],
             }),
@@ -352,7 +358,7 @@ mod tests {
         let events = docs.iter().find(|d| d["kind"] == "events").unwrap();
         assert_eq!(
             events["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
-            json!([["function", "app", "kind"]])
+            json!([["function", "app", "kind"], ["function"]])
         );
         assert_eq!(events[crate::metrics::ITEMS_ACCEPTED], 5.0);
         assert_eq!(events["app"], "shop");

@@ -27,3 +27,13 @@ output "access_log_group" {
   description = "The access log group."
   value       = aws_cloudwatch_log_group.access.name
 }
+
+output "name" {
+  description = "The REST API's name (the `ApiName` of its CloudWatch metrics)."
+  value       = aws_api_gateway_rest_api.this.name
+}
+
+output "stage_name" {
+  description = "The stage's name (the `Stage` of its CloudWatch metrics)."
+  value       = aws_api_gateway_stage.this.stage_name
+}

@@ -27,3 +27,8 @@ output "clients_arn" {
   description = "The clients table's ARN."
   value       = aws_dynamodb_table.clients.arn
 }
+
+output "names" {
+  description = "Each table's name, by kind, and the bad rows' table (`bad_rows`)."
+  value       = merge({ for k, t in aws_dynamodb_table.kind : k => t.name }, { bad_rows = aws_dynamodb_table.bad_rows.name })
+}
