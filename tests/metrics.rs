@@ -160,3 +160,23 @@ fn metrics_admin_needs_an_admin_key_and_off_has_no_route() {
     let (status, body) = Client::new(&server.base).get("/metrics", None);
     assert_eq!((status, &body["error"]), (404, &json!("not_found")));
 }
+
+/// The README's metric table names every metric the code records, with its unit and labels.
+#[test]
+fn the_readme_documents_every_metric() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for m in cauce_store::metrics::CATALOG {
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}` |", m.name)))
+            .unwrap_or_else(|| panic!("{} is not in the README's metric table", m.name));
+        for label in m.labels {
+            assert!(
+                row.contains(&format!("`{label}`")),
+                "{}: label {label} missing: {row}",
+                m.name
+            );
+        }
+    }
+}
