@@ -477,7 +477,9 @@ async fn terraform_on_moto_runs_the_whole_serverless_pipeline() {
     let alarms = deployment.out("alarms").as_object().unwrap();
     // 24 as in the module's own test, and the throttles of the bad-rows table.
     assert_eq!(alarms.len(), 25, "{alarms:?}");
-    assert!(alarms.keys().any(|a| a.ends_with("-dynamodb-throttles-bad_rows")));
+    assert!(alarms
+        .keys()
+        .any(|a| a.ends_with("-dynamodb-throttles-bad_rows")));
     assert!(deployment.text("web_acl_arn").contains(":regional/webacl/"));
     let stream_arns = deployment.out("stream_arns").clone();
     let settings = AwsSettings {
