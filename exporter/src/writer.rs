@@ -62,16 +62,6 @@ impl LakeWriter {
     /// file is written; on an error it stays for a retry (which writes the same names).
     pub async fn flush(&mut self, lake: &dyn Lake) -> Result<Vec<Written>> {
         let written = put_batches(lake, &partition_changes(&self.changes)?).await?;
-        let oldest = self
-            .changes
-            .iter()
-            .filter_map(|c| c.new_image.as_ref())
-            .map(|r| r.received_at())
-            .min();
-        if let Some(oldest) = oldest {
-            let behind = (cauce_store::time::now_ms() - oldest).max(0) as f64 / 1e3;
-            metrics::gauge!(cauce_store::metrics::EXPORT_LAG_SECONDS).set(behind);
-        }
         self.changes.clear();
         self.bytes = 0;
         Ok(written)

@@ -85,7 +85,8 @@ impl Scrape {
         let oldest = self.queue.oldest_received_at().await?;
         metrics::gauge!(QUEUE_OLDEST_AGE).set(oldest.map_or(0.0, age));
         let cursor = self.store.cursor(CURSOR).await?;
-        metrics::gauge!(EXPORT_LAG_RECORDS).set(self.store.lag(CURSOR).await? as f64);
+        let last = self.store.last_change().await?;
+        metrics::gauge!(EXPORT_LAG_RECORDS).set(last.saturating_sub(cursor) as f64);
         // The oldest change the lake does not have yet: how far behind it is, now.
         let next = self.store.change_batch(cursor, 1, 1).await?;
         let behind = next.changes.first().and_then(|c| c.record());

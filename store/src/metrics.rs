@@ -39,7 +39,8 @@ pub const WRITER_FAILURES: &str = "cauce_writer_failures_total";
 pub const DEAD_LETTERED: &str = "cauce_dead_lettered_total";
 /// Changes the exporter has not yet written to the lake (embedded change feed).
 pub const EXPORT_LAG_RECORDS: &str = "cauce_export_lag_records";
-/// Age of the oldest record in the files the exporter just wrote: how far the lake is behind.
+/// How far the lake is behind: the age of the oldest change not yet in it (embedded, measured
+/// at each scrape), or of the oldest record in the batch just written (the Lambda).
 pub const EXPORT_LAG_SECONDS: &str = "cauce_export_lag_seconds";
 /// Parquet files written to the lake. Labels: `kind`.
 pub const EXPORT_FILES: &str = "cauce_export_files_total";
@@ -121,7 +122,7 @@ pub const CATALOG: &[Metric] = &[
     metric(WRITER_FAILURES, Counter, Unit::Count, &["reason"], "Messages the writer could not store: transient (retried) or poison (dead-lettered)."),
     metric(DEAD_LETTERED, Counter, Unit::Count, &[], "Messages moved to the dead letters."),
     metric(EXPORT_LAG_RECORDS, Gauge, Unit::Count, &[], "Changes not yet in the lake (embedded change feed)."),
-    metric(EXPORT_LAG_SECONDS, Gauge, Unit::Seconds, &[], "Age of the oldest record in the files just written to the lake."),
+    metric(EXPORT_LAG_SECONDS, Gauge, Unit::Seconds, &[], "How far the lake is behind: age of the oldest record not yet in it (embedded) or in the batch just written (Lambda)."),
     metric(EXPORT_FILES, Counter, Unit::Count, &["kind"], "Parquet files written to the lake."),
     metric(EXPORT_BYTES, Counter, Unit::Bytes, &["kind"], "Bytes of Parquet written to the lake."),
     metric(EXPORT_ROWS, Counter, Unit::Count, &["kind"], "Rows written to the lake."),

@@ -343,12 +343,8 @@ run "alarms_and_dashboard" {
   }
 
   assert {
-    condition = alltrue([for a in concat(
-      values(aws_cloudwatch_metric_alarm.dead_letters), values(aws_cloudwatch_metric_alarm.errors),
-      values(aws_cloudwatch_metric_alarm.throttles), values(aws_cloudwatch_metric_alarm.dynamodb_throttles),
-      [aws_cloudwatch_metric_alarm.queue_age, aws_cloudwatch_metric_alarm.iterator_age, aws_cloudwatch_metric_alarm.api_5xx,
-      aws_cloudwatch_metric_alarm.api_p99, aws_cloudwatch_metric_alarm.bad_rows, aws_cloudwatch_metric_alarm.export_bad_rows],
-      ) : toset(a.alarm_actions) == toset([aws_sns_topic.alarms.arn]) && toset(a.ok_actions) == toset([aws_sns_topic.alarms.arn])
+    condition = alltrue([for a in concat(values(aws_cloudwatch_metric_alarm.metric), values(aws_cloudwatch_metric_alarm.math)) :
+      toset(a.alarm_actions) == toset([aws_sns_topic.alarms.arn]) && toset(a.ok_actions) == toset([aws_sns_topic.alarms.arn])
     ])
     error_message = "Every alarm notifies the topic when it fires and when it is OK again."
   }
@@ -356,21 +352,21 @@ run "alarms_and_dashboard" {
   assert {
     condition = alltrue([for q in ["ingest", "jobs", "stream_failures"] : output.alarms["cauce-test-dead-letters-${q}"] == {
       namespace = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", threshold = 0, comparison = "GreaterThanThreshold"
-    }]) && aws_cloudwatch_metric_alarm.dead_letters["jobs"].dimensions.QueueName == "cauce-test-jobs-dlq"
+    }]) && aws_cloudwatch_metric_alarm.metric["dead-letters-jobs"].dimensions.QueueName == "cauce-test-jobs-dlq"
     error_message = "A message in any dead-letter queue alarms."
   }
 
   assert {
     condition = output.alarms["cauce-test-queue-oldest-age"] == {
       namespace = "AWS/SQS", metric = "ApproximateAgeOfOldestMessage", threshold = 300, comparison = "GreaterThanThreshold"
-    } && aws_cloudwatch_metric_alarm.queue_age.dimensions.QueueName == "cauce-test-ingest.fifo"
+    } && aws_cloudwatch_metric_alarm.metric["queue-oldest-age"].dimensions.QueueName == "cauce-test-ingest.fifo"
     error_message = "The ingest queue's oldest message over 5 minutes alarms."
   }
 
   assert {
     condition = output.alarms["cauce-test-exporter-iterator-age"] == {
       namespace = "AWS/Lambda", metric = "IteratorAge", threshold = 120000, comparison = "GreaterThanThreshold"
-    } && aws_cloudwatch_metric_alarm.iterator_age.dimensions.FunctionName == "f-exporter"
+    } && aws_cloudwatch_metric_alarm.metric["exporter-iterator-age"].dimensions.FunctionName == "f-exporter"
     error_message = "The exporter's iterator age (ms) over 2 minutes alarms."
   }
 
@@ -378,7 +374,7 @@ run "alarms_and_dashboard" {
     condition = alltrue([for f, name in var.functions : (
       output.alarms["cauce-test-${f}-errors"] == { namespace = "AWS/Lambda", metric = "Errors", threshold = 0, comparison = "GreaterThanThreshold" } &&
       output.alarms["cauce-test-${f}-throttles"] == { namespace = "AWS/Lambda", metric = "Throttles", threshold = 0, comparison = "GreaterThanThreshold" } &&
-      aws_cloudwatch_metric_alarm.errors[f].dimensions.FunctionName == name
+      aws_cloudwatch_metric_alarm.metric["${f}-errors"].dimensions.FunctionName == name
     )])
     error_message = "Each function's errors and throttles alarm."
   }
@@ -386,22 +382,22 @@ run "alarms_and_dashboard" {
   assert {
     condition = output.alarms["cauce-test-api-5xx-rate"] == {
       namespace = "AWS/ApiGateway", metric = "5XXError", threshold = 0.01, comparison = "GreaterThanThreshold"
-      } && aws_cloudwatch_metric_alarm.api_5xx.statistic == "Average" && aws_cloudwatch_metric_alarm.api_p99.extended_statistic == "p99" && output.alarms["cauce-test-api-p99-latency"] == {
+      } && aws_cloudwatch_metric_alarm.metric["api-5xx-rate"].statistic == "Average" && aws_cloudwatch_metric_alarm.metric["api-p99-latency"].extended_statistic == "p99" && output.alarms["cauce-test-api-p99-latency"] == {
       namespace = "AWS/ApiGateway", metric = "Latency", threshold = 1000, comparison = "GreaterThanThreshold"
-    } && aws_cloudwatch_metric_alarm.api_p99.dimensions == tomap({ ApiName = "cauce-test", Stage = "v1" })
+    } && aws_cloudwatch_metric_alarm.metric["api-p99-latency"].dimensions == tomap({ ApiName = "cauce-test", Stage = "v1" })
     error_message = "The API's 5xx rate over 1% and p99 latency over 1 s alarm."
   }
 
   assert {
     condition = alltrue([for t in ["events", "stories", "tests"] : output.alarms["cauce-test-dynamodb-throttles-${t}"].metric == "reads + writes"]) && toset([
-      for q in aws_cloudwatch_metric_alarm.dynamodb_throttles["events"].metric_query : one(q.metric).metric_name if length(q.metric) > 0
+      for q in aws_cloudwatch_metric_alarm.math["dynamodb-throttles-events"].metric_query : one(q.metric).metric_name if length(q.metric) > 0
     ]) == toset(["ReadThrottleEvents", "WriteThrottleEvents"])
     error_message = "Read or write throttles on any table alarm."
   }
 
   assert {
-    condition = aws_cloudwatch_metric_alarm.bad_rows.threshold == 0.05 && toset([
-      for q in aws_cloudwatch_metric_alarm.bad_rows.metric_query : [one(q.metric).namespace, one(q.metric).metric_name, one(q.metric).dimensions.function] if length(q.metric) > 0
+    condition = aws_cloudwatch_metric_alarm.math["bad-rows-rate"].threshold == 0.05 && toset([
+      for q in aws_cloudwatch_metric_alarm.math["bad-rows-rate"].metric_query : [one(q.metric).namespace, one(q.metric).metric_name, one(q.metric).dimensions.function] if length(q.metric) > 0
     ]) == toset([["Cauce", "cauce_items_accepted_total", "f-api"], ["Cauce", "cauce_items_rejected_total", "f-api"]])
     error_message = "Over 5% of items rejected alarms, from the api function's EMF metrics."
   }

@@ -120,6 +120,16 @@ impl SqliteQueue {
         self.call(Command::Close).await.map(|_| ())
     }
 
+    /// When the API took the oldest message still in the queue (epoch ms); `None` when the
+    /// queue is empty.
+    pub async fn oldest_received_at(&self) -> Result<Option<i64>> {
+        match self.call(Command::OldestAt).await? {
+            Reply::Count(0) => Ok(None),
+            Reply::Count(at) => Ok(Some(at as i64)),
+            _ => unreachable!("oldest_received_at replies with a count"),
+        }
+    }
+
     async fn call(&self, cmd: Command) -> Result<Reply> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -464,18 +474,6 @@ impl Queue for SqliteQueue {
         match self.call(Command::DeadLettered).await? {
             Reply::Count(n) => Ok(n),
             _ => unreachable!("dead_lettered replies with a count"),
-        }
-    }
-}
-
-impl SqliteQueue {
-    /// When the API took the oldest message still in the queue (epoch ms); `None` when the
-    /// queue is empty.
-    pub async fn oldest_received_at(&self) -> Result<Option<i64>> {
-        match self.call(Command::OldestAt).await? {
-            Reply::Count(0) => Ok(None),
-            Reply::Count(at) => Ok(Some(at as i64)),
-            _ => unreachable!("oldest_received_at replies with a count"),
         }
     }
 }
