@@ -10,6 +10,7 @@ use cauce_store::env::{optional, parsed, required};
 
 use crate::api::{ApiConfig, ApiState, LakeShelf, Tenancy};
 use crate::archive::firehose::FirehoseArchive;
+use crate::auth::jwt::UserPool;
 use crate::auth::DynamoKeys;
 use crate::error::Result;
 use crate::queue::sqs::SqsQueue;
@@ -120,6 +121,23 @@ impl AwsSettings {
             }
             None => state,
         })
+    }
+
+    /// The user pool whose people the authorizer lets in, when `CAUCE_COGNITO_ISSUER` names
+    /// one (`https://cognito-idp.{region}.amazonaws.com/{pool id}`), with the app clients of
+    /// `CAUCE_COGNITO_CLIENT_IDS` (comma-separated, required then). Without it only app keys
+    /// pass.
+    pub fn user_pool() -> Result<Option<UserPool>> {
+        let Some(issuer) = optional("CAUCE_COGNITO_ISSUER") else {
+            return Ok(None);
+        };
+        let client_ids: Vec<String> = required("CAUCE_COGNITO_CLIENT_IDS")?
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Ok(Some(UserPool { issuer, client_ids }))
     }
 
     /// The clients (API key) table.

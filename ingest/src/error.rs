@@ -42,6 +42,13 @@ pub enum IngestError {
     /// The API key is missing or unknown (the authorizer's 401).
     #[error("Unauthorized")]
     Unauthorized,
+    /// A bearer token is not valid: the reason (expired, another issuer or client, a key the
+    /// pool does not have, a bad signature, no group).
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
+    /// The user pool's key set could not be fetched.
+    #[error("JWKS: {0}")]
+    Jwks(String),
     /// The embedded queue's transaction failed, and with it every command batched in it.
     #[error("queue transaction failed: {message}")]
     QueueTransaction {
@@ -81,9 +88,10 @@ impl IngestError {
         match self {
             IngestError::Store(e) => e.is_unavailable(),
             IngestError::Sqlite(e) => cauce_store::error::sqlite_unavailable(e),
-            IngestError::Aws { .. } | IngestError::Partial { .. } | IngestError::QueueClosed => {
-                true
-            }
+            IngestError::Aws { .. }
+            | IngestError::Partial { .. }
+            | IngestError::QueueClosed
+            | IngestError::Jwks(_) => true,
             IngestError::QueueTransaction { transient, .. } => *transient,
             _ => false,
         }

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use cauce_store::RecordStore;
 
-use crate::api::{router, ApiState, Authorized, RequestId, API_KEY_HEADER};
+use crate::api::{router, ApiState, Authorized, RequestId, API_KEY_HEADER, APP_HEADER};
+use crate::auth::jwt::JwtVerifier;
 use crate::auth::{hash_key, KeyLookup, Role};
 use crate::error::{IngestError, Result};
 use crate::queue::{Delivery, Queue};
@@ -81,38 +82,86 @@ pub async fn handle_sqs(
     Ok(batch_response(&deliveries, &report.statuses))
 }
 
-/// What the authorizer passes to the API as `requestContext.authorizer`: the tenant and role.
+/// What the authorizer passes to the API as `requestContext.authorizer`: the tenant, the role,
+/// and for a person the token's subject.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthContext {
-    /// The tenant.
+    /// The tenant: the key's app, or the app a person named (empty when they named none).
     pub app_id: String,
-    /// The key's role.
+    /// The key's role, or the person's.
     pub role: String,
+    /// The person's Cognito `sub`; empty for an app key.
+    #[serde(default)]
+    pub subject: String,
 }
 
 /// The error API Gateway turns into a 401: the Lambda must fail with exactly this message.
 pub const UNAUTHORIZED: &str = "Unauthorized";
 
-/// The authorizer's handler: looks the hashed `x-api-key` up and allows the whole API for its
-/// app (the policy is cached per key), denies a disabled key (403), and fails with
-/// `Unauthorized` (401) for a missing or unknown key.
+/// The authorizer's handler for app keys only: [`authorize_with`] without a user pool.
 pub async fn authorize(
     request: &ApiGatewayCustomAuthorizerRequestTypeRequest,
     keys: &dyn KeyLookup,
 ) -> Result<ApiGatewayCustomAuthorizerResponse<AuthContext>> {
-    let unauthorized = || IngestError::Unauthorized;
-    let key = request
-        .headers
-        .get(API_KEY_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|k| !k.is_empty())
-        .ok_or_else(unauthorized)?;
-    let info = keys
-        .lookup(&hash_key(key))
-        .await?
-        .ok_or_else(unauthorized)?;
-    // Allow every method of this stage: the decision depends on the key only, so a cached
-    // policy stays right for the key's other routes.
+    authorize_with(request, keys, None).await
+}
+
+/// The authorizer's handler. An `x-api-key` is looked up by its hash: the whole API is allowed
+/// for its app (the policy may be cached per key), a disabled key is denied (403). Otherwise,
+/// where a user pool is set, an `Authorization: Bearer` Cognito token is verified: the person's
+/// group gives the role, and the app they act on is the one they name in [`APP_HEADER`] (or the
+/// `app` query parameter), denied when their token restricts them to other apps. Anything else
+/// fails with `Unauthorized` (401); the reason a token was refused goes to the log.
+pub async fn authorize_with(
+    request: &ApiGatewayCustomAuthorizerRequestTypeRequest,
+    keys: &dyn KeyLookup,
+    people: Option<&JwtVerifier>,
+) -> Result<ApiGatewayCustomAuthorizerResponse<AuthContext>> {
+    let header = |name: &str| {
+        request
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+    };
+    let bearer = header("authorization").and_then(|v| v.strip_prefix("Bearer "));
+    let (principal, context, usage_key, allowed) = match (header(API_KEY_HEADER), bearer, people) {
+        (Some(key), _, _) => {
+            let info = keys
+                .lookup(&hash_key(key))
+                .await?
+                .ok_or(IngestError::Unauthorized)?;
+            let context = AuthContext {
+                app_id: info.app_id.clone(),
+                role: info.role.as_str().to_owned(),
+                subject: String::new(),
+            };
+            let usage_key = (!info.disabled).then(|| key.to_owned());
+            (info.app_id, context, usage_key, !info.disabled)
+        }
+        (None, Some(token), Some(people)) => {
+            let person = people.verify(token.trim()).await.map_err(|e| match e {
+                IngestError::InvalidToken(reason) => {
+                    tracing::info!(%reason, "A bearer token was refused.");
+                    IngestError::Unauthorized
+                }
+                other => other,
+            })?;
+            let app = header(APP_HEADER)
+                .or_else(|| request.query_string_parameters.first("app"))
+                .unwrap_or_default();
+            let allowed = app.is_empty() || person.may_see(app);
+            let context = AuthContext {
+                app_id: app.to_owned(),
+                role: person.role.as_str().to_owned(),
+                subject: person.subject.clone(),
+            };
+            (person.subject, context, None, allowed)
+        }
+        _ => return Err(IngestError::Unauthorized),
+    };
+    // Allow every method of this stage: the decision depends on the credential only, so a
+    // cached policy stays right for the key's other routes.
     let arn = request.method_arn.as_deref().unwrap_or("*");
     let resource = match arn.splitn(4, '/').collect::<Vec<_>>().as_slice() {
         [api, stage, _, _] | [api, stage, _] => format!("{api}/{stage}/*"),
@@ -120,23 +169,20 @@ pub async fn authorize(
     };
     let mut statement = IamPolicyStatement::default();
     statement.action = vec!["execute-api:Invoke".into()];
-    statement.effect = if info.disabled {
-        IamPolicyEffect::Deny
-    } else {
+    statement.effect = if allowed {
         IamPolicyEffect::Allow
+    } else {
+        IamPolicyEffect::Deny
     };
     statement.resource = vec![resource];
     let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
     policy.version = Some("2012-10-17".into());
     policy.statement = vec![statement];
     let mut response = ApiGatewayCustomAuthorizerResponse::default();
-    response.principal_id = Some(info.app_id.clone());
+    response.principal_id = Some(principal);
     response.policy_document = policy;
-    response.context = AuthContext {
-        app_id: info.app_id,
-        role: info.role.as_str().to_owned(),
-    };
-    response.usage_identifier_key = (!info.disabled).then(|| key.to_owned());
+    response.context = context;
+    response.usage_identifier_key = usage_key;
     Ok(response)
 }
 
@@ -172,7 +218,11 @@ fn authorized(req: &Request) -> Option<Authorized> {
         return None;
     };
     let field = |name: &str| ctx.authorizer.fields.get(name).and_then(|v| v.as_str());
-    let app_id = field("app_id").filter(|a| !a.is_empty())?;
+    // A key always names its app; a person may name none (for the admin routes).
+    let app_id = field("app_id").unwrap_or_default();
+    if app_id.is_empty() && field("subject").is_none_or(str::is_empty) {
+        return None;
+    }
     Some(Authorized {
         app_id: app_id.to_owned(),
         role: field("role").and_then(Role::parse).unwrap_or(Role::Ingest),

@@ -38,7 +38,7 @@ use crate::validate::Limits;
 pub use error::ApiError;
 pub use ingest::{accept, Accepted, BatchResponse, RequestId, Timeline};
 pub use reports::{LakeShelf, ReportShelf};
-pub use tenant::{Authorized, Caller, API_KEY_HEADER};
+pub use tenant::{Authorized, Caller, API_KEY_HEADER, APP_HEADER};
 
 /// Where the tenant of a request comes from.
 pub enum Tenancy {

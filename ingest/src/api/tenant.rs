@@ -14,12 +14,17 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use base64::Engine;
 
 use super::{ApiError, ApiState, Tenancy};
 use crate::auth::{hash_key, CachedKeys, KeyLookup, Role};
 
 /// The header that carries the API key (API Gateway's own).
 pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// The header in which an admin key, or a person, names the app whose data they read (the
+/// `app` query parameter does the same, for a browser).
+pub const APP_HEADER: &str = "x-cauce-app";
 
 /// The caller as API Gateway's authorizer resolved it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +39,10 @@ pub struct Authorized {
 pub trait Permission: Send + Sync + 'static {
     /// Whether `role` may.
     fn allows(role: Role) -> bool;
+    /// Whether the route acts on one app's data (so the caller must name one).
+    const ON_AN_APP: bool = true;
+    /// Whether an admin key may act on another app than its own, the one it names.
+    const ANY_APP_FOR_ADMINS: bool = false;
 }
 
 /// Sending records.
@@ -55,11 +64,13 @@ impl Permission for Read {
     fn allows(role: Role) -> bool {
         role.can_read()
     }
+    const ANY_APP_FOR_ADMINS: bool = true;
 }
 impl Permission for Manage {
     fn allows(role: Role) -> bool {
         role.can_admin()
     }
+    const ON_AN_APP: bool = false;
 }
 
 /// The caller of a route that needs the permission `P`.
@@ -80,7 +91,16 @@ impl<P: Permission> FromRequestParts<Arc<ApiState>> for Caller<P> {
         api: &Arc<ApiState>,
     ) -> Result<Self, Self::Rejection> {
         let who = match &api.tenancy {
-            Tenancy::Keys(keys) => by_key(api, keys, parts).await?,
+            Tenancy::Keys(keys) => {
+                let mut who = by_key(api, keys, parts).await?;
+                // An admin key reads any app's data, the one it names.
+                if P::ANY_APP_FOR_ADMINS && who.role.can_admin() {
+                    if let Some(app) = named_app(parts) {
+                        who.app_id = app;
+                    }
+                }
+                who
+            }
             Tenancy::Authorizer => {
                 parts
                     .extensions
@@ -95,6 +115,13 @@ impl<P: Permission> FromRequestParts<Arc<ApiState>> for Caller<P> {
                     })?
             }
         };
+        if P::ON_AN_APP && who.app_id.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "app_required",
+                format!("name the app whose data you read in the {APP_HEADER} header (or ?app=)"),
+            ));
+        }
         super::access::AccessNote::app(&parts.extensions, &who.app_id);
         if !P::allows(who.role) {
             return Err(ApiError::new(
@@ -119,23 +146,55 @@ fn client_addr(parts: &Parts) -> Option<std::net::IpAddr> {
         .map(|c| c.0.ip())
 }
 
+/// The app the request names, in [`APP_HEADER`] or the `app` query parameter.
+fn named_app(parts: &Parts) -> Option<String> {
+    if let Some(app) = parts.headers.get(APP_HEADER).and_then(|v| v.to_str().ok()) {
+        return Some(app.to_owned()).filter(|a| !a.is_empty());
+    }
+    parts.uri.query()?.split('&').find_map(|pair| {
+        let app = pair.strip_prefix("app=")?;
+        Some(app.to_owned()).filter(|a| !a.is_empty() && !a.contains('%'))
+    })
+}
+
+/// The key a request presents: the `x-api-key` header, or HTTP Basic credentials whose user
+/// name (or, with an empty user name, password) is the key, as a browser or an analytics SDK
+/// sends it.
+fn presented_key(parts: &Parts) -> Option<String> {
+    if let Some(key) = parts.headers.get(API_KEY_HEADER) {
+        return key
+            .to_str()
+            .ok()
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned);
+    }
+    let basic = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(basic.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, password) = decoded.split_once(':').unwrap_or((&decoded, ""));
+    let key = if user.is_empty() { password } else { user };
+    Some(key.to_owned()).filter(|k| !k.is_empty())
+}
+
 /// Resolves the `x-api-key` header, then applies the key's rate limit. An address that has
 /// failed authentication too often gets 429, before the key store is asked, for any key that
 /// the cache has not seen valid: a good client behind the same address keeps working.
 async fn by_key(api: &ApiState, keys: &CachedKeys, parts: &Parts) -> Result<Authorized, ApiError> {
-    let key = parts
-        .headers
-        .get(API_KEY_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing_api_key",
-                "the x-api-key header is required",
-            )
-        })?;
-    let hash = hash_key(key);
+    let key = presented_key(parts).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_api_key",
+            "the x-api-key header (or HTTP Basic credentials with the key) is required",
+        )
+    })?;
+    let hash = hash_key(&key);
     let addr = client_addr(parts);
     if let Some(Err(wait)) = addr.map(|a| api.auth_failures.check(a)) {
         if !keys.is_known(&hash) {

@@ -8,12 +8,16 @@
 //!   (embedded), `dynamo::DynamoKeys` (the clients table, with the `aws` feature),
 //!   `gateway::GatewayApps` (the clients table and API Gateway's keys and usage plans), and
 //!   [`cache::CachedKeys`] in front of either.
+//! * `jwt::JwtVerifier` (with the `aws` feature): people's Cognito tokens, for the `authorizer`
+//!   Lambda; in embedded mode keys stay the only identity.
 
 pub mod cache;
 #[cfg(feature = "aws")]
 pub mod dynamo;
 #[cfg(feature = "aws")]
 pub mod gateway;
+#[cfg(feature = "aws")]
+pub mod jwt;
 pub mod keys;
 pub mod sqlite;
 

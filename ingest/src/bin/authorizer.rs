@@ -1,7 +1,9 @@
-//! The `authorizer` Lambda: an API Gateway REQUEST authorizer over the hashed-key clients table.
+//! The `authorizer` Lambda: an API Gateway REQUEST authorizer over the hashed-key clients table
+//! and, where a Cognito user pool is set, people's bearer tokens.
 
+use cauce_ingest::auth::jwt::JwtVerifier;
 use cauce_ingest::config::{AwsSettings, Needs};
-use cauce_ingest::lambda::authorize;
+use cauce_ingest::lambda::authorize_with;
 use cauce_store::metrics::emf::Emf;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
@@ -11,8 +13,12 @@ async fn main() -> Result<(), Error> {
     let emf = Emf::install("authorizer");
     let (cfg, aws) = AwsSettings::load(Needs::CLIENTS).await?;
     let keys = &cfg.keys(&aws);
+    let people = &AwsSettings::user_pool()?
+        .map(JwtVerifier::for_pool)
+        .transpose()?;
     run(service_fn(move |e: LambdaEvent<_>| async move {
-        Ok::<_, Error>(emf.flushing(authorize(&e.payload, keys)).await?)
+        let decision = authorize_with(&e.payload, keys, people.as_ref());
+        Ok::<_, Error>(emf.flushing(decision).await?)
     }))
     .await
 }
