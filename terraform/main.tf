@@ -135,7 +135,13 @@ module "authorizer" {
   timeout_s          = 10
   kms_key_arn        = aws_kms_key.this.arn
   log_retention_days = var.log_retention_days
-  environment        = { CAUCE_CLIENTS_TABLE = module.tables.clients_name }
+  environment = merge(
+    { CAUCE_CLIENTS_TABLE = module.tables.clients_name },
+    var.team_sign_in ? {
+      CAUCE_COGNITO_ISSUER     = module.identity[0].issuer
+      CAUCE_COGNITO_CLIENT_IDS = module.identity[0].client_id
+    } : {},
+  )
   statements = [
     { sid = "Keys", actions = ["dynamodb:GetItem"], resources = [module.tables.clients_arn] },
     local.kms,
@@ -288,6 +294,16 @@ module "observability" {
   }
   alarm_emails = var.alarm_emails
   tags         = var.tags
+}
+
+module "identity" {
+  source              = "./modules/identity"
+  count               = var.team_sign_in ? 1 : 0
+  name                = var.name
+  callback_urls       = var.team_callback_urls
+  domain_prefix       = var.team_domain_prefix
+  deletion_protection = !var.force_destroy
+  tags                = var.tags
 }
 
 module "edge" {

@@ -109,3 +109,18 @@ output "web_acl_arn" {
   description = "The WAF web ACL in front of the API."
   value       = module.edge.web_acl_arn
 }
+
+output "team_user_pool_id" {
+  description = "The team's Cognito user pool (null without team_sign_in)."
+  value       = one(module.identity[*].user_pool_id)
+}
+
+output "team_client_id" {
+  description = "The team app client, for the CLI and the dashboard (null without team_sign_in)."
+  value       = one(module.identity[*].client_id)
+}
+
+output "team_issuer" {
+  description = "The issuer of the team's tokens (null without team_sign_in)."
+  value       = one(module.identity[*].issuer)
+}

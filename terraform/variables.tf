@@ -122,6 +122,24 @@ variable "shield_resource_arns" {
   default     = []
 }
 
+variable "team_sign_in" {
+  description = "A Cognito user pool for the team (groups admin, developer, analyst), whose tokens the authorizer accepts on the read and admin routes beside app keys."
+  type        = bool
+  default     = true
+}
+
+variable "team_callback_urls" {
+  description = "With team_sign_in: where the hosted sign-in page may send a person back (the dashboard's URL); empty, no hosted sign-in (the CLI uses SRP)."
+  type        = list(string)
+  default     = []
+}
+
+variable "team_domain_prefix" {
+  description = "With team_sign_in: the hosted sign-in domain's prefix; null, none."
+  type        = string
+  default     = null
+}
+
 variable "force_destroy" {
   description = "Whether destroy may delete buckets with objects in them and tables (which are otherwise deletion-protected): test environments only."
   type        = bool

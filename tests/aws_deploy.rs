@@ -29,6 +29,7 @@ use cauce_exporter::catalog::{Catalog, GlueCatalog};
 use cauce_exporter::embedded::{Embedded, EmbeddedConfig, CURSOR};
 use cauce_ingest::api::{ApiConfig, ApiState, Backlog, FeedLag, Tenancy};
 use cauce_ingest::archive::RawLine;
+use cauce_ingest::auth::jwt::{JwtVerifier, UserPool};
 use cauce_ingest::auth::{hash_key, KeyInfo, Role};
 use cauce_ingest::config::AwsSettings;
 use cauce_ingest::lambda::{api_router, handle_sqs};
@@ -95,6 +96,7 @@ impl Deployment {
             "athena",
             "cloudwatch",
             "cloudwatchlogs",
+            "cognitoidp",
             "dynamodb",
             "firehose",
             "glue",
@@ -340,9 +342,45 @@ fn times(batches: &[RecordBatch], name: &str) -> Vec<i64> {
     out
 }
 
+/// A new member of `group` in the pool, signed in through `client`: their id token, which moto
+/// signs with its own key (boto3, from the test virtualenv).
+fn person_token(endpoint: &str, pool: &str, client: &str, group: &str) -> String {
+    let script = r#"
+import sys, boto3
+endpoint, pool, client, group = sys.argv[1:5]
+idp = boto3.client("cognito-idp", endpoint_url=endpoint, region_name="us-east-1")
+user, password = "ana@example.com", "Corr3ct-horse-battery!"
+idp.admin_create_user(UserPoolId=pool, Username=user, MessageAction="SUPPRESS")
+idp.admin_set_user_password(UserPoolId=pool, Username=user, Password=password, Permanent=True)
+idp.admin_add_user_to_group(UserPoolId=pool, Username=user, GroupName=group)
+auth = idp.admin_initiate_auth(UserPoolId=pool, ClientId=client, AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+                               AuthParameters={"USERNAME": user, "PASSWORD": password})
+print(auth["AuthenticationResult"]["IdToken"])
+"#;
+    python_inline(script, &[endpoint, pool, client, group])
+        .trim()
+        .to_owned()
+}
+
+/// Runs a Python script of this file with the test virtualenv's Python; it must succeed.
+/// Returns what it printed.
+fn python_inline(script: &str, args: &[&str]) -> String {
+    let python = std::env::var("CAUCE_PYTHON").unwrap_or_else(|_| ".venv/bin/python".into());
+    let out = Command::new(python)
+        .args(["-c", script])
+        .args(args)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
 /// The Parquet schema of a lake file, as pyarrow reads it, in Hive's type names.
 fn pyarrow_columns(file: &Path) -> Vec<(String, String)> {
-    let python = std::env::var("CAUCE_PYTHON").unwrap_or_else(|_| ".venv/bin/python".into());
     let script = r#"
 import json, sys
 import pyarrow as pa, pyarrow.parquet as pq
@@ -358,17 +396,7 @@ def hive(t):
 schema = pq.read_schema(sys.argv[1])
 print(json.dumps([[f.name, hive(f.type)] for f in schema]))
 "#;
-    let out = Command::new(python)
-        .args(["-c", script])
-        .arg(file)
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&python_inline(script, &[file.to_str().unwrap()])).unwrap()
 }
 
 /// Runs the writer and the stream mappings until a whole round finds nothing to do.
@@ -435,6 +463,7 @@ async fn embedded_reports(
     let gateway = Gateway {
         api: api_router(Arc::new(state)),
         keys,
+        people: None,
     };
     send(&gateway, key, requests, "embedded").await;
     let writer = tokio::spawn(poll(queue.clone(), store.clone(), PollConfig::default()));
@@ -510,9 +539,18 @@ async fn terraform_on_moto_runs_the_whole_serverless_pipeline() {
 
     let now = chrono::Utc::now();
     let requests = traffic(now.timestamp_millis());
+    // The team's user pool, its key set where moto serves it.
+    let pool = deployment.text("team_user_pool_id");
+    let people = JwtVerifier::for_pool(UserPool {
+        issuer: deployment.text("team_issuer"),
+        client_ids: vec![deployment.text("team_client_id")],
+        jwks_url: Some(format!("{endpoint}/{pool}/.well-known/jwks.json")),
+    })
+    .unwrap();
     let gateway = Gateway {
         api: api_router(Arc::new(settings.api_state(&aws).await.unwrap())),
         keys: &keys,
+        people: Some(&people),
     };
 
     // The event source mappings, as Terraform's stream_export module sets them.
@@ -692,6 +730,54 @@ async fn terraform_on_moto_runs_the_whole_serverless_pipeline() {
         let twin: Value = serde_json::from_slice(&twin_lake.get(&key).await.unwrap()).unwrap();
         assert_eq!(report, twin, "{name}: AWS and embedded agree");
     }
+
+    // A person of the team, signed in to the pool Terraform made (moto signs the token), reads
+    // the same reports for the app they name, and must name one; a token from outside the pool
+    // is refused.
+    let analyst = person_token(
+        &endpoint,
+        &pool,
+        &deployment.text("team_client_id"),
+        "analyst",
+    );
+    let bearer = format!("Bearer {analyst}");
+    let as_person = |app: Option<&str>| {
+        let mut headers = json!({ "authorization": bearer });
+        if let Some(app) = app {
+            headers["x-cauce-app"] = json!(app);
+        }
+        headers
+    };
+    let (status, theirs) = gateway
+        .call_with(
+            "GET",
+            "/v1/reports",
+            as_person(Some(&app_id)),
+            None,
+            "person",
+        )
+        .await;
+    assert_eq!(status, 200, "{theirs}");
+    assert_eq!(theirs, list, "the person sees what the app's key sees");
+    let (status, body) = gateway
+        .call_with("GET", "/v1/reports", as_person(None), None, "no-app")
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("app_required")),
+        "{body}"
+    );
+    let forged = format!("Bearer {}x", analyst.trim_end_matches(|c| c != '.'));
+    let (status, _) = gateway
+        .call_with(
+            "GET",
+            "/v1/reports",
+            json!({"authorization": forged, "x-cauce-app": app_id}),
+            None,
+            "forged",
+        )
+        .await;
+    assert_eq!(status, 401);
 
     // Nothing dead-lettered anywhere.
     for url in [&settings.dlq_url, &deployment.text("stream_failures_url")] {

@@ -1,9 +1,13 @@
 """Opens a dashboard page in headless Chromium (Debian's, through Playwright) and checks it.
 
-Usage: dashboard_check.py PAGE.html SCREENSHOT.png
+Usage: dashboard_check.py PAGE.html|URL SCREENSHOT.png
 
-Fails on any console error or page error, on any reference to the network, and unless every
-chart is an SVG that rendered with a real size and real content. Prints a JSON summary.
+A URL is opened with HTTP Basic credentials when CAUCE_DASHBOARD_KEY is set (the key as the user
+name, sent after the server's 401 challenge, as a browser does), and must answer 200.
+
+Fails on any console error or page error, on any reference to the network (beyond the page's own
+address), and unless every chart is an SVG that rendered with a real size and real content.
+Prints a JSON summary.
 """
 
 import json
@@ -14,7 +18,9 @@ from playwright.sync_api import sync_playwright
 
 
 def main():
-    page_path, shot = os.path.abspath(sys.argv[1]), sys.argv[2]
+    target, shot = sys.argv[1], sys.argv[2]
+    url = target if target.startswith(("http://", "https://")) else f"file://{os.path.abspath(target)}"
+    key = os.environ.get("CAUCE_DASHBOARD_KEY")
     errors = []
     requests = []
     with sync_playwright() as p:
@@ -22,11 +28,17 @@ def main():
             executable_path=os.environ.get("CAUCE_CHROMIUM", "/usr/bin/chromium"),
             args=["--no-sandbox", "--disable-gpu"],
         )
-        page = browser.new_page(viewport={"width": 1000, "height": 900})
+        context = browser.new_context(
+            viewport={"width": 1000, "height": 900},
+            http_credentials={"username": key, "password": ""} if key else None,
+        )
+        page = context.new_page()
         page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-        page.on("request", lambda r: requests.append(r.url) if not r.url.startswith("file://") else None)
-        page.goto(f"file://{page_path}", wait_until="load")
+        page.on("request", lambda r: requests.append(r.url) if r.url != url else None)
+        response = page.goto(url, wait_until="load")
+        if response is not None and response.status != 200:
+            errors.append(f"{url} answered {response.status}")
         charts = page.evaluate("""() => [...document.querySelectorAll('figure.chart')].map(f => {
             const svg = f.querySelector('svg');
             const box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 mod support;
 
-use support::BIN;
+use support::{chart_titles, python, BIN};
 
 fn cauce(args: &[&str]) -> Output {
     Command::new(BIN)
@@ -27,26 +27,6 @@ fn ok(out: Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn python(script: &str, args: &[&str]) -> Value {
-    let python = std::env::var("CAUCE_PYTHON").expect("CAUCE_PYTHON: run ./test.sh");
-    let out = Command::new(python)
-        .arg(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests")
-                .join(script),
-        )
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{script}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn demo(data: &Path, events: &str, seed: &str) -> (Value, String) {
@@ -119,12 +99,7 @@ fn the_demo_finds_the_spike_and_the_experiment_and_its_dashboard_renders() {
         "dashboard_check.py",
         &[page.to_str().unwrap(), shot.to_str().unwrap()],
     );
-    let titles: Vec<&str> = checked["charts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["title"].as_str().unwrap())
-        .collect();
+    let titles = chart_titles(&checked);
     assert!(
         titles.iter().any(|t| t.starts_with("Events per hour")),
         "{titles:?}"
@@ -142,11 +117,9 @@ fn the_demo_finds_the_spike_and_the_experiment_and_its_dashboard_renders() {
         "dashboard_check.py",
         &[ab_page.to_str().unwrap(), shot.to_str().unwrap()],
     );
-    assert!(checked["charts"]
-        .as_array()
-        .unwrap()
+    assert!(chart_titles(&checked)
         .iter()
-        .any(|c| c["title"] == "Experiment: one_tap_checkout"));
+        .any(|t| t == "Experiment: one_tap_checkout"));
 
     // `cauce report` on the same data: one JSON object keyed by report name, --only, formats.
     let d = data.to_str().unwrap();

@@ -126,7 +126,8 @@ impl AwsSettings {
     /// The user pool whose people the authorizer lets in, when `CAUCE_COGNITO_ISSUER` names
     /// one (`https://cognito-idp.{region}.amazonaws.com/{pool id}`), with the app clients of
     /// `CAUCE_COGNITO_CLIENT_IDS` (comma-separated, required then). Without it only app keys
-    /// pass.
+    /// pass. `CAUCE_COGNITO_JWKS_URL` moves the key set from the issuer's
+    /// `/.well-known/jwks.json` (for an emulator).
     pub fn user_pool() -> Result<Option<UserPool>> {
         let Some(issuer) = optional("CAUCE_COGNITO_ISSUER") else {
             return Ok(None);
@@ -137,7 +138,11 @@ impl AwsSettings {
             .filter(|c| !c.is_empty())
             .map(str::to_owned)
             .collect();
-        Ok(Some(UserPool { issuer, client_ids }))
+        Ok(Some(UserPool {
+            issuer,
+            client_ids,
+            jwks_url: optional("CAUCE_COGNITO_JWKS_URL"),
+        }))
     }
 
     /// The clients (API key) table.

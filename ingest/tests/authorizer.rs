@@ -158,6 +158,7 @@ async fn tokens_are_verified_against_the_pools_key_set() {
     let verifier = JwtVerifier::for_pool(UserPool {
         issuer: issuer.clone(),
         client_ids: vec![CLIENT.into()],
+        jwks_url: None,
     })
     .unwrap();
 
@@ -260,6 +261,7 @@ async fn a_pool_that_cannot_be_reached_is_an_outage_not_a_refusal() {
     let verifier = JwtVerifier::for_pool(UserPool {
         issuer: format!("http://{closed}/us-east-1_Gone"),
         client_ids: vec![CLIENT.into()],
+        jwks_url: None,
     })
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -280,6 +282,7 @@ async fn the_authorizer_takes_an_app_key_or_a_persons_token() {
     let people = JwtVerifier::for_pool(UserPool {
         issuer: issuer.clone(),
         client_ids: vec![CLIENT.into()],
+        jwks_url: None,
     })
     .unwrap();
     let keys = SqliteKeys::open(dir.path().join("apps.db")).unwrap();

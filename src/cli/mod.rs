@@ -7,6 +7,7 @@ mod demo;
 mod dlq;
 mod http;
 mod metrics;
+mod ops;
 mod replay;
 mod report;
 mod serve;

@@ -23,6 +23,7 @@ use cauce_store::sqlite::SqliteStore;
 use super::apps::open_keys;
 use super::http::{self, Guards};
 use super::metrics::{Access, Scrape};
+use super::ops::Ops;
 use super::tls::Tls;
 use super::DataArgs;
 
@@ -219,7 +220,10 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
             Access::Admin => MetricsAccess::Admin,
             _ => MetricsAccess::Open,
         };
-        state = state.with_metrics(Arc::new(scrape), access);
+        let scrape: Arc<dyn cauce_ingest::api::MetricsPage> = Arc::new(scrape);
+        let ops = Ops::new(scrape.clone());
+        background.push(tokio::spawn(ops.clone().run()));
+        state = state.with_metrics(scrape, access).with_ops(ops);
     }
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {

@@ -50,6 +50,22 @@ run "routes_and_usage_plans" {
   }
 
   assert {
+    condition = {
+      for k, m in aws_api_gateway_method.route : k => m.api_key_required if m.authorization == "CUSTOM"
+      } == {
+      "POST /v1/events"                  = true, "POST /v1/stories" = true, "POST /v1/tests" = true,
+      "GET /v1/users/{user_id}/timeline" = false, "GET /v1/reports" = false,
+      "GET /v1/reports/{name}"           = false, "ANY /v1/admin/{proxy+}" = false,
+    }
+    error_message = "Sending takes an app key under its usage plan; the read and admin routes also take a person's token, which has no usage-plan key."
+  }
+
+  assert {
+    condition     = aws_api_gateway_authorizer.team.authorizer_result_ttl_in_seconds == 0 && aws_api_gateway_authorizer.team.identity_source == "context.httpMethod"
+    error_message = "The team authorizer runs on every call: either credential may be absent, so neither is an identity source, and nothing is cached."
+  }
+
+  assert {
     condition     = aws_api_gateway_method.route["POST /v1/events"].request_models["application/json"] == "Batch"
     error_message = "Ingest bodies are validated against the Batch model."
   }
@@ -288,7 +304,7 @@ run "least_privilege" {
 
   assert {
     condition     = output.iam_actions.authorizer == sort(["logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:GetItem", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"])
-    error_message = "The authorizer only reads keys."
+    error_message = "The authorizer only reads keys (the pool's JWKS is public)."
   }
 
   assert {
@@ -510,5 +526,65 @@ run "shield_advanced_behind_a_flag" {
   assert {
     condition     = [for p in aws_shield_protection.this : p.resource_arn] == ["arn:aws:cloudfront::123456789012:distribution/EDFDVBD6EXAMPLE"]
     error_message = "With the flag, the distribution in front of the API is protected."
+  }
+}
+
+run "team_sign_in" {
+  command = apply
+
+  override_resource {
+    target = aws_cognito_user_pool.this
+    values = { id = "us-east-1_Test", arn = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_Test" }
+  }
+
+  module {
+    source = "./modules/identity"
+  }
+
+  variables {
+    callback_urls = ["https://reports.example.com/dashboard", "http://localhost:8765/callback"]
+  }
+
+  assert {
+    condition     = output.groups == tolist(["admin", "analyst", "developer"]) && aws_cognito_user_group.role["admin"].precedence < aws_cognito_user_group.role["analyst"].precedence
+    error_message = "Three groups, the roles' names; admin takes precedence."
+  }
+
+  assert {
+    condition     = one(aws_cognito_user_pool.this.admin_create_user_config).allow_admin_create_user_only && aws_cognito_user_pool.this.deletion_protection == "ACTIVE"
+    error_message = "No self sign-up: admins invite people; the pool is protected from deletion."
+  }
+
+  assert {
+    condition     = !aws_cognito_user_pool_client.team.generate_secret && contains(aws_cognito_user_pool_client.team.read_attributes, "custom:apps") && !contains(aws_cognito_user_pool_client.team.write_attributes, "custom:apps")
+    error_message = "A public client that reads custom:apps but cannot write it: a person cannot widen their own access."
+  }
+
+  assert {
+    condition     = aws_cognito_user_pool_client.team.allowed_oauth_flows == toset(["code"]) && !contains(aws_cognito_user_pool_client.team.explicit_auth_flows, "ALLOW_USER_PASSWORD_AUTH")
+    error_message = "The hosted sign-in uses the code flow; passwords never travel to the client in plain."
+  }
+
+  assert {
+    condition     = output.issuer == "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Test"
+    error_message = "The issuer is the pool's, as its tokens carry it."
+  }
+}
+
+run "authorizer_knows_the_pool" {
+  command = plan
+
+  override_module {
+    target = module.identity[0]
+    outputs = {
+      user_pool_id = "us-east-1_Test", user_pool_arn = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_Test",
+      issuer       = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Test", client_id = "team-client",
+      groups       = ["admin", "analyst", "developer"], sign_in_domain = null,
+    }
+  }
+
+  assert {
+    condition     = output.team_issuer == "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Test" && output.team_client_id == "team-client"
+    error_message = "The deployment names the pool and its client."
   }
 }

@@ -23,6 +23,7 @@ use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use axum::body::Body;
+use cauce_ingest::auth::jwt::JwtVerifier;
 use cauce_ingest::auth::KeyLookup;
 use serde_json::{json, Map, Value};
 use tower::ServiceExt;
@@ -33,10 +34,13 @@ pub struct Gateway<'a> {
     pub api: axum::Router,
     /// The clients table, as the authorizer reads it.
     pub keys: &'a dyn KeyLookup,
+    /// The team's user pool, where the authorizer has one.
+    pub people: Option<&'a JwtVerifier>,
 }
 
 impl Gateway<'_> {
-    /// One request through the authorizer and the proxy integration: (status, JSON body).
+    /// One request with an app key through the authorizer and the proxy integration: (status,
+    /// JSON body).
     pub async fn call(
         &self,
         method: &str,
@@ -45,14 +49,30 @@ impl Gateway<'_> {
         body: Option<&str>,
         request_id: &str,
     ) -> (u16, Value) {
-        let headers = json!({"content-type": "application/json", "x-api-key": key});
+        let headers = json!({"x-api-key": key});
+        self.call_with(method, path, headers, body, request_id)
+            .await
+    }
+
+    /// One request with these credential headers: (status, JSON body).
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        mut headers: Value,
+        body: Option<&str>,
+        request_id: &str,
+    ) -> (u16, Value) {
+        headers["content-type"] = json!("application/json");
+        let key = headers["x-api-key"].as_str().unwrap_or_default().to_owned();
         let auth: ApiGatewayCustomAuthorizerRequestTypeRequest = serde_json::from_value(json!({
             "type": "REQUEST", "methodArn": format!("arn:aws:execute-api:us-east-1:123456789012:moto/v1/{method}{path}"),
             "resource": path, "path": path, "httpMethod": method, "headers": headers,
             "requestContext": {"requestId": request_id, "stage": "v1"},
         }))
         .unwrap();
-        let Ok(policy) = cauce_ingest::lambda::authorize(&auth, self.keys).await else {
+        let decision = cauce_ingest::lambda::authorize_with(&auth, self.keys, self.people);
+        let Ok(policy) = decision.await else {
             return (401, json!({"message": "Unauthorized"}));
         };
         let policy = serde_json::to_value(&policy).unwrap();

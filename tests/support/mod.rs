@@ -223,14 +223,64 @@ impl Client {
 
     /// GETs `path`, with `key` if any: (status, body as text).
     pub fn get_text(&self, path: &str, key: Option<&str>) -> (u16, String) {
+        let headers: Vec<(&str, &str)> = key.map(|k| ("x-api-key", k)).into_iter().collect();
+        let (status, _, body) = self.get_raw(path, &headers);
+        (status, body)
+    }
+
+    /// GETs `path` with `headers`: (status, response headers, body as text).
+    pub fn get_raw(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, ureq::http::HeaderMap, String) {
         let mut req = self.agent.get(format!("{}{path}", self.base));
-        if let Some(k) = key {
-            req = req.header("x-api-key", k);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         let mut res = req.call().unwrap();
         let status = res.status().as_u16();
-        (status, res.body_mut().read_to_string().unwrap())
+        let headers = res.headers().clone();
+        (status, headers, res.body_mut().read_to_string().unwrap())
     }
+}
+
+/// Runs `tests/{script}` with the test virtualenv's Python and `envs`; it must succeed and print
+/// one JSON value.
+pub fn python(script: &str, args: &[&str]) -> Value {
+    python_with(script, args, &[])
+}
+
+/// [`python`] with extra environment variables.
+pub fn python_with(script: &str, args: &[&str], envs: &[(&str, &str)]) -> Value {
+    let python = std::env::var("CAUCE_PYTHON").expect("CAUCE_PYTHON: run ./test.sh");
+    let out = Command::new(python)
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests")
+                .join(script),
+        )
+        .args(args)
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The chart titles in `dashboard_check.py`'s summary.
+pub fn chart_titles(checked: &Value) -> Vec<String> {
+    checked["charts"]
+        .as_array()
+        .expect("a list of charts")
+        .iter()
+        .map(|c| c["title"].as_str().expect("a title").to_owned())
+        .collect()
 }
 
 /// The wall clock, epoch ms.

@@ -4,11 +4,13 @@
 //! * [`ingest`]: the batch routes and the user timeline.
 //! * [`reports`]: the published reports, through the [`ReportShelf`] port.
 //! * [`admin`]: apps and keys (embedded mode).
+//! * [`dashboard`]: the pages for people: an app's dashboard, the operations page.
 //! * [`error`]: the error responses.
 //! * [`access`]: the access log.
 
 pub mod access;
 mod admin;
+pub mod dashboard;
 pub mod error;
 pub mod ingest;
 pub mod reports;
@@ -35,6 +37,7 @@ use crate::queue::{Packing, Queue};
 use crate::ratelimit::{AuthFailures, RateLimits};
 use crate::validate::Limits;
 
+pub use dashboard::OpsPage;
 pub use error::ApiError;
 pub use ingest::{accept, Accepted, BatchResponse, RequestId, Timeline};
 pub use reports::{LakeShelf, ReportShelf};
@@ -149,6 +152,8 @@ pub struct ApiState {
     pub archive: Option<Arc<dyn RawArchive>>,
     /// `GET /metrics`, where this deployment serves it.
     pub metrics: Option<(Arc<dyn MetricsPage>, MetricsAccess)>,
+    /// `GET /dashboard/ops`, where this deployment serves it.
+    pub ops: Option<Arc<dyn OpsPage>>,
     rate: RateLimits,
     auth_failures: AuthFailures,
 }
@@ -174,6 +179,7 @@ impl ApiState {
             reports: None,
             archive: None,
             metrics: None,
+            ops: None,
         }
     }
 
@@ -192,6 +198,12 @@ impl ApiState {
     /// Serves `GET /metrics` from `page`, to the callers `access` lets in.
     pub fn with_metrics(mut self, page: Arc<dyn MetricsPage>, access: MetricsAccess) -> Self {
         self.metrics = Some((page, access));
+        self
+    }
+
+    /// Serves `GET /dashboard/ops` (admin keys) from `page`.
+    pub fn with_ops(mut self, page: Arc<dyn OpsPage>) -> Self {
+        self.ops = Some(page);
         self
     }
 
@@ -220,7 +232,9 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/tests", post(ingest::post_tests))
         .route("/v1/users/{user_id}/timeline", get(ingest::timeline))
         .route("/v1/reports", get(reports::list_reports))
-        .route("/v1/reports/{name}", get(reports::get_report));
+        .route("/v1/reports/{name}", get(reports::get_report))
+        .route("/dashboard", get(dashboard::app_dashboard))
+        .route("/dashboard/ops", get(dashboard::ops_dashboard));
     if state.metrics.is_some() {
         router = router.route("/metrics", get(metrics));
     }

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use cauce_store::lake::layout::{report_dir, report_key, report_name};
+use cauce_store::lake::layout::{dashboard_key, report_dir, report_key, report_name};
 use cauce_store::lake::{get_if_present, Lake};
 
 use super::tenant::{Caller, Read};
@@ -26,6 +26,8 @@ pub trait ReportShelf: Send + Sync {
     async fn names(&self, app_id: &str) -> Result<Vec<String>>;
     /// One report as JSON, or `None` when the app has no such report yet.
     async fn report(&self, app_id: &str, name: &str) -> Result<Option<Bytes>>;
+    /// The app's dashboard page, or `None` before the report job's first run.
+    async fn dashboard(&self, app_id: &str) -> Result<Option<Bytes>>;
 }
 
 /// The reports published in a lake, under the keys of [`cauce_store::lake::layout`].
@@ -54,6 +56,10 @@ impl ReportShelf for LakeShelf {
 
     async fn report(&self, app_id: &str, name: &str) -> Result<Option<Bytes>> {
         Ok(get_if_present(self.lake.as_ref(), &report_key(app_id, name)).await?)
+    }
+
+    async fn dashboard(&self, app_id: &str) -> Result<Option<Bytes>> {
+        Ok(get_if_present(self.lake.as_ref(), &dashboard_key(app_id)).await?)
     }
 }
 

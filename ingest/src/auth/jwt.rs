@@ -101,15 +101,19 @@ pub struct UserPool {
     pub issuer: String,
     /// The app clients whose tokens are accepted.
     pub client_ids: Vec<String>,
+    /// Where the key set is, when not at the issuer's `/.well-known/jwks.json` (an emulator).
+    pub jwks_url: Option<String>,
 }
 
 impl UserPool {
     /// The pool's key set URL.
     pub fn jwks_url(&self) -> String {
-        format!(
-            "{}/.well-known/jwks.json",
-            self.issuer.trim_end_matches('/')
-        )
+        self.jwks_url.clone().unwrap_or_else(|| {
+            format!(
+                "{}/.well-known/jwks.json",
+                self.issuer.trim_end_matches('/')
+            )
+        })
     }
 }
 

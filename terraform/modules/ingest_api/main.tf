@@ -90,22 +90,28 @@ resource "aws_api_gateway_resource" "admin_any" {
 }
 
 locals {
-  # Every route: its resource, method, whether the authorizer guards it, and how API Gateway
-  # validates the request first.
+  # Every route: its resource, method, which authorizer guards it (`keys`: app keys only,
+  # cached per key, metered by the app's usage plan; `team`: an app key or a person's Cognito
+  # token, not cached; `none`), and how API Gateway validates the request first.
   routes = merge(
     {
       for k, r in aws_api_gateway_resource.kind : "POST /v1/${k}" => {
-        resource = r.id, method = "POST", auth = true, validate = "body", path = "/v1/${k}"
+        resource = r.id, method = "POST", auth = "keys", validate = "body", path = "/v1/${k}"
       }
     },
     {
-      "GET /healthz"                     = { resource = aws_api_gateway_resource.healthz.id, method = "GET", auth = false, validate = "none", path = "/healthz" }
-      "GET /v1/users/{user_id}/timeline" = { resource = aws_api_gateway_resource.timeline.id, method = "GET", auth = true, validate = "params", path = "/v1/users/{user_id}/timeline" }
-      "GET /v1/reports"                  = { resource = aws_api_gateway_resource.reports.id, method = "GET", auth = true, validate = "none", path = "/v1/reports" }
-      "GET /v1/reports/{name}"           = { resource = aws_api_gateway_resource.report.id, method = "GET", auth = true, validate = "params", path = "/v1/reports/{name}" }
-      "ANY /v1/admin/{proxy+}"           = { resource = aws_api_gateway_resource.admin_any.id, method = "ANY", auth = true, validate = "params", path = "/v1/admin/{proxy+}" }
+      "GET /healthz"                     = { resource = aws_api_gateway_resource.healthz.id, method = "GET", auth = "none", validate = "none", path = "/healthz" }
+      "GET /v1/users/{user_id}/timeline" = { resource = aws_api_gateway_resource.timeline.id, method = "GET", auth = "team", validate = "params", path = "/v1/users/{user_id}/timeline" }
+      "GET /v1/reports"                  = { resource = aws_api_gateway_resource.reports.id, method = "GET", auth = "team", validate = "none", path = "/v1/reports" }
+      "GET /v1/reports/{name}"           = { resource = aws_api_gateway_resource.report.id, method = "GET", auth = "team", validate = "params", path = "/v1/reports/{name}" }
+      "ANY /v1/admin/{proxy+}"           = { resource = aws_api_gateway_resource.admin_any.id, method = "ANY", auth = "team", validate = "params", path = "/v1/admin/{proxy+}" }
     },
   )
+  authorizers = {
+    keys = aws_api_gateway_authorizer.keys.id
+    team = aws_api_gateway_authorizer.team.id
+    none = null
+  }
   path_params = {
     "GET /v1/users/{user_id}/timeline" = { "method.request.path.user_id" = true }
     "GET /v1/reports/{name}"           = { "method.request.path.name" = true }
@@ -120,6 +126,19 @@ resource "aws_api_gateway_authorizer" "keys" {
   authorizer_uri                   = var.authorizer_invoke_arn
   identity_source                  = "method.request.header.x-api-key"
   authorizer_result_ttl_in_seconds = var.authorizer_cache_s
+}
+
+# The read and admin routes: an app key or a person's bearer token, either of which may be
+# absent. API Gateway refuses a request that lacks any identity source before the authorizer
+# runs, so the only one is the method (always there), and nothing is cached (a cache would be
+# keyed on the method alone). These routes carry little traffic; each call runs the authorizer.
+resource "aws_api_gateway_authorizer" "team" {
+  name                             = "${var.name}-team"
+  rest_api_id                      = local.api_id
+  type                             = "REQUEST"
+  authorizer_uri                   = var.authorizer_invoke_arn
+  identity_source                  = "context.httpMethod"
+  authorizer_result_ttl_in_seconds = 0
 }
 
 resource "aws_api_gateway_request_validator" "body" {
@@ -158,9 +177,9 @@ resource "aws_api_gateway_method" "route" {
   rest_api_id        = local.api_id
   resource_id        = each.value.resource
   http_method        = each.value.method
-  authorization      = each.value.auth ? "CUSTOM" : "NONE"
-  authorizer_id      = each.value.auth ? aws_api_gateway_authorizer.keys.id : null
-  api_key_required   = each.value.auth
+  authorization      = each.value.auth == "none" ? "NONE" : "CUSTOM"
+  authorizer_id      = local.authorizers[each.value.auth]
+  api_key_required   = each.value.auth == "keys"
   request_parameters = lookup(local.path_params, each.key, null)
   request_validator_id = (
     each.value.validate == "body" ? aws_api_gateway_request_validator.body.id :
@@ -192,7 +211,7 @@ resource "aws_lambda_permission" "authorizer" {
   action        = "lambda:InvokeFunction"
   function_name = var.authorizer_function_name
   principal     = "apigateway.amazonaws.com"
-  source_arn    = "${aws_api_gateway_rest_api.this.execution_arn}/authorizers/${aws_api_gateway_authorizer.keys.id}"
+  source_arn    = "${aws_api_gateway_rest_api.this.execution_arn}/authorizers/*"
 }
 
 resource "aws_api_gateway_deployment" "this" {
@@ -203,6 +222,7 @@ resource "aws_api_gateway_deployment" "this" {
       local.routes,
       aws_api_gateway_model.batch.schema,
       aws_api_gateway_authorizer.keys,
+      aws_api_gateway_authorizer.team,
       [for k, i in aws_api_gateway_integration.route : i.id],
     ]))
   }
