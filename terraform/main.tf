@@ -10,6 +10,21 @@ locals {
   region    = data.aws_region.current.name
   partition = data.aws_partition.current.partition
   zip       = { for f in ["api", "authorizer", "writer", "exporter", "compactor", "reporter"] : f => "${var.lambda_dir}/${f}.zip" }
+  # The `admin` function is the `api` code with the rights to manage apps, behind
+  # `/v1/admin/…` only. Its invoke ARN is built from its name: the function reads the usage
+  # plans' ids, which the API (that calls it) makes.
+  admin_name       = "${var.name}-admin"
+  admin_invoke_arn = "arn:${local.partition}:apigateway:${local.region}:lambda:path/2015-03-31/functions/arn:${local.partition}:lambda:${local.region}:${local.account}:function:${local.admin_name}/invocations"
+  api_environment = {
+    CAUCE_QUEUE_URL                      = module.queue.url
+    CAUCE_DLQ_URL                        = module.queue.dlq_url
+    CAUCE_TABLE_PREFIX                   = module.tables.prefix
+    CAUCE_LAKE                           = module.lake.lake_url
+    CAUCE_RAW_STREAM                     = module.lake.raw_stream_name
+    CAUCE_GROUP_BUCKETS                  = tostring(var.group_buckets)
+    CAUCE_METRICS_APPS                   = tostring(var.metrics_apps)
+    AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH = "true"
+  }
   kms = {
     sid       = "Kms"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
@@ -105,16 +120,7 @@ module "api" {
   timeout_s          = 29
   kms_key_arn        = aws_kms_key.this.arn
   log_retention_days = var.log_retention_days
-  environment = {
-    CAUCE_QUEUE_URL                      = module.queue.url
-    CAUCE_DLQ_URL                        = module.queue.dlq_url
-    CAUCE_TABLE_PREFIX                   = module.tables.prefix
-    CAUCE_LAKE                           = module.lake.lake_url
-    CAUCE_RAW_STREAM                     = module.lake.raw_stream_name
-    CAUCE_GROUP_BUCKETS                  = tostring(var.group_buckets)
-    CAUCE_METRICS_APPS                   = tostring(var.metrics_apps)
-    AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH = "true"
-  }
+  environment        = local.api_environment
   statements = [
     { sid = "Enqueue", actions = ["sqs:SendMessage", "sqs:GetQueueAttributes"], resources = [module.queue.arn] },
     { sid = "DeadLetterCount", actions = ["sqs:GetQueueAttributes"], resources = [module.queue.dlq_arn] },
@@ -124,6 +130,42 @@ module "api" {
     { sid = "RawArchive", actions = ["firehose:PutRecordBatch"], resources = [module.lake.raw_stream_arn] },
     local.kms,
   ]
+}
+
+module "admin" {
+  source             = "./modules/lambda_fn"
+  name               = local.admin_name
+  zip                = local.zip["api"]
+  architecture       = var.architecture
+  memory_mb          = 256
+  timeout_s          = 29
+  kms_key_arn        = aws_kms_key.this.arn
+  log_retention_days = var.log_retention_days
+  environment = merge(local.api_environment, {
+    CAUCE_ADMIN_TIER    = var.admin_tier
+    CAUCE_CLIENTS_TABLE = module.tables.clients_name
+    CAUCE_USAGE_PLANS   = jsonencode(module.ingest_api.usage_plan_ids)
+  })
+  statements = [
+    { sid = "Apps", actions = ["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Scan"], resources = [module.tables.clients_arn] },
+    {
+      sid     = "GatewayKeys"
+      actions = ["apigateway:GET", "apigateway:POST", "apigateway:PATCH", "apigateway:DELETE"]
+      resources = concat(
+        ["arn:${local.partition}:apigateway:${local.region}::/apikeys", "arn:${local.partition}:apigateway:${local.region}::/apikeys/*"],
+        [for id in values(module.ingest_api.usage_plan_ids) : "arn:${local.partition}:apigateway:${local.region}::/usageplans/${id}/keys*"],
+      )
+    },
+    local.kms,
+  ]
+}
+
+resource "aws_lambda_permission" "admin" {
+  statement_id  = "AllowApiGatewayAdmin"
+  action        = "lambda:InvokeFunction"
+  function_name = module.admin.function_name
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${module.ingest_api.execution_arn}/*/*/v1/admin/*"
 }
 
 module "authorizer" {
@@ -239,6 +281,7 @@ module "ingest_api" {
   name                     = var.name
   api_function_name        = module.api.function_name
   api_invoke_arn           = module.api.invoke_arn
+  admin_invoke_arn         = local.admin_invoke_arn
   authorizer_function_name = module.authorizer.function_name
   authorizer_invoke_arn    = module.authorizer.invoke_arn
   tiers                    = var.tiers
@@ -270,6 +313,7 @@ module "schedules" {
 locals {
   functions = {
     api        = module.api.function_name
+    admin      = module.admin.function_name
     authorizer = module.authorizer.function_name
     writer     = module.writer.function_name
     exporter   = module.exporter.function_name

@@ -77,6 +77,7 @@ output "iam_actions" {
   description = "The IAM actions each function's role allows, by role: least privilege at a glance."
   value = {
     api        = module.api.actions
+    admin      = module.admin.actions
     authorizer = module.authorizer.actions
     writer     = module.writer.actions
     exporter   = module.exporter.actions

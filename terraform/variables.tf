@@ -122,6 +122,17 @@ variable "shield_resource_arns" {
   default     = []
 }
 
+variable "admin_tier" {
+  description = "The usage-plan tier that apps made through `POST /v1/admin/apps` join."
+  type        = string
+  default     = "standard"
+
+  validation {
+    condition     = contains(var.tiers == null ? ["free", "standard", "high"] : keys(var.tiers), var.admin_tier)
+    error_message = "admin_tier must be one of the tiers."
+  }
+}
+
 variable "team_sign_in" {
   description = "A Cognito user pool for the team (groups admin, developer, analyst), whose tokens the authorizer accepts on the read and admin routes beside app keys."
   type        = bool

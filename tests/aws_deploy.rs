@@ -349,7 +349,7 @@ fn person_token(endpoint: &str, pool: &str, client: &str, group: &str) -> String
 import sys, boto3
 endpoint, pool, client, group = sys.argv[1:5]
 idp = boto3.client("cognito-idp", endpoint_url=endpoint, region_name="us-east-1")
-user, password = "ana@example.com", "Corr3ct-horse-battery!"
+user, password = f"{group}@example.com", "Corr3ct-horse-battery!"
 idp.admin_create_user(UserPoolId=pool, Username=user, MessageAction="SUPPRESS")
 idp.admin_set_user_password(UserPoolId=pool, Username=user, Password=password, Permanent=True)
 idp.admin_add_user_to_group(UserPoolId=pool, Username=user, GroupName=group)
@@ -462,6 +462,7 @@ async fn embedded_reports(
     );
     let gateway = Gateway {
         api: api_router(Arc::new(state)),
+        admin: None,
         keys,
         people: None,
     };
@@ -504,8 +505,9 @@ async fn terraform_on_moto_runs_the_whole_serverless_pipeline() {
     let aws = cauce_store::aws::sdk_config().await;
     // The guards came up with the pipeline: the alarms, and the web ACL on the stage.
     let alarms = deployment.out("alarms").as_object().unwrap();
-    // 24 as in the module's own test, and the throttles of the bad-rows table.
-    assert_eq!(alarms.len(), 25, "{alarms:?}");
+    // 24 as in the module's own test, the throttles of the bad-rows table, and the errors and
+    // throttles of the admin function.
+    assert_eq!(alarms.len(), 27, "{alarms:?}");
     assert!(alarms
         .keys()
         .any(|a| a.ends_with("-dynamodb-throttles-bad_rows")));
@@ -547,8 +549,22 @@ async fn terraform_on_moto_runs_the_whole_serverless_pipeline() {
         jwks_url: Some(format!("{endpoint}/{pool}/.well-known/jwks.json")),
     })
     .unwrap();
+    // The `admin` function: the `api` code with the settings Terraform gives it, managing the
+    // apps of the clients table and API Gateway's keys (this test is the only one of its binary,
+    // so it may set the environment).
+    let plans = deployment.out("usage_plan_ids").to_string();
+    for (name, value) in [
+        ("CAUCE_ADMIN_TIER", "standard"),
+        ("CAUCE_CLIENTS_TABLE", settings.clients_table.as_str()),
+        ("CAUCE_USAGE_PLANS", plans.as_str()),
+    ] {
+        std::env::set_var(name, value);
+    }
+    let mut admin = settings.api_state(&aws).await.unwrap();
+    admin.admin = Some(Arc::new(AwsSettings::app_admin().await.unwrap().unwrap()));
     let gateway = Gateway {
         api: api_router(Arc::new(settings.api_state(&aws).await.unwrap())),
+        admin: Some(api_router(Arc::new(admin))),
         keys: &keys,
         people: Some(&people),
     };
@@ -767,6 +783,80 @@ async fn terraform_on_moto_runs_the_whole_serverless_pipeline() {
         (400, Some("app_required")),
         "{body}"
     );
+    let (status, body) = gateway
+        .call_with(
+            "POST",
+            "/v1/admin/apps",
+            as_person(None),
+            Some(r#"{"name": "x"}"#),
+            "analyst-admin",
+        )
+        .await;
+    assert_eq!(status, 403, "an analyst manages no apps: {body}");
+
+    // An admin of the team manages apps without an app key: one made, whose key works at once,
+    // then disabled, whose key is refused.
+    let admin = format!(
+        "Bearer {}",
+        person_token(
+            &endpoint,
+            &pool,
+            &deployment.text("team_client_id"),
+            "admin"
+        )
+    );
+    let (status, made) = gateway
+        .call_with(
+            "POST",
+            "/v1/admin/apps",
+            json!({"authorization": admin}),
+            Some(r#"{"name": "made-by-an-admin", "role": "analyst"}"#),
+            "create",
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let (new_app, new_key) = (
+        made["app_id"].as_str().unwrap(),
+        made["api_key"].as_str().unwrap(),
+    );
+    let (status, body) = gateway
+        .call("GET", "/v1/reports", new_key, None, "new-key")
+        .await;
+    assert_eq!(
+        (status, body["app_id"].as_str()),
+        (200, Some(new_app)),
+        "{body}"
+    );
+    let (status, apps) = gateway
+        .call_with(
+            "GET",
+            "/v1/admin/apps",
+            json!({"authorization": admin}),
+            None,
+            "list",
+        )
+        .await;
+    assert_eq!(status, 200, "{apps}");
+    assert!(apps.to_string().contains(new_app), "{apps}");
+    let disable = format!("/v1/admin/apps/{new_app}/disable");
+    let (status, body) = gateway
+        .call_with(
+            "POST",
+            &disable,
+            json!({"authorization": admin}),
+            None,
+            "disable",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        gateway
+            .call("GET", "/v1/reports", new_key, None, "off")
+            .await
+            .0,
+        403
+    );
+
     let forged = format!("Bearer {}x", analyst.trim_end_matches(|c| c != '.'));
     let (status, _) = gateway
         .call_with(

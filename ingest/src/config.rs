@@ -11,7 +11,7 @@ use cauce_store::env::{optional, parsed, required};
 use crate::api::{ApiConfig, ApiState, LakeShelf, Tenancy};
 use crate::archive::firehose::FirehoseArchive;
 use crate::auth::jwt::UserPool;
-use crate::auth::DynamoKeys;
+use crate::auth::{DynamoKeys, GatewayApps};
 use crate::error::Result;
 use crate::queue::sqs::SqsQueue;
 use crate::queue::Packing;
@@ -143,6 +143,17 @@ impl AwsSettings {
             client_ids,
             jwks_url: optional("CAUCE_COGNITO_JWKS_URL"),
         }))
+    }
+
+    /// The apps this function manages through `/v1/admin/…`: where `CAUCE_ADMIN_TIER` names
+    /// the usage-plan tier that new apps join (the `admin` function, the `api` code with admin
+    /// rights), the clients table and API Gateway's keys (`CAUCE_CLIENTS_TABLE`,
+    /// `CAUCE_USAGE_PLANS`); without it, none (the `api` function).
+    pub async fn app_admin() -> Result<Option<GatewayApps>> {
+        match optional("CAUCE_ADMIN_TIER") {
+            Some(tier) => Ok(Some(GatewayApps::from_env(&tier).await?)),
+            None => Ok(None),
+        }
     }
 
     /// The clients (API key) table.

@@ -33,6 +33,18 @@ run "routes_and_usage_plans" {
     api_invoke_arn           = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/api/invocations"
     authorizer_function_name = "cauce-test-authorizer"
     authorizer_invoke_arn    = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/authorizer/invocations"
+    admin_invoke_arn         = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/admin/invocations"
+  }
+
+  assert {
+    condition = {
+      for k, i in aws_api_gateway_integration.route : k => regex("functions/([a-z]+)/", i.uri)[0]
+      } == {
+      "POST /v1/events"                  = "api", "POST /v1/stories" = "api", "POST /v1/tests" = "api",
+      "GET /v1/users/{user_id}/timeline" = "api", "GET /v1/reports" = "api",
+      "GET /v1/reports/{name}"           = "api", "ANY /v1/admin/{proxy+}" = "admin", "GET /healthz" = "api",
+    }
+    error_message = "Only the admin routes reach the admin function."
   }
 
   assert {
@@ -305,6 +317,15 @@ run "least_privilege" {
   assert {
     condition     = output.iam_actions.authorizer == sort(["logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:GetItem", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"])
     error_message = "The authorizer only reads keys (the pool's JWKS is public)."
+  }
+
+  assert {
+    condition = output.iam_actions.admin == sort([
+      "logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Scan",
+      "apigateway:GET", "apigateway:POST", "apigateway:PATCH", "apigateway:DELETE",
+      "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey",
+    ]) && !contains(output.iam_actions.api, "apigateway:POST") && !contains(output.iam_actions.api, "dynamodb:Scan")
+    error_message = "Only the admin function manages apps (the clients table and API Gateway's keys); the public api function cannot."
   }
 
   assert {

@@ -32,6 +32,8 @@ use tower::ServiceExt;
 pub struct Gateway<'a> {
     /// The `api` Lambda's router.
     pub api: axum::Router,
+    /// The `admin` Lambda's router, behind `/v1/admin/…`, where the deployment has one.
+    pub admin: Option<axum::Router>,
     /// The clients table, as the authorizer reads it.
     pub keys: &'a dyn KeyLookup,
     /// The team's user pool, where the authorizer has one.
@@ -102,7 +104,11 @@ impl Gateway<'_> {
             },
         });
         let req = lambda_http::request::from_str(&event.to_string()).expect("a proxy event");
-        let res = self.api.clone().oneshot(req.map(Body::new)).await.unwrap();
+        let function = match &self.admin {
+            Some(admin) if path.starts_with("/v1/admin/") => admin,
+            _ => &self.api,
+        };
+        let res = function.clone().oneshot(req.map(Body::new)).await.unwrap();
         let status = res.status().as_u16();
         let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
             .await

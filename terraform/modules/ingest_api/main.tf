@@ -195,7 +195,7 @@ resource "aws_api_gateway_integration" "route" {
   http_method             = aws_api_gateway_method.route[each.key].http_method
   type                    = "AWS_PROXY"
   integration_http_method = "POST"
-  uri                     = var.api_invoke_arn
+  uri                     = startswith(each.value.path, "/v1/admin/") && var.admin_invoke_arn != null ? var.admin_invoke_arn : var.api_invoke_arn
 }
 
 resource "aws_lambda_permission" "api" {

@@ -37,3 +37,8 @@ output "stage_name" {
   description = "The stage's name (the `Stage` of its CloudWatch metrics)."
   value       = aws_api_gateway_stage.this.stage_name
 }
+
+output "execution_arn" {
+  description = "The REST API's execution ARN (for Lambda permissions)."
+  value       = aws_api_gateway_rest_api.this.execution_arn
+}

@@ -24,6 +24,12 @@ variable "api_invoke_arn" {
   type        = string
 }
 
+variable "admin_invoke_arn" {
+  description = "The `admin` Lambda's invoke ARN, behind `/v1/admin/…` (null: those routes go to the `api` Lambda). Built from the function's name by the caller, so that the function may read this module's usage-plan ids."
+  type        = string
+  default     = null
+}
+
 variable "authorizer_function_name" {
   description = "The `authorizer` Lambda's name."
   type        = string
