@@ -437,3 +437,99 @@ async fn a_record_the_store_cannot_read_is_a_500_not_a_503() {
     let res = call(&h.router, Method::GET, path, Some(&app.api_key), None, "").await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.json);
 }
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+async fn post_encoded(h: &Harness, key: &str, encoding: &str, body: Vec<u8>) -> Reply {
+    let req = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/v1/events")
+        .header("x-api-key", key)
+        .header("content-type", "application/json")
+        .header("content-encoding", encoding)
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    send(&h.router, req).await
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_inflated_within_the_limits() {
+    let h = Harness::new(ApiConfig::default());
+    let app = h.app("a", None, Role::Developer).await;
+    let key = &app.api_key;
+
+    // A gzip batch: accepted and stored as if it were sent plain; its items' limits and
+    // rejections as usual.
+    let items = [
+        event("g1", "u1"),
+        event("g2", "u2"),
+        r#"{"event_id":"g3"}"#.to_owned(),
+    ];
+    let res = post_encoded(&h, key, "gzip", gzip(batch(&items).as_bytes())).await;
+    assert_eq!(res.status, StatusCode::MULTI_STATUS, "{}", res.json);
+    assert_eq!(res.json["accepted"], 2);
+    assert_eq!(res.json["rejected"][0]["error"], "missing_field");
+    h.drain().await;
+    let stored = h.store.scan(Kind::Event, &app.app_id).await.unwrap();
+    let keys: Vec<_> = stored.iter().map(|r| r.key()).collect();
+    assert_eq!(keys, ["g1", "g2"]);
+    let bad = h.store.bad_rows(&app.app_id).await.unwrap();
+    assert_eq!(bad[0].raw, items[2], "the bad row is archived inflated");
+
+    // A zip bomb: 64 MiB of spaces around a batch, 65 KB on the wire. Refused when the inflated
+    // bytes pass the 1 MiB limit, before the rest is inflated; nothing accepted.
+    let mut bomb = vec![b' '; 64 << 20];
+    bomb.extend(batch(&[event("bomb", "u1")]).as_bytes());
+    let bomb = gzip(&bomb);
+    assert!(bomb.len() < 100_000, "{}", bomb.len());
+    let res = post_encoded(&h, key, "gzip", bomb).await;
+    assert_eq!(
+        (res.status, res.json["error"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large"))
+    );
+    assert!(res.json["message"]
+        .as_str()
+        .unwrap()
+        .contains("inflates to more than 1048576 bytes"));
+
+    // Not gzip after all, cut short, or another encoding: a clear error, nothing accepted.
+    let mut cut = gzip(batch(&[event("cut", "u1")]).as_bytes());
+    cut.truncate(cut.len() / 2);
+    let res = post_encoded(&h, key, "gzip", cut).await;
+    assert_eq!(
+        (res.status, res.json["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_gzip"))
+    );
+    let mut corrupt = gzip(batch(&[event("corrupt", "u1")]).as_bytes());
+    let middle = corrupt.len() / 2;
+    corrupt[middle] ^= 0xff;
+    let res = post_encoded(&h, key, "gzip", corrupt).await;
+    assert_eq!(
+        (res.status, res.json["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_gzip"))
+    );
+    let res = post_encoded(&h, key, "br", batch(&[event("br", "u1")]).into_bytes()).await;
+    assert_eq!(
+        (res.status, res.json["error"].as_str()),
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Some("unsupported_encoding")
+        )
+    );
+    // Said gzip, sent plain (API Gateway inflates bodies itself): taken as sent.
+    let res = post_encoded(&h, key, "gzip", batch(&[event("plain", "u1")]).into_bytes()).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.json);
+    h.drain().await;
+    let stored = h.store.scan(Kind::Event, &app.app_id).await.unwrap();
+    let keys: Vec<_> = stored.iter().map(|r| r.key()).collect();
+    assert_eq!(
+        keys,
+        ["g1", "g2", "plain"],
+        "nothing of the refused bodies was stored"
+    );
+}
