@@ -152,7 +152,8 @@ fn json<J: Obj>(b: &mut StringBuilder, v: &Option<J>) {
 }
 
 /// Columns shared by every kind: `op`, `app_id` first; `ts`, `received_at`, `ingest_seq`,
-/// `extra` last.
+/// `extra` after the kind's own; then the kind's columns added since (see
+/// [`cauce_store::lake::schema::columns`]).
 #[derive(Default)]
 struct Common {
     op: StringBuilder,
@@ -182,17 +183,21 @@ impl Common {
             .append_option(row.extra().map(|j| RawValue::get(j)));
     }
 
-    fn assemble(mut self, middle: Vec<ArrayRef>) -> Vec<ArrayRef> {
+    fn assemble(mut self, (own, added): KindArrays) -> Vec<ArrayRef> {
         let mut out: Vec<ArrayRef> =
             vec![Arc::new(self.op.finish()), Arc::new(self.app_id.finish())];
-        out.extend(middle);
+        out.extend(own);
         out.push(Arc::new(self.ts.finish()));
         out.push(Arc::new(self.received_at.finish()));
         out.push(Arc::new(self.ingest_seq.finish()));
         out.push(Arc::new(self.extra.finish()));
+        out.extend(added);
         out
     }
 }
+
+/// A kind's own columns, and those added to it since its first files.
+type KindArrays = (Vec<ArrayRef>, Vec<ArrayRef>);
 
 /// The column builders of one kind.
 struct Columns {
@@ -246,8 +251,8 @@ impl Columns {
         let kind = self.kind();
         let middle = match self.kind {
             KindColumns::Event(b) => b.finish(),
-            KindColumns::Story(b) => b.finish(),
-            KindColumns::Exposure(b) => b.finish(),
+            KindColumns::Story(b) => (b.finish(), Vec::new()),
+            KindColumns::Exposure(b) => (b.finish(), Vec::new()),
         };
         Ok(RecordBatch::try_new(
             schema(kind),
@@ -264,6 +269,8 @@ struct EventColumns {
     session: StringBuilder,
     props: StringBuilder,
     ctx: StringBuilder,
+    anonymous: StringBuilder,
+    call: StringBuilder,
 }
 
 impl EventColumns {
@@ -276,6 +283,8 @@ impl EventColumns {
             session: StringBuilder::new(),
             props: StringBuilder::new(),
             ctx: StringBuilder::new(),
+            anonymous: StringBuilder::new(),
+            call: StringBuilder::new(),
         }
     }
 
@@ -287,10 +296,12 @@ impl EventColumns {
         self.session.append_option(e.session_id.as_deref());
         json(&mut self.props, &e.properties);
         json(&mut self.ctx, &e.context);
+        self.anonymous.append_option(e.anonymous_id.as_deref());
+        self.call.append_option(e.call.as_deref());
     }
 
-    fn finish(mut self) -> Vec<ArrayRef> {
-        vec![
+    fn finish(mut self) -> KindArrays {
+        let own: Vec<ArrayRef> = vec![
             Arc::new(self.id.finish()),
             Arc::new(self.name.finish()),
             Arc::new(self.timestamp.finish()),
@@ -298,7 +309,12 @@ impl EventColumns {
             Arc::new(self.session.finish()),
             Arc::new(self.props.finish()),
             Arc::new(self.ctx.finish()),
-        ]
+        ];
+        let added: Vec<ArrayRef> = vec![
+            Arc::new(self.anonymous.finish()),
+            Arc::new(self.call.finish()),
+        ];
+        (own, added)
     }
 }
 

@@ -38,6 +38,10 @@ fn records() -> Vec<(Op, Record)> {
         if i % 4 == 1 {
             e["extra"] = json!({"userId": format!("u{i}"), "ñ": [1, {"a": null}]});
         }
+        if i % 5 == 2 {
+            e["anonymous_id"] = json!(format!("anónimo-{}", i % 3));
+            e["type"] = json!(["track", "screen", "identify"][(i % 3) as usize]);
+        }
         out.push((Op::Insert, record(Kind::Event, app, e, i)));
     }
     for i in 0..12i64 {
@@ -100,7 +104,7 @@ fn expected(op: Op, r: &Record) -> Value {
             "timestamp": e.timestamp, "user_id": e.user_id, "session_id": e.session_id,
             "properties": json_str(&e.properties), "context": json_str(&e.context),
             "ts": e.ts, "received_at": e.received_at, "ingest_seq": e.ingest_seq,
-            "extra": json_str(&e.extra),
+            "extra": json_str(&e.extra), "anonymous_id": e.anonymous_id, "type": e.call,
         }),
         Record::Story(s) => json!({
             "op": op.as_str(), "app_id": s.app_id, "story_id": s.story_id, "name": s.name,

@@ -15,6 +15,7 @@ pub mod error;
 pub mod lambda;
 pub mod queue;
 pub mod ratelimit;
+pub mod segment;
 pub mod validate;
 pub mod writer;
 

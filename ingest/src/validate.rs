@@ -38,6 +38,9 @@ pub struct Limits {
     pub max_echo_bytes: usize,
     /// The most warnings listed in one response; the rest are counted in `warnings_omitted`.
     pub max_warnings: usize,
+    /// The largest body of the analytics SDKs' routes (`/v1/batch` …), bytes: the Segment
+    /// spec's 500 KB.
+    pub max_sdk_body_bytes: usize,
 }
 
 /// The range of raw client times, epoch ms, that can be milliseconds at all: from 1973-03-03
@@ -60,6 +63,7 @@ impl Default for Limits {
             max_skew_ms: 7 * 24 * 3600 * 1000,
             max_echo_bytes: 256,
             max_warnings: 100,
+            max_sdk_body_bytes: 500 * 1024,
         }
     }
 }
@@ -516,6 +520,20 @@ fn check_opt_id(field: &str, value: Option<&str>, limits: &Limits) -> Result<(),
     value.map_or(Ok(()), |v| check_id(field, v, limits))
 }
 
+/// The calls of the analytics SDKs' tracking protocol, an event's `type`.
+pub const CALLS: [&str; 6] = ["track", "identify", "page", "screen", "group", "alias"];
+
+fn check_call(call: Option<&str>) -> Result<(), Fault> {
+    match call {
+        Some(c) if !CALLS.contains(&c) => Err(fault(
+            Code::BadValue,
+            "type",
+            format!("`type` must be one of {}", CALLS.join(", ")),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Why a number is not epoch milliseconds.
 fn implausible(ms: i64) -> String {
     if ms < PLAUSIBLE_MS.start {
@@ -625,6 +643,8 @@ fn check_record(record: &Record, stamp: &Stamp, limits: &Limits) -> Result<(), F
             check_id("name", &e.name, limits)?;
             check_opt_id("user_id", e.user_id.as_deref(), limits)?;
             check_opt_id("session_id", e.session_id.as_deref(), limits)?;
+            check_opt_id("anonymous_id", e.anonymous_id.as_deref(), limits)?;
+            check_call(e.call.as_deref())?;
             check_time("timestamp", e.timestamp, stamp, limits)?;
             check_json("properties", e.properties.as_ref(), limits)?;
             check_json("context", e.context.as_ref(), limits)

@@ -159,6 +159,14 @@ pub struct Event<S = String, J = Json> {
     /// The session, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<S>,
+    /// The device's or browser's anonymous id, before or without a known user (the analytics
+    /// SDKs' `anonymousId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymous_id: Option<S>,
+    /// The call that made the event, where it came from an analytics SDK's tracking protocol:
+    /// `track`, `identify`, `page`, `screen`, `group` or `alias` (the field `type`).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub call: Option<S>,
     /// Free-form properties (a JSON object).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub properties: Option<J>,
@@ -635,6 +643,8 @@ mod tests {
                 "ingest_seq",
                 "user_id",
                 "session_id",
+                "anonymous_id",
+                "type",
                 "properties",
                 "context",
                 "extra"

@@ -197,6 +197,20 @@ impl Client {
         (status, json, retry_after)
     }
 
+    /// POSTs `body` as it is, with `headers`: (status, body as JSON, or null).
+    pub fn post_raw(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
+        let mut req = self.agent.post(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let mut res = req
+            .send(body)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let status = res.status().as_u16();
+        let text = res.body_mut().read_to_string().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
     /// Waits until `/healthz` says nothing is pending (queue, store, exporter), polling every
     /// `every`; fails past `within`. Returns the last health.
     pub fn drain(&self, within: std::time::Duration, every: std::time::Duration) -> Value {

@@ -12,7 +12,7 @@ use axum::http::Extensions;
 use axum::middleware::Next;
 use axum::response::Response;
 
-/// The app that called, for the access line: [`log`] puts an empty one in each request's
+/// The app that called, for the access line: `log` puts an empty one in each request's
 /// extensions, and the [`Caller`](super::Caller) extractor fills it in (a response cannot
 /// carry it: a refusal by the extractor has none of the handler's).
 #[derive(Debug, Clone, Default)]
@@ -28,7 +28,7 @@ impl AccessNote {
 }
 
 /// The items a batch had accepted and rejected: a batch route's response carries it out to
-/// [`log`].
+/// `log`.
 #[derive(Debug, Clone, Copy)]
 pub struct Items {
     /// Items accepted.
@@ -37,7 +37,7 @@ pub struct Items {
     pub rejected: usize,
 }
 
-/// The route pattern a request matched, carried out in its response to [`log`].
+/// The route pattern a request matched, carried out in its response to `log`.
 #[derive(Debug, Clone)]
 struct Route(MatchedPath);
 

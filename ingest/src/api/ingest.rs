@@ -264,7 +264,7 @@ pub fn accept(
 pub struct RequestId(pub String);
 
 impl RequestId {
-    fn or_new(id: Option<Extension<RequestId>>) -> String {
+    pub(super) fn or_new(id: Option<Extension<RequestId>>) -> String {
         match id {
             Some(Extension(RequestId(id))) => id,
             None => format!("{:016x}", rand::random::<u64>()),
@@ -273,7 +273,14 @@ impl RequestId {
 }
 
 /// Hands the body's lines to the raw archive; a failure is logged, and the request stands.
-async fn archive(api: &ApiState, kind: Kind, app_id: &str, request_id: &str, at: i64, body: &[u8]) {
+pub(super) async fn archive(
+    api: &ApiState,
+    kind: Kind,
+    app_id: &str,
+    request_id: &str,
+    at: i64,
+    body: &[u8],
+) {
     let Some(raw) = &api.archive else { return };
     let put = match lines(app_id, kind, request_id, at, body) {
         Ok(lines) => raw.put(at, lines).await,
@@ -315,18 +322,10 @@ async fn ingest(
     let archived = archive(api, kind, &app_id, &request_id, received_at, &bytes);
     let (sent, ()) = tokio::join!(api.queue.send(parsed.messages), archived);
     if let Err(e) = sent {
-        tracing::error!(error = %e, app_id = %app_id, "Queue send failed.");
         if accepted > 0 {
-            if !e.is_unavailable() {
-                return Err(ApiError::backend(&e));
-            }
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "queue_unavailable",
-                "the queue is unavailable; nothing was accepted; retry later",
-            )
-            .retry_after(1));
+            return Err(send_failed(&e, &app_id));
         }
+        tracing::error!(error = %e, app_id = %app_id, "Queue send failed (bad rows only).");
     }
     let rejected = parsed.rejected;
     count_items(kind, &app_id, accepted, &rejected);
@@ -353,8 +352,23 @@ async fn ingest(
         .into_response())
 }
 
+/// The answer when the queue did not take accepted items: 503 with `Retry-After` when it is
+/// unavailable (a retry may succeed), 500 otherwise.
+pub(super) fn send_failed(e: &crate::error::IngestError, app_id: &str) -> ApiError {
+    tracing::error!(error = %e, app_id = %app_id, "Queue send failed.");
+    if !e.is_unavailable() {
+        return ApiError::backend(e);
+    }
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "queue_unavailable",
+        "the queue is unavailable; nothing was accepted; retry later",
+    )
+    .retry_after(1)
+}
+
 /// Counts a batch's accepted items, and its rejected ones by error code.
-fn count_items(kind: Kind, app_id: &str, accepted: usize, rejected: &[Rejection]) {
+pub(super) fn count_items(kind: Kind, app_id: &str, accepted: usize, rejected: &[Rejection]) {
     use cauce_store::metrics::{app_label, ITEMS_ACCEPTED, ITEMS_REJECTED};
     let (kind, app) = (kind.plural(), app_label(app_id));
     if accepted > 0 {

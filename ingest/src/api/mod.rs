@@ -3,8 +3,9 @@
 //! * [`tenant`]: the [`Caller`] extractor: who calls, and whether the role may.
 //! * [`ingest`]: the batch routes and the user timeline.
 //! * [`reports`]: the published reports, through the [`ReportShelf`] port.
-//! * [`admin`]: apps and keys (embedded mode).
+//! * `admin`: apps and keys (embedded mode; in AWS, the `admin` function).
 //! * [`dashboard`]: the pages for people: an app's dashboard, the operations page.
+//! * `segment`: the routes of the analytics SDKs' tracking protocol (Segment's).
 //! * [`error`]: the error responses.
 //! * [`access`]: the access log.
 
@@ -14,6 +15,7 @@ pub mod dashboard;
 pub mod error;
 pub mod ingest;
 pub mod reports;
+mod segment;
 pub mod tenant;
 
 use std::sync::Arc;
@@ -234,7 +236,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/reports", get(reports::list_reports))
         .route("/v1/reports/{name}", get(reports::get_report))
         .route("/dashboard", get(dashboard::app_dashboard))
-        .route("/dashboard/ops", get(dashboard::ops_dashboard));
+        .route("/dashboard/ops", get(dashboard::ops_dashboard))
+        .route("/v1/projects/{write_key}/settings", get(segment::settings));
+    for (path, shape) in segment::routes() {
+        router = router.route(path, segment::route(shape));
+    }
     if state.metrics.is_some() {
         router = router.route("/metrics", get(metrics));
     }

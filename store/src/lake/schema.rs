@@ -72,6 +72,10 @@ const EVENT: [Column; 7] = [
     col("context", Text, true),
 ];
 
+/// Columns added to a kind after its first files were written: last, and nullable, so that a
+/// reader matching Parquet columns by position, not by name, still reads older files.
+const EVENT_ADDED: [Column; 2] = [col("anonymous_id", Text, true), col("type", Text, true)];
+
 const STORY: [Column; 10] = [
     col("story_id", Text, false),
     col("name", Text, false),
@@ -97,14 +101,19 @@ const EXPOSURE: [Column; 8] = [
 ];
 
 /// The columns of one kind's files, in order: `op`, `app_id`, the kind's own, then `ts`,
-/// `received_at`, `ingest_seq`, `extra`.
+/// `received_at`, `ingest_seq`, `extra`, then the kind's columns added since.
 pub fn columns(kind: Kind) -> Vec<Column> {
-    let own: &[Column] = match kind {
-        Kind::Event => &EVENT,
-        Kind::Story => &STORY,
-        Kind::Exposure => &EXPOSURE,
+    let (own, added): (&[Column], &[Column]) = match kind {
+        Kind::Event => (&EVENT, &EVENT_ADDED),
+        Kind::Story => (&STORY, &[]),
+        Kind::Exposure => (&EXPOSURE, &[]),
     };
-    HEAD.iter().chain(own).chain(&TAIL).copied().collect()
+    HEAD.iter()
+        .chain(own)
+        .chain(&TAIL)
+        .chain(added)
+        .copied()
+        .collect()
 }
 
 /// The Glue catalog's columns of every kind, as the Terraform reads them
