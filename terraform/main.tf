@@ -23,6 +23,7 @@ locals {
     CAUCE_RAW_STREAM                     = module.lake.raw_stream_name
     CAUCE_GROUP_BUCKETS                  = tostring(var.group_buckets)
     CAUCE_METRICS_APPS                   = tostring(var.metrics_apps)
+    CAUCE_CLIENTS_TABLE                  = module.tables.clients_name
     AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH = "true"
   }
   kms = {
@@ -125,6 +126,8 @@ module "api" {
     { sid = "Enqueue", actions = ["sqs:SendMessage", "sqs:GetQueueAttributes"], resources = [module.queue.arn] },
     { sid = "DeadLetterCount", actions = ["sqs:GetQueueAttributes"], resources = [module.queue.dlq_arn] },
     { sid = "Timeline", actions = ["dynamodb:GetItem", "dynamodb:Query"], resources = concat(local.table_arns, local.index_arns) },
+    # The analytics SDKs' routes have no authorizer: the api function looks their key up.
+    { sid = "SdkKeys", actions = ["dynamodb:GetItem"], resources = [module.tables.clients_arn] },
     { sid = "ReportsList", actions = ["s3:ListBucket"], resources = [local.lake_bucket_arn] },
     { sid = "ReportsRead", actions = ["s3:GetObject"], resources = [local.reports_objects] },
     { sid = "RawArchive", actions = ["firehose:PutRecordBatch"], resources = [module.lake.raw_stream_arn] },
@@ -142,9 +145,8 @@ module "admin" {
   kms_key_arn        = aws_kms_key.this.arn
   log_retention_days = var.log_retention_days
   environment = merge(local.api_environment, {
-    CAUCE_ADMIN_TIER    = var.admin_tier
-    CAUCE_CLIENTS_TABLE = module.tables.clients_name
-    CAUCE_USAGE_PLANS   = jsonencode(module.ingest_api.usage_plan_ids)
+    CAUCE_ADMIN_TIER  = var.admin_tier
+    CAUCE_USAGE_PLANS = jsonencode(module.ingest_api.usage_plan_ids)
   })
   statements = [
     { sid = "Apps", actions = ["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Scan"], resources = [module.tables.clients_arn] },

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use arrow_array::{Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use base64::Engine;
 use cauce_analytics::reporter::{self, ReporterSettings};
 use cauce_analytics::{LakeSource, Scope, Settings};
 use cauce_exporter::catalog::{Catalog, GlueCatalog};
@@ -647,6 +648,68 @@ async fn terraform_on_moto_runs_the_whole_serverless_pipeline() {
         .unwrap();
     assert_eq!(column(&tests, "experiment").len(), 60 + 20);
 
+    // The analytics SDKs' routes, which API Gateway leaves to the api function: a mobile SDK's
+    // batch (Basic auth, text/plain) and analytics.js's single call (the key in the body only),
+    // then a request with no key at all. Their events reach the lake with the new columns.
+    // Another app, so that the reports below stay the embedded twin's.
+    let sdk_key = cauce_ingest::auth::generate_key();
+    let sdk_app = KeyInfo {
+        app_id: "app_sdk".into(),
+        role: Role::Ingest,
+        disabled: false,
+        rate_limit: None,
+    };
+    keys.put_key(&hash_key(&sdk_key), &sdk_app).await.unwrap();
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{sdk_key}:"))
+    );
+    let sdk_batch = json!({
+        "batch": [
+            {"type": "track", "event": "Song Played", "messageId": "sdk-1", "anonymousId": "device-1",
+             "originalTimestamp": cauce_store::time::format_rfc3339(now.timestamp_millis())},
+            {"type": "screen", "name": "Home", "messageId": "sdk-2", "userId": "u-sdk"},
+        ],
+        "sentAt": cauce_store::time::format_rfc3339(now.timestamp_millis()),
+    });
+    let text = json!({"content-type": "text/plain", "authorization": basic});
+    let (status, answer) = gateway
+        .call_open("/v1/b", text, &sdk_batch.to_string(), "sdk-batch")
+        .await;
+    assert_eq!(
+        (status, answer["accepted"].as_i64()),
+        (200, Some(2)),
+        "{answer}"
+    );
+    let browser = json!({"type": "page", "name": "Pricing", "messageId": "sdk-3", "anonymousId": "b-1", "writeKey": sdk_key});
+    let plain = json!({"content-type": "text/plain"});
+    let (status, answer) = gateway
+        .call_open("/v1/p", plain.clone(), &browser.to_string(), "sdk-page")
+        .await;
+    assert_eq!(
+        (status, answer["accepted"].as_i64()),
+        (200, Some(1)),
+        "{answer}"
+    );
+    let nobody = json!({"type": "page", "name": "x", "anonymousId": "b-2"});
+    let (status, _) = gateway
+        .call_open("/v1/p", plain, &nobody.to_string(), "sdk-nobody")
+        .await;
+    assert_eq!(status, 401);
+    drain(&writer, &mut streams, ports, lake.as_ref(), &catalog, true).await;
+    let events = cauce_exporter::file::decode_prefix(lake.as_ref(), "events/")
+        .await
+        .unwrap();
+    let ids = column(&events, "event_id");
+    for id in ["sdk-1", "sdk-2", "sdk-3"] {
+        assert_eq!(ids.iter().filter(|i| *i == id).count(), 1, "{id}");
+    }
+    let anonymous = column(&events, "anonymous_id");
+    assert!(
+        anonymous.iter().any(|a| a == "device-1"),
+        "the new columns reach the lake"
+    );
+
     // The compactor (nothing is closed yet) registers the recent partitions again.
     cauce_exporter::compact::scheduled(lake.as_ref(), 128, Some(&catalog))
         .await
@@ -707,10 +770,21 @@ async fn terraform_on_moto_runs_the_whole_serverless_pipeline() {
         let bytes = raw_bucket.get(&object.key).await.unwrap();
         for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             let line: RawLine<'_> = serde_json::from_slice(line).unwrap();
-            assert_eq!(line.app_id, app_id);
+            let app = if line.request_id.starts_with("sdk-") {
+                "app_sdk"
+            } else {
+                app_id.as_str()
+            };
+            assert_eq!(line.app_id, app);
             let body = String::from_utf8(line.body_bytes().to_vec()).unwrap();
             found.insert(line.request_id.into_owned(), body);
         }
+    }
+    // The SDKs' bodies are archived as translated into `/v1/events` bodies (what a replay sends).
+    for (request, id) in [("sdk-batch", "sdk-1"), ("sdk-page", "sdk-3")] {
+        let body = found.remove(request).expect("the SDK's body is archived");
+        assert!(body.contains(&format!("\"event_id\":\"{id}\"")), "{body}");
+        assert!(!body.contains(&sdk_key), "never the write key: {body}");
     }
     assert_eq!(found, archived);
 

@@ -11,10 +11,14 @@ use cauce_store::env::{optional, parsed, required};
 use crate::api::{ApiConfig, ApiState, LakeShelf, Tenancy};
 use crate::archive::firehose::FirehoseArchive;
 use crate::auth::jwt::UserPool;
-use crate::auth::{DynamoKeys, GatewayApps};
+use crate::auth::{CachedKeys, DynamoKeys, GatewayApps};
 use crate::error::Result;
 use crate::queue::sqs::SqsQueue;
 use crate::queue::Packing;
+
+/// How long the `api` function trusts a key it looked up itself (for the routes without an
+/// authorizer): a disabled key works at most this long there.
+pub const UNGUARDED_KEY_TTL: Duration = Duration::from_secs(60);
 
 /// The settings of the AWS deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +29,8 @@ pub struct AwsSettings {
     pub dlq_url: String,
     /// `CAUCE_TABLE_PREFIX`: the record tables are `{prefix}-events`, `-stories`, `-tests`, `-bad-rows`.
     pub table_prefix: String,
-    /// `CAUCE_CLIENTS_TABLE`: the API-key table the authorizer reads.
+    /// `CAUCE_CLIENTS_TABLE`: the API-key table the authorizer reads (and the `api` function,
+    /// for the analytics SDKs' routes, which have no authorizer).
     pub clients_table: String,
     /// `CAUCE_TTL_DAYS` (default 30; 0 = no TTL): how long records stay in the hot store.
     pub ttl_days: u32,
@@ -56,7 +61,10 @@ impl AwsSettings {
             queue_url: opt(needs.queue, "CAUCE_QUEUE_URL")?,
             dlq_url: opt(needs.queue, "CAUCE_DLQ_URL")?,
             table_prefix: opt(needs.tables, "CAUCE_TABLE_PREFIX")?,
-            clients_table: opt(needs.clients, "CAUCE_CLIENTS_TABLE")?,
+            clients_table: match needs.clients {
+                true => required("CAUCE_CLIENTS_TABLE")?,
+                false => optional("CAUCE_CLIENTS_TABLE").unwrap_or_default(),
+            },
             lake: opt(needs.lake, "CAUCE_LAKE")?,
             ttl_days: parsed("CAUCE_TTL_DAYS", 30, whole)?,
             receive_wait: Duration::from_secs(parsed("CAUCE_RECEIVE_WAIT_SECS", 10, whole)?),
@@ -113,7 +121,11 @@ impl AwsSettings {
             None,
             config,
         );
-        let state = state.with_reports(Arc::new(LakeShelf::new(lake)));
+        let mut state = state.with_reports(Arc::new(LakeShelf::new(lake)));
+        if !self.clients_table.is_empty() {
+            let keys = CachedKeys::new(Arc::new(self.keys(aws)), UNGUARDED_KEY_TTL);
+            state = state.with_unguarded_keys(Arc::new(keys));
+        }
         Ok(match &self.raw_stream {
             Some(stream) => {
                 let client = aws_sdk_firehose::Client::new(aws);

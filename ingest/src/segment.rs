@@ -13,7 +13,7 @@
 //! | `event` (track), `name` (page, screen; else the call) | `name`; identify, group and alias are named after their call |
 //! | `properties`; `traits`, else `context.traits` (identify); `{group_id, traits}` (group); `{previous_id}` (alias) | `properties` |
 //! | `context`, over the batch's `context`; with `integrations`, `channel`, `_metadata` | `context` |
-//! | `originalTimestamp`, else `timestamp`, else `sentAt` | `timestamp`, corrected by the batch's `sentAt` into `ts` |
+//! | `originalTimestamp`, else `timestamp`, else `sentAt`, else the time it was received | `timestamp`, corrected by the batch's `sentAt` into `ts` |
 //!
 //! `writeKey` is never stored. Any other field goes to `extra`, with a warning, as on
 //! `/v1/events`. A `track` of `Experiment Viewed` with `experiment_id` and `variation_id` (or
@@ -139,8 +139,9 @@ const READ: &[&str] = &[
 /// Fields of a message kept in its `context`.
 const INTO_CONTEXT: [&str; 3] = ["integrations", "channel", "_metadata"];
 
-/// Translates a body of `shape`. Malformed only when the body is not JSON or not the shape.
-pub fn translate(body: &[u8], shape: Shape) -> Result<Translated, Malformed> {
+/// Translates a body of `shape`, received at `received_at` (epoch ms: the time of a message
+/// that carries none). Malformed only when the body is not JSON or not the shape.
+pub fn translate(body: &[u8], shape: Shape, received_at: i64) -> Result<Translated, Malformed> {
     let body: Value = serde_json::from_slice(body)
         .map_err(|e| Malformed(format!("the body is not JSON: {e}")))?;
     let Value::Object(mut body) = body else {
@@ -173,12 +174,8 @@ pub fn translate(body: &[u8], shape: Shape) -> Result<Translated, Malformed> {
     };
     let (mut events, mut exposures) = (Vec::new(), Vec::new());
     for (index, message) in messages.into_iter().enumerate() {
-        match event(
-            message,
-            batch_context.as_ref(),
-            default_call,
-            sent_at.as_ref(),
-        ) {
+        let time = sent_at.clone().unwrap_or_else(|| json!(received_at));
+        match event(message, batch_context.as_ref(), default_call, &time) {
             Ok((event, exposure)) => {
                 events.push(event);
                 out.event_index.push(index);
@@ -219,7 +216,7 @@ fn event(
     message: Value,
     batch_context: Option<&Value>,
     default_call: Option<Call>,
-    sent_at: Option<&Value>,
+    fallback_time: &Value,
 ) -> Result<(Value, Option<Value>), Refused> {
     let Value::Object(mut m) = message else {
         return Err(refused(
@@ -298,7 +295,7 @@ fn event(
     let timestamp = ["originalTimestamp", "timestamp"]
         .iter()
         .find_map(|f| m.get(*f).filter(|v| !v.is_null()).cloned())
-        .or_else(|| sent_at.cloned());
+        .unwrap_or_else(|| fallback_time.clone());
     let event_id = id.clone().unwrap_or_else(|| {
         let digest = Sha256::digest(raw.to_string().as_bytes());
         format!("h-{}", &hex::encode(digest)[..32])
@@ -312,7 +309,7 @@ fn event(
             "context",
             (!context.is_empty()).then_some(Value::Object(context)),
         ),
-        ("timestamp", timestamp.clone()),
+        ("timestamp", Some(timestamp.clone())),
     ];
     for (field, value) in fields {
         if let Some(v) = value {
@@ -324,7 +321,7 @@ fn event(
         event[k.as_str()] = v.clone();
     }
     let exposure = (call == Call::Track && name == "Experiment Viewed")
-        .then(|| exposure(&m, user.or(anonymous)?, timestamp?))
+        .then(|| exposure(&m, user.or(anonymous)?, timestamp))
         .flatten();
     Ok((event, exposure))
 }
@@ -356,8 +353,10 @@ fn refused(id: Option<String>, field: &'static str, message: &str, raw: &Value) 
 mod tests {
     use super::*;
 
+    const RECEIVED: i64 = 1_795_000_000_000;
+
     fn batch(messages: Value) -> Translated {
-        translate(messages.to_string().as_bytes(), Shape::Batch).unwrap()
+        translate(messages.to_string().as_bytes(), Shape::Batch, RECEIVED).unwrap()
     }
 
     #[test]
@@ -463,16 +462,25 @@ mod tests {
     #[test]
     fn a_single_call_takes_the_routes_type() {
         let body = json!({"userId": "u", "event": "Signed Up", "writeKey": "k", "sentAt": "2026-11-30T10:00:00Z"});
-        let t = translate(body.to_string().as_bytes(), Shape::Single(Call::Track)).unwrap();
+        let t = translate(
+            body.to_string().as_bytes(),
+            Shape::Single(Call::Track),
+            RECEIVED,
+        )
+        .unwrap();
         let e = &t.events.unwrap()["batch"][0];
         assert_eq!(
             (e["type"].as_str(), e["name"].as_str()),
             (Some("track"), Some("Signed Up"))
         );
         assert_eq!(t.write_key.as_deref(), Some("k"));
-        assert!(translate(b"[1]", Shape::Batch).is_err());
-        assert!(translate(b"{\"batch\": 1}", Shape::Batch).is_err());
-        assert!(translate(b"{nope", Shape::Single(Call::Page)).is_err());
+        assert!(translate(b"[1]", Shape::Batch, RECEIVED).is_err());
+        assert!(translate(b"{\"batch\": 1}", Shape::Batch, RECEIVED).is_err());
+        assert!(translate(b"{nope", Shape::Single(Call::Page), RECEIVED).is_err());
+        // No time at all: the time it was received.
+        let bare = json!({"userId": "u", "name": "Home"}).to_string();
+        let t = translate(bare.as_bytes(), Shape::Single(Call::Page), RECEIVED).unwrap();
+        assert_eq!(t.events.unwrap()["batch"][0]["timestamp"], RECEIVED);
     }
 
     #[test]

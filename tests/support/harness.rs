@@ -56,6 +56,19 @@ impl Gateway<'_> {
             .await
     }
 
+    /// One request on a route without an authorizer (the analytics SDKs'): straight to the
+    /// `api` handler with `headers` and a raw body, as API Gateway passes it.
+    pub async fn call_open(
+        &self,
+        path: &str,
+        headers: Value,
+        body: &str,
+        request_id: &str,
+    ) -> (u16, Value) {
+        self.proxy("POST", path, headers, Some(body), Value::Null, request_id)
+            .await
+    }
+
     /// One request with these credential headers: (status, JSON body).
     pub async fn call_with(
         &self,
@@ -66,7 +79,6 @@ impl Gateway<'_> {
         request_id: &str,
     ) -> (u16, Value) {
         headers["content-type"] = json!("application/json");
-        let key = headers["x-api-key"].as_str().unwrap_or_default().to_owned();
         let auth: ApiGatewayCustomAuthorizerRequestTypeRequest = serde_json::from_value(json!({
             "type": "REQUEST", "methodArn": format!("arn:aws:execute-api:us-east-1:123456789012:moto/v1/{method}{path}"),
             "resource": path, "path": path, "httpMethod": method, "headers": headers,
@@ -86,13 +98,30 @@ impl Gateway<'_> {
         }
         let mut authorizer = policy["context"].as_object().cloned().unwrap_or_default();
         authorizer.insert("principalId".into(), policy["principalId"].clone());
+        let authorizer = Value::Object(authorizer);
+        self.proxy(method, path, headers, body, authorizer, request_id)
+            .await
+    }
+
+    /// The proxy integration: the `api` (or `admin`) handler gets the request as API Gateway
+    /// passes it, with the authorizer's context if one ran.
+    async fn proxy(
+        &self,
+        method: &str,
+        path: &str,
+        headers: Value,
+        body: Option<&str>,
+        authorizer: Value,
+        request_id: &str,
+    ) -> (u16, Value) {
+        let key = headers["x-api-key"].as_str().unwrap_or_default().to_owned();
         let multi: Map<String, Value> = headers
             .as_object()
             .unwrap()
             .iter()
             .map(|(k, v)| (k.clone(), json!([v])))
             .collect();
-        let event = json!({
+        let mut event = json!({
             "resource": path, "path": path, "httpMethod": method, "headers": headers,
             "multiValueHeaders": multi, "queryStringParameters": null, "pathParameters": null,
             "body": body, "isBase64Encoded": false,
@@ -100,9 +129,12 @@ impl Gateway<'_> {
                 "accountId": "123456789012", "resourceId": "r1", "stage": "v1", "requestId": request_id,
                 "identity": {"sourceIp": "203.0.113.9", "apiKey": key},
                 "resourcePath": path, "path": format!("/v1{path}"), "httpMethod": method,
-                "apiId": "moto", "protocol": "HTTP/1.1", "authorizer": authorizer,
+                "apiId": "moto", "protocol": "HTTP/1.1",
             },
         });
+        if !authorizer.is_null() {
+            event["requestContext"]["authorizer"] = authorizer;
+        }
         let req = lambda_http::request::from_str(&event.to_string()).expect("a proxy event");
         let function = match &self.admin {
             Some(admin) if path.starts_with("/v1/admin/") => admin,

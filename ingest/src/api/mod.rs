@@ -156,6 +156,9 @@ pub struct ApiState {
     pub metrics: Option<(Arc<dyn MetricsPage>, MetricsAccess)>,
     /// `GET /dashboard/ops`, where this deployment serves it.
     pub ops: Option<Arc<dyn OpsPage>>,
+    /// With [`Tenancy::Authorizer`]: the keys of requests that no authorizer saw (the analytics
+    /// SDKs' routes, whose key analytics.js sends in the body), looked up here.
+    pub unguarded_keys: Option<Arc<CachedKeys>>,
     rate: RateLimits,
     auth_failures: AuthFailures,
 }
@@ -182,6 +185,7 @@ impl ApiState {
             archive: None,
             metrics: None,
             ops: None,
+            unguarded_keys: None,
         }
     }
 
@@ -200,6 +204,13 @@ impl ApiState {
     /// Serves `GET /metrics` from `page`, to the callers `access` lets in.
     pub fn with_metrics(mut self, page: Arc<dyn MetricsPage>, access: MetricsAccess) -> Self {
         self.metrics = Some((page, access));
+        self
+    }
+
+    /// Looks up, in `keys`, the key of a request that reached the API without an authorizer's
+    /// context (with [`Tenancy::Authorizer`]: the routes API Gateway leaves to the API).
+    pub fn with_unguarded_keys(mut self, keys: Arc<CachedKeys>) -> Self {
+        self.unguarded_keys = Some(keys);
         self
     }
 

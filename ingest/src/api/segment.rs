@@ -145,7 +145,7 @@ async fn receive(
     };
     let bytes = read_batch_body(&headers, body, max, api.config.body_timeout).await?;
     let received_at = cauce_store::time::now_ms();
-    let sdk = translate(&bytes, shape)
+    let sdk = translate(&bytes, shape, received_at)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", e.0))?;
     let caller = match (caller, &sdk.write_key) {
         (Ok(c), _) => c,

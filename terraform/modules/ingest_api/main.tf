@@ -47,6 +47,34 @@ resource "aws_api_gateway_resource" "kind" {
   path_part   = each.key
 }
 
+# The analytics SDKs' routes (the Segment protocol: a batch, each call and its short form, the
+# settings the mobile SDKs fetch). The `api` Lambda checks their key itself: analytics.js sends
+# it in the body, where no authorizer can see it.
+resource "aws_api_gateway_resource" "sdk" {
+  for_each    = toset(["batch", "b", "track", "t", "identify", "i", "page", "p", "screen", "s", "group", "g", "alias", "a"])
+  rest_api_id = local.api_id
+  parent_id   = aws_api_gateway_resource.v1.id
+  path_part   = each.key
+}
+
+resource "aws_api_gateway_resource" "projects" {
+  rest_api_id = local.api_id
+  parent_id   = aws_api_gateway_resource.v1.id
+  path_part   = "projects"
+}
+
+resource "aws_api_gateway_resource" "project" {
+  rest_api_id = local.api_id
+  parent_id   = aws_api_gateway_resource.projects.id
+  path_part   = "{write_key}"
+}
+
+resource "aws_api_gateway_resource" "project_settings" {
+  rest_api_id = local.api_id
+  parent_id   = aws_api_gateway_resource.project.id
+  path_part   = "settings"
+}
+
 resource "aws_api_gateway_resource" "users" {
   rest_api_id = local.api_id
   parent_id   = aws_api_gateway_resource.v1.id
@@ -92,15 +120,24 @@ resource "aws_api_gateway_resource" "admin_any" {
 locals {
   # Every route: its resource, method, which authorizer guards it (`keys`: app keys only,
   # cached per key, metered by the app's usage plan; `team`: an app key or a person's Cognito
-  # token, not cached; `none`), and how API Gateway validates the request first.
+  # token, not cached; `lambda`: none, the `api` Lambda checks the key; `none`), and how API
+  # Gateway validates the request first.
   routes = merge(
+    {
+      for k, r in aws_api_gateway_resource.sdk : "POST /v1/${k}" => {
+        resource = r.id, method = "POST", auth = "lambda", validate = "none", path = "/v1/${k}"
+      }
+    },
     {
       for k, r in aws_api_gateway_resource.kind : "POST /v1/${k}" => {
         resource = r.id, method = "POST", auth = "keys", validate = "body", path = "/v1/${k}"
       }
     },
     {
-      "GET /healthz"                     = { resource = aws_api_gateway_resource.healthz.id, method = "GET", auth = "none", validate = "none", path = "/healthz" }
+      "GET /healthz" = { resource = aws_api_gateway_resource.healthz.id, method = "GET", auth = "none", validate = "none", path = "/healthz" }
+      "GET /v1/projects/{write_key}/settings" = {
+        resource = aws_api_gateway_resource.project_settings.id, method = "GET", auth = "lambda", validate = "params", path = "/v1/projects/{write_key}/settings"
+      }
       "GET /v1/users/{user_id}/timeline" = { resource = aws_api_gateway_resource.timeline.id, method = "GET", auth = "team", validate = "params", path = "/v1/users/{user_id}/timeline" }
       "GET /v1/reports"                  = { resource = aws_api_gateway_resource.reports.id, method = "GET", auth = "team", validate = "none", path = "/v1/reports" }
       "GET /v1/reports/{name}"           = { resource = aws_api_gateway_resource.report.id, method = "GET", auth = "team", validate = "params", path = "/v1/reports/{name}" }
@@ -108,14 +145,16 @@ locals {
     },
   )
   authorizers = {
-    keys = aws_api_gateway_authorizer.keys.id
-    team = aws_api_gateway_authorizer.team.id
-    none = null
+    keys   = aws_api_gateway_authorizer.keys.id
+    team   = aws_api_gateway_authorizer.team.id
+    lambda = null
+    none   = null
   }
   path_params = {
-    "GET /v1/users/{user_id}/timeline" = { "method.request.path.user_id" = true }
-    "GET /v1/reports/{name}"           = { "method.request.path.name" = true }
-    "ANY /v1/admin/{proxy+}"           = { "method.request.path.proxy" = true }
+    "GET /v1/projects/{write_key}/settings" = { "method.request.path.write_key" = true }
+    "GET /v1/users/{user_id}/timeline"      = { "method.request.path.user_id" = true }
+    "GET /v1/reports/{name}"                = { "method.request.path.name" = true }
+    "ANY /v1/admin/{proxy+}"                = { "method.request.path.proxy" = true }
   }
 }
 
@@ -177,7 +216,7 @@ resource "aws_api_gateway_method" "route" {
   rest_api_id        = local.api_id
   resource_id        = each.value.resource
   http_method        = each.value.method
-  authorization      = each.value.auth == "none" ? "NONE" : "CUSTOM"
+  authorization      = contains(["none", "lambda"], each.value.auth) ? "NONE" : "CUSTOM"
   authorizer_id      = local.authorizers[each.value.auth]
   api_key_required   = each.value.auth == "keys"
   request_parameters = lookup(local.path_params, each.key, null)
