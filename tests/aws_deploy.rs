@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use arrow_array::{Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use base64::Engine;
 use cauce_analytics::reporter::{self, ReporterSettings};
 use cauce_analytics::{LakeSource, Scope, Settings};
 use cauce_exporter::catalog::{Catalog, GlueCatalog};
@@ -660,10 +659,7 @@ async fn terraform_on_moto_runs_the_whole_serverless_pipeline() {
         rate_limit: None,
     };
     keys.put_key(&hash_key(&sdk_key), &sdk_app).await.unwrap();
-    let basic = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{sdk_key}:"))
-    );
+    let basic = support::basic(&sdk_key);
     let sdk_batch = json!({
         "batch": [
             {"type": "track", "event": "Song Played", "messageId": "sdk-1", "anonymousId": "device-1",

@@ -8,14 +8,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use serde_json::{json, Value};
-use support::{chart_titles, create_app, now, python_with, serve_with, Client};
-
-fn basic(key: &str) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
-    format!("Basic {b64}")
-}
+use support::{basic, chart_titles, create_app, now, python_with, serve_with, Client};
 
 /// `n` events over the last four weeks, by users first seen in each of them (so that retention
 /// has cohorts to draw), half of whom come back the week after.

@@ -12,14 +12,8 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine;
 use serde_json::{json, Value};
-use support::{create_app, python_with, serve, Client};
-
-fn basic(key: &str) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
-    format!("Basic {b64}")
-}
+use support::{basic, create_app, python_with, serve, Client};
 
 fn iso(ms_ago: i64) -> String {
     cauce_store::time::format_rfc3339(support::now() - ms_ago)

@@ -151,6 +151,7 @@ pub fn translate(body: &[u8], shape: Shape, received_at: i64) -> Result<Translat
         .get("writeKey")
         .and_then(Value::as_str)
         .map(str::to_owned);
+    let body_sent_at = body.get("sentAt").cloned();
     let (messages, batch_context, default_call) = match shape {
         Shape::Batch => {
             let Some(Value::Array(batch)) = body.remove("batch") else {
@@ -158,12 +159,9 @@ pub fn translate(body: &[u8], shape: Shape, received_at: i64) -> Result<Translat
             };
             (batch, body.remove("context"), None)
         }
-        Shape::Single(call) => (vec![Value::Object(body.clone())], None, Some(call)),
+        Shape::Single(call) => (vec![Value::Object(body)], None, Some(call)),
     };
-    let sent_at = body
-        .get("sentAt")
-        .cloned()
-        .or_else(|| messages.iter().find_map(|m| m.get("sentAt").cloned()));
+    let sent_at = body_sent_at.or_else(|| messages.iter().find_map(|m| m.get("sentAt").cloned()));
     let mut out = Translated {
         write_key,
         events: None,

@@ -297,6 +297,14 @@ pub fn chart_titles(checked: &Value) -> Vec<String> {
         .collect()
 }
 
+/// HTTP Basic credentials that carry `key` as the user name, as a browser or an analytics SDK
+/// sends it.
+pub fn basic(key: &str) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
+    format!("Basic {b64}")
+}
+
 /// The wall clock, epoch ms.
 pub fn now() -> i64 {
     cauce_store::time::now_ms()

@@ -71,7 +71,7 @@ pub(super) async fn post_tests(
     ingest(&api, Kind::Exposure, caller, (&headers, id), body).await
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+pub(super) fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -20,7 +20,9 @@ use serde_json::{json, Value};
 
 use cauce_store::{BadRow, Kind};
 
-use super::ingest::{accept, archive, count_items, read_batch_body, send_failed, RequestId};
+use super::ingest::{
+    accept, archive, count_items, is_json, read_batch_body, send_failed, RequestId,
+};
 use super::tenant::{Caller, Write, API_KEY_HEADER};
 use super::{ApiError, ApiState};
 use crate::queue::pack;
@@ -64,21 +66,13 @@ pub(super) fn routes() -> Vec<(&'static str, Shape)> {
 /// JSON, or `text/plain` (analytics-kotlin and analytics.js send JSON as text, which spares the
 /// browser a CORS preflight), or no type at all.
 fn readable(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .is_none_or(|mime| {
-            mime.is_empty()
-                || mime == "application/json"
-                || mime == "text/plain"
-                || (mime.starts_with("application/") && mime.ends_with("+json"))
+    let Some(mime) = headers.get(header::CONTENT_TYPE) else {
+        return true;
+    };
+    is_json(headers)
+        || mime.to_str().is_ok_and(|v| {
+            let mime = v.split(';').next().unwrap_or("").trim();
+            mime.is_empty() || mime.eq_ignore_ascii_case("text/plain")
         })
 }
 
