@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Cauce's one test command. On a fresh machine it installs what the tests need (moto's server,
-# pyarrow, DuckDB, SciPy, Playwright, checkov and two analytics SDKs, Segment's and RudderStack's,
-# in a local virtualenv; Debian's Chromium), starts moto on
+# pyarrow, DuckDB, SciPy, Playwright, checkov, schemathesis and two analytics SDKs, Segment's and
+# RudderStack's, in a local virtualenv; Debian's Chromium), starts moto on
 # a free loopback port, stops it at exit even on failure, and runs formatting, lints and the
 # whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 VENV="${CAUCE_VENV:-.venv}"
-if ! "$VENV/bin/python" -c 'import moto.server, pyarrow, duckdb, scipy, playwright, checkov, segment.analytics, rudderstack.analytics' >/dev/null 2>&1; then
-  echo "test.sh: installing moto[server], pyarrow, duckdb, scipy, playwright, checkov and the analytics SDKs into $VENV"
+if ! "$VENV/bin/python" -c 'import moto.server, pyarrow, duckdb, scipy, playwright, checkov, schemathesis, segment.analytics, rudderstack.analytics' >/dev/null 2>&1; then
+  echo "test.sh: installing moto[server], pyarrow, duckdb, scipy, playwright, checkov, schemathesis and the analytics SDKs into $VENV"
   python3 -m venv "$VENV"
+  # pytest 9 (schemathesis') needs a packaging that checkov refuses: pytest 8 agrees with both.
   "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5' pyarrow duckdb scipy playwright checkov \
-    'segment-analytics-python>=2.3' 'rudder-sdk-python>=2.1'
+    'schemathesis>=4.3' 'pytest<9' 'segment-analytics-python>=2.3' 'rudder-sdk-python>=2.1'
 fi
 export CAUCE_PYTHON="$PWD/$VENV/bin/python" CAUCE_CHECKOV="$PWD/$VENV/bin/checkov"
 

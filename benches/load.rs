@@ -1,11 +1,15 @@
 //! Sustained throughput of `cauce serve` under a closed-loop load generator on loopback:
 //! batches of 100 events, many connections, several runs; medians are printed. Each run is
-//! made twice, side by side: ingestion alone, and ingestion while analysts read user timelines
-//! in a loop (the reads have their own SQLite connections; this shows what they cost ingestion).
+//! made three times, side by side: ingestion alone through `/v1/events`; the same while
+//! analysts read user timelines in a loop (the reads have their own SQLite connections; this
+//! shows what they cost ingestion); and the same events as the analytics SDKs send them, a
+//! gzip batch of the Segment protocol through `/v1/batch` (the ratio to `/v1/events` is
+//! printed). Requests go through the typed client (`cauce_ingest::client`).
 //!
 //! Run with `cargo bench --workspace` (or `cargo bench --bench load`). Settings:
 //! `CAUCE_BENCH_SECS` (default 15), `CAUCE_BENCH_CONNS` (32), `CAUCE_BENCH_RUNS` (3),
-//! `CAUCE_BENCH_READERS` (timeline readers in the second run of each pair, 4; 0 skips it).
+//! `CAUCE_BENCH_READERS` (timeline readers in the second run of each triple, 4; 0 skips it),
+//! `CAUCE_BENCH_SDK` (1; 0 skips the `/v1/batch` runs).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,7 +20,7 @@ mod support;
 
 mod common;
 
-use common::{closed_loop, percentile, read_timelines, setting, BATCH};
+use common::{closed_loop, percentile, read_timelines, setting, Route, BATCH};
 
 struct Run {
     accepted_per_s: f64,
@@ -30,7 +34,7 @@ struct Run {
     read_p99_ms: f64,
 }
 
-fn run_once(secs: u64, conns: usize, readers: usize) -> Run {
+fn run_once(secs: u64, conns: usize, readers: usize, route: Route) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let (server, key, app_id) = common::start(data, "bench");
@@ -41,7 +45,7 @@ fn run_once(secs: u64, conns: usize, readers: usize) -> Run {
     let workers: Vec<_> = (0..conns)
         .map(|t| {
             let (stop, base, key) = (stop.clone(), base.clone(), key.clone());
-            std::thread::spawn(move || closed_loop(&base, &key, t, &stop))
+            std::thread::spawn(move || closed_loop(&base, &key, t, &stop, route))
         })
         .collect();
     // Timelines are read through the load and the writer's drain after it.
@@ -127,35 +131,43 @@ fn print_run(label: &str, r: &Run) {
 }
 
 fn main() {
-    let (secs, conns, runs, readers) = (
+    let (secs, conns, runs, readers, sdk) = (
         setting("CAUCE_BENCH_SECS", 15),
         setting("CAUCE_BENCH_CONNS", 32) as usize,
         setting("CAUCE_BENCH_RUNS", 3),
         setting("CAUCE_BENCH_READERS", 4) as usize,
+        setting("CAUCE_BENCH_SDK", 1) != 0,
     );
     println!(
-        "cauce serve load: {runs} runs of {secs} s, {conns} connections, batches of {BATCH} events; each run also with {readers} timeline readers"
+        "cauce serve load: {runs} runs of {secs} s, {conns} connections, batches of {BATCH} events; each run also with {readers} timeline readers{}",
+        if sdk { ", and through /v1/batch (gzip)" } else { "" }
     );
-    let (mut all, mut read) = (Vec::new(), Vec::new());
+    let (mut all, mut read, mut sdks) = (Vec::new(), Vec::new(), Vec::new());
     for i in 1..=runs {
-        let r = run_once(secs, conns, 0);
+        let r = run_once(secs, conns, 0, Route::Events);
         print_run(&format!("run {i}"), &r);
         all.push(r);
         if readers > 0 {
-            let r = run_once(secs, conns, readers);
+            let r = run_once(secs, conns, readers, Route::Events);
             print_run(&format!("run {i} + timelines"), &r);
             read.push(r);
+        }
+        if sdk {
+            let r = run_once(secs, conns, 0, Route::SdkBatch);
+            print_run(&format!("run {i} /v1/batch gzip"), &r);
+            sdks.push(r);
         }
     }
     let acc = median(all.iter().map(|r| r.accepted_per_s).collect());
     let sto = median(all.iter().map(|r| r.stored_per_s).collect());
     let p99 = median(all.iter().map(|r| r.p99_ms).collect());
+    let runs_of = [&all, &read, &sdks];
     println!(
         "median: accepted {acc:.0} events/s ({:.2}x the 150,000 target), stored {sto:.0} events/s, p99 {p99:.1} ms ({:.2}x the 50 ms target), errors {}, lost {}",
         acc / 150_000.0,
         p99 / 50.0,
-        all.iter().chain(&read).map(|r| r.errors).sum::<u64>(),
-        all.iter().chain(&read).map(|r| r.lost).sum::<i64>()
+        runs_of.iter().flat_map(|v| v.iter()).map(|r| r.errors).sum::<u64>(),
+        runs_of.iter().flat_map(|v| v.iter()).map(|r| r.lost).sum::<i64>()
     );
     if !read.is_empty() {
         let with = |f: fn(&Run) -> f64| median(read.iter().map(f).collect());
@@ -165,6 +177,17 @@ fn main() {
             with(|r| r.read_p99_ms),
             with(|r| r.accepted_per_s) / acc,
             with(|r| r.writer_alone_per_s) / median(all.iter().map(|r| r.writer_alone_per_s).collect()),
+            with(|r| r.p99_ms) / p99,
+        );
+    }
+    if !sdks.is_empty() {
+        let with = |f: fn(&Run) -> f64| median(sdks.iter().map(f).collect());
+        println!(
+            "/v1/batch gzip (Segment protocol): accepted {:.0} events/s = {:.2}x /v1/events (goal >= 0.9x), stored {:.0} events/s, p99 {:.1} ms = {:.2}x",
+            with(|r| r.accepted_per_s),
+            with(|r| r.accepted_per_s) / acc,
+            with(|r| r.stored_per_s),
+            with(|r| r.p99_ms),
             with(|r| r.p99_ms) / p99,
         );
     }

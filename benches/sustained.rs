@@ -34,7 +34,7 @@ mod support;
 
 mod common;
 
-use common::{body, closed_loop, get_json, open_loop, percentile, setting, Counts, BATCH};
+use common::{body, closed_loop, get_json, open_loop, percentile, setting, Counts, Route, BATCH};
 
 /// How often the sampler reads `/healthz`.
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
@@ -48,7 +48,7 @@ fn burst(secs: u64, conns: usize) -> f64 {
     let senders: Vec<_> = (0..conns)
         .map(|t| {
             let (stop, base, key) = (stop.clone(), server.base.clone(), key.clone());
-            std::thread::spawn(move || closed_loop(&base, &key, t, &stop))
+            std::thread::spawn(move || closed_loop(&base, &key, t, &stop, Route::Events))
         })
         .collect();
     std::thread::sleep(Duration::from_secs(secs));

@@ -5,6 +5,10 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use cauce_ingest::client::{Answer, Body, Client};
+use cauce_ingest::IngestError;
+use cauce_store::Kind;
+
 /// Events in one request.
 pub const BATCH: usize = 100;
 
@@ -55,6 +59,26 @@ pub fn body(thread: usize, n: u64, now: i64) -> String {
     s
 }
 
+/// The same events as [`body`], as a batch of the Segment protocol: `track` messages with their
+/// `messageId`, `userId`, `properties` and `context`, and the batch's `sentAt`.
+pub fn sdk_body(thread: usize, n: u64, now: i64) -> String {
+    let at = cauce_store::time::format_rfc3339(now);
+    let mut s = String::with_capacity(BATCH * 400);
+    s.push_str(r#"{"batch":["#);
+    for i in 0..BATCH {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!(
+            r#"{{"type":"track","messageId":"t{thread}-{n}-{i}","event":"screen_view","timestamp":"{at}","userId":"user-{}","properties":{{"screen":"checkout","step":{i},"session_id":"s-{}"}},"context":{{"app":{{"version":"3.2.1"}},"os":{{"name":"iOS"}}}}}}"#,
+            (n as usize * 7 + i) % 5000,
+            (n as usize + i) % 900
+        ));
+    }
+    s.push_str(&format!(r#"],"sentAt":"{at}"}}"#));
+    s
+}
+
 /// Latencies' percentile `p`, ms (`lat` sorted).
 pub fn percentile(lat: &[Duration], p: f64) -> f64 {
     if lat.is_empty() {
@@ -72,24 +96,15 @@ pub fn read_timelines(
     seed: usize,
     pause: Duration,
 ) -> (Vec<Duration>, u64) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let client = Client::new(base, key);
     let (mut lat, mut errors) = (Vec::new(), 0);
     let mut n = seed;
     while !stop.load(Ordering::Relaxed) {
         n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        let url = format!(
-            "{base}/v1/users/user-{}/timeline?limit=50",
-            (n >> 33) % 5000
-        );
+        let user = format!("user-{}", (n >> 33) % 5000);
         let t0 = Instant::now();
-        match agent.get(&url).header("x-api-key", key).call() {
-            Ok(mut r) if r.status() == 200 => {
-                let _ = r.body_mut().read_to_string();
-            }
-            _ => errors += 1,
+        if client.timeline(&user, 50).is_err() {
+            errors += 1;
         }
         lat.push(t0.elapsed());
         std::thread::sleep(pause);
@@ -118,11 +133,7 @@ pub fn sender(
     until: Instant,
     counts: &Counts,
 ) -> Vec<Duration> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let url = format!("{base}/v1/events");
+    let client = Client::new(base, key);
     let start = Instant::now();
     let mut lat = Vec::new();
     for k in 0u64.. {
@@ -133,23 +144,14 @@ pub fn sender(
         if let Some(wait) = planned.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        let res = agent
-            .post(&url)
-            .header("x-api-key", key)
-            .header("content-type", "application/json")
-            .send(body(t, k, cauce_store::time::now_ms()));
+        let res = Route::Events.send(&client, t, k);
         lat.push(planned.elapsed());
         let counter = match res {
-            Ok(mut r) => {
-                let _ = r.body_mut().read_to_string();
-                match r.status().as_u16() {
-                    202 => &counts.accepted,
-                    429 => &counts.throttled,
-                    500..=599 => &counts.server_errors,
-                    _ => &counts.other,
-                }
-            }
-            Err(_) => &counts.io_errors,
+            Sent::Accepted(_) => &counts.accepted,
+            Sent::Throttled => &counts.throttled,
+            Sent::Refused(500..=599) => &counts.server_errors,
+            Sent::Refused(_) => &counts.other,
+            Sent::Failed => &counts.io_errors,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -173,36 +175,69 @@ pub fn get_json(agent: &ureq::Agent, url: &str, key: Option<&str>) -> (u16, serd
     }
 }
 
-/// A closed-loop sender (each request as soon as the last one is answered) until `stop`, as
-/// thread `t`: each request's latency, the events accepted and the requests that failed.
+/// A route the benchmarks send to, with request bodies of [`BATCH`] events each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `POST /v1/events`, JSON: Cauce's own route.
+    Events,
+    /// `POST /v1/batch`, gzip: the Segment protocol, as the analytics SDKs send it.
+    SdkBatch,
+}
+
+/// What became of one request.
+pub enum Sent {
+    /// Answered; this many events accepted (every one, or the request counts as refused).
+    Accepted(u64),
+    /// 429 or 503.
+    Throttled,
+    /// Another status, or items rejected (status 207).
+    Refused(u16),
+    /// No answer.
+    Failed,
+}
+
+impl Route {
+    /// Sends request `n` of thread `t` through `client`.
+    pub fn send(self, client: &Client, t: usize, n: u64) -> Sent {
+        let now = cauce_store::time::now_ms();
+        let answer = match self {
+            Route::Events => client
+                .send(Kind::Event, &Body::json(body(t, n, now)))
+                .map(|a| a.map(|r| (r.accepted, r.rejected.len()))),
+            Route::SdkBatch => client
+                .send_sdk_batch(&Body::json(sdk_body(t, n, now)).gzip())
+                .map(|a| a.map(|r| (r.accepted, r.rejected.len()))),
+        };
+        match answer {
+            Ok(Answer::Done((accepted, 0))) => Sent::Accepted(accepted as u64),
+            Ok(Answer::Done(_)) => Sent::Refused(207),
+            Ok(Answer::RetryAfter(_)) => Sent::Throttled,
+            Err(IngestError::Refused { status, .. }) => Sent::Refused(status),
+            Err(_) => Sent::Failed,
+        }
+    }
+}
+
+/// A closed-loop sender (each request as soon as the last one is answered) to `route` until
+/// `stop`, as thread `t`: each request's latency, the events accepted and the requests that
+/// failed.
 pub fn closed_loop(
     base: &str,
     key: &str,
     t: usize,
     stop: &AtomicBool,
+    route: Route,
 ) -> (Vec<Duration>, u64, u64) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let url = format!("{base}/v1/events");
+    let client = Client::new(base, key);
     let (mut lat, mut accepted, mut errors) = (Vec::new(), 0u64, 0u64);
     let mut n = 0;
     while !stop.load(Ordering::Relaxed) {
-        let b = body(t, n, cauce_store::time::now_ms());
-        n += 1;
         let t0 = Instant::now();
-        let res = agent
-            .post(&url)
-            .header("x-api-key", key)
-            .header("content-type", "application/json")
-            .send(b);
+        let res = route.send(&client, t, n);
+        n += 1;
         lat.push(t0.elapsed());
         match res {
-            Ok(mut r) if r.status() == 202 => {
-                let _ = r.body_mut().read_to_string();
-                accepted += BATCH as u64;
-            }
+            Sent::Accepted(a) => accepted += a,
             _ => errors += 1,
         }
     }

@@ -49,6 +49,20 @@ pub enum IngestError {
     /// The user pool's key set could not be fetched.
     #[error("JWKS: {0}")]
     Jwks(String),
+    /// A request of the typed client did not get an answer (a connection refused or cut, a
+    /// timeout).
+    #[error("HTTP: {0}")]
+    Http(String),
+    /// The API refused a request of the typed client: its status, stable code and message.
+    #[error("the API answered {status} {code}: {message}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The stable error code.
+        code: String,
+        /// What the API said.
+        message: String,
+    },
     /// The embedded queue's transaction failed, and with it every command batched in it.
     #[error("queue transaction failed: {message}")]
     QueueTransaction {

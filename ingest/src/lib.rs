@@ -8,6 +8,8 @@
 pub mod api;
 pub mod archive;
 pub mod auth;
+#[cfg(feature = "client")]
+pub mod client;
 #[cfg(feature = "aws")]
 pub mod config;
 pub mod error;

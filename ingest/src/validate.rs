@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 
 use cauce_store::model::{field_names, Json, Kind, Record, Stamp, Step, SERVER_FIELDS};
 use cauce_store::time::{opt_millis, BAD_TIMESTAMP};
@@ -69,7 +70,7 @@ impl Default for Limits {
 }
 
 /// The stable error code of a rejected item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Code {
     /// A required field is absent or null.
@@ -119,7 +120,7 @@ impl Code {
 }
 
 /// Why one item was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Rejection {
     /// The item's index in the batch.
     pub index: usize,
@@ -134,7 +135,7 @@ pub struct Rejection {
 }
 
 /// Why an accepted item drew a warning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WarningCode {
     /// A top-level field the model does not know (a typo such as `userId`): kept in the lake's
@@ -146,7 +147,7 @@ pub enum WarningCode {
 }
 
 /// A note on an accepted item: it was accepted, but not quite as sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Warning {
     /// The item's index in the batch.
     pub index: usize,

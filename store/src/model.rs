@@ -15,6 +15,7 @@ use std::ops::Deref;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 
 use crate::time::{millis, opt_millis};
 
@@ -119,6 +120,18 @@ impl std::fmt::Display for Kind {
     }
 }
 
+/// A timestamp as the API reads it: whole epoch milliseconds, or an RFC 3339 string. The
+/// records keep milliseconds; this type only describes the wire in the OpenAPI document.
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum Timestamp {
+    /// Epoch milliseconds, such as `1764590400000`.
+    Millis(i64),
+    /// RFC 3339, such as `2026-12-01T12:00:00.000Z`.
+    #[schema(format = DateTime)]
+    Rfc3339(String),
+}
+
 /// Fields that the server sets on every record, whatever the body said.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stamp {
@@ -131,56 +144,71 @@ pub struct Stamp {
 }
 
 /// A telemetry event.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(bound(deserialize = "S: Deserialize<'de> + Default, J: Deserialize<'de>"))]
+#[schema(as = Event, bound = "")]
 pub struct Event<S = String, J = Json> {
     /// Server-set: the tenant.
     #[serde(default)]
+    #[schema(value_type = String, read_only)]
     pub app_id: S,
     /// Client-chosen idempotency key.
+    #[schema(value_type = String)]
     pub event_id: S,
     /// What happened, such as `screen_view`.
+    #[schema(value_type = String)]
     pub name: S,
     /// The client's time, as sent, epoch ms.
     #[serde(deserialize_with = "millis")]
+    #[schema(value_type = Timestamp)]
     pub timestamp: i64,
     /// Server-set: `timestamp` corrected for clock skew, epoch ms.
     #[serde(default)]
+    #[schema(read_only)]
     pub ts: i64,
     /// Server-set: the API's clock on arrival, epoch ms.
     #[serde(default)]
+    #[schema(read_only)]
     pub received_at: i64,
     /// Server-set: arrival order within the message group (see [`ingest_seq`]).
     #[serde(default)]
+    #[schema(value_type = String, read_only)]
     pub ingest_seq: S,
     /// The user, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub user_id: Option<S>,
     /// The session, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub session_id: Option<S>,
     /// The device's or browser's anonymous id, before or without a known user (the analytics
     /// SDKs' `anonymousId`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub anonymous_id: Option<S>,
     /// The call that made the event, where it came from an analytics SDK's tracking protocol:
     /// `track`, `identify`, `page`, `screen`, `group` or `alias` (the field `type`).
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub call: Option<S>,
     /// Free-form properties (a JSON object).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub properties: Option<J>,
     /// Device and app context (a JSON object: app_version, os, locale, device…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub context: Option<J>,
     /// Server-set: the item's unknown top-level fields, kept as a JSON object (the API sets it;
     /// see `SCHEMA.md`), or none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>, read_only)]
     pub extra: Option<J>,
 }
 
 /// How a story ended, if it did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Not finished yet.
@@ -207,38 +235,49 @@ impl Outcome {
 }
 
 /// One step of a story.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(bound(deserialize = "S: Deserialize<'de> + Default, J: Deserialize<'de>"))]
+#[schema(as = Step, bound = "")]
 pub struct Step<S = String, J = Json> {
     /// The step's name, such as `cart`.
+    #[schema(value_type = String)]
     pub name: S,
     /// When the step was reached, epoch ms.
     #[serde(deserialize_with = "millis")]
+    #[schema(value_type = Timestamp)]
     pub at: i64,
     /// Free-form properties (a JSON object).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub properties: Option<J>,
 }
 
 /// A user journey: ordered steps with an outcome.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(bound(deserialize = "S: Deserialize<'de> + Default, J: Deserialize<'de>"))]
+#[schema(as = Story, bound = "")]
 pub struct Story<S = String, J = Json> {
     /// Server-set: the tenant.
     #[serde(default)]
+    #[schema(value_type = String, read_only)]
     pub app_id: S,
     /// Client-chosen key.
+    #[schema(value_type = String)]
     pub story_id: S,
     /// The journey's name, such as `checkout`.
+    #[schema(value_type = String)]
     pub name: S,
     /// The user, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub user_id: Option<S>,
     /// The session, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub session_id: Option<S>,
     /// When the journey started, epoch ms.
     #[serde(deserialize_with = "millis")]
+    #[schema(value_type = Timestamp)]
     pub started_at: i64,
     /// When it ended, epoch ms.
     #[serde(
@@ -246,51 +285,66 @@ pub struct Story<S = String, J = Json> {
         deserialize_with = "opt_millis",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(value_type = Option<Timestamp>)]
     pub ended_at: Option<i64>,
     /// The version: a newer one replaces an older one.
     #[serde(deserialize_with = "millis")]
+    #[schema(value_type = Timestamp)]
     pub updated_at: i64,
     /// How it ended.
     #[serde(default)]
     pub outcome: Outcome,
     /// The steps, in order.
+    #[schema(value_type = Vec<Step>)]
     pub steps: Vec<Step<S, J>>,
     /// Free-form properties (a JSON object).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub properties: Option<J>,
     /// Server-set: `started_at` corrected for clock skew, epoch ms.
     #[serde(default)]
+    #[schema(read_only)]
     pub ts: i64,
     /// Server-set: the API's clock on arrival, epoch ms.
     #[serde(default)]
+    #[schema(read_only)]
     pub received_at: i64,
     /// Server-set: arrival order within the message group.
     #[serde(default)]
+    #[schema(value_type = String, read_only)]
     pub ingest_seq: S,
     /// Server-set: the item's unknown top-level fields, kept as a JSON object (the API sets it;
     /// see `SCHEMA.md`), or none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>, read_only)]
     pub extra: Option<J>,
 }
 
 /// One user's exposure to an A/B test, and its result: the kind `test` of the API and the lake.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(bound(deserialize = "S: Deserialize<'de> + Default, J: Deserialize<'de>"))]
+#[schema(as = Exposure, bound = "")]
 pub struct Exposure<S = String, J = Json> {
     /// Server-set: the tenant.
     #[serde(default)]
+    #[schema(value_type = String, read_only)]
     pub app_id: S,
     /// The experiment's name; with `user_id`, the key.
+    #[schema(value_type = String)]
     pub experiment: S,
     /// The exposed user; with `experiment`, the key.
+    #[schema(value_type = String)]
     pub user_id: S,
     /// The variant shown, such as `control`.
+    #[schema(value_type = String)]
     pub variant: S,
     /// When the user was exposed, epoch ms.
     #[serde(deserialize_with = "millis")]
+    #[schema(value_type = Timestamp)]
     pub exposed_at: i64,
     /// The version: a newer one replaces an older one.
     #[serde(deserialize_with = "millis")]
+    #[schema(value_type = Timestamp)]
     pub updated_at: i64,
     /// Whether the user converted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -300,19 +354,24 @@ pub struct Exposure<S = String, J = Json> {
     pub value: Option<f64>,
     /// Free-form properties (a JSON object).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub properties: Option<J>,
     /// Server-set: `exposed_at` corrected for clock skew, epoch ms.
     #[serde(default)]
+    #[schema(read_only)]
     pub ts: i64,
     /// Server-set: the API's clock on arrival, epoch ms.
     #[serde(default)]
+    #[schema(read_only)]
     pub received_at: i64,
     /// Server-set: arrival order within the message group.
     #[serde(default)]
+    #[schema(value_type = String, read_only)]
     pub ingest_seq: S,
     /// Server-set: the item's unknown top-level fields, kept as a JSON object (the API sets it;
     /// see `SCHEMA.md`), or none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>, read_only)]
     pub extra: Option<J>,
 }
 

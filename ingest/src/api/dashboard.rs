@@ -18,7 +18,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::tenant::{Caller, Manage, Read};
-use super::{ApiError, ApiState};
+use super::{ApiError, ApiState, ErrorBody};
 use crate::error::Result;
 
 /// The operations page: what `GET /dashboard/ops` shows admins.
@@ -58,6 +58,24 @@ fn refused(e: ApiError) -> Response {
     res
 }
 
+/// The app's dashboard page.
+#[utoipa::path(
+    get,
+    path = "/dashboard",
+    tag = "read",
+    description = "The app's dashboard, as the report job last published it. A browser asks for \
+                   the key (HTTP Basic: the key as the user name); an admin key names another \
+                   app with `?app=`.",
+    params(("app" = Option<String>, Query, description = "Another app (admin keys).")),
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html", body = String),
+        (status = 401, description = "No key, or a key that is not valid; `WWW-Authenticate: Basic`.",
+         body = ErrorBody, headers(("www-authenticate" = String))),
+        (status = 404, description = "No dashboard published yet (`dashboard_not_found`), or none \
+                                      here (`not_found`).", body = ErrorBody),
+    ),
+    security(("basic" = []), ("api_key" = []), ("team" = []))
+)]
 pub(super) async fn app_dashboard(
     State(api): State<Arc<ApiState>>,
     caller: Result<Caller<Read>, ApiError>,
@@ -87,6 +105,21 @@ pub(super) async fn app_dashboard(
     }
 }
 
+/// The operations page.
+#[utoipa::path(
+    get,
+    path = "/dashboard/ops",
+    tag = "operations",
+    description = "For admins: what needs a person now (dead letters, queue age, lake lag, \
+                   rejections, 5xx), the last hour, and the totals since start.",
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html", body = String),
+        (status = 401, description = "No key, or a key that is not valid; `WWW-Authenticate: Basic`.",
+         body = ErrorBody, headers(("www-authenticate" = String))),
+        (status = 404, description = "Metrics are off (`not_found`).", body = ErrorBody),
+    ),
+    security(("basic" = []), ("api_key" = []), ("team" = []))
+)]
 pub(super) async fn ops_dashboard(
     State(api): State<Arc<ApiState>>,
     caller: Result<Caller<Manage>, ApiError>,

@@ -5,9 +5,19 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::error::IngestError;
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// The stable error code, such as `invalid_api_key` or `rate_limited`.
+    pub error: String,
+    /// What went wrong, for a person.
+    pub message: String,
+}
 
 /// An error response.
 #[derive(Debug)]
@@ -56,6 +66,15 @@ impl ApiError {
         }
     }
 
+    /// 400 `bad_parameter`: a path or query parameter that could not be read.
+    pub fn bad_parameter(rejection: impl std::fmt::Display) -> Self {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_parameter",
+            rejection.to_string(),
+        )
+    }
+
     /// The status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -89,7 +108,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = (
             self.status,
-            Json(json!({ "error": self.code, "message": self.message })),
+            Json(ErrorBody {
+                error: self.code.to_owned(),
+                message: self.message,
+            }),
         )
             .into_response();
         if let Some(s) = self.retry_after {

@@ -3,15 +3,19 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use cauce_store::{BadRow, Kind};
 
+use super::error::ErrorBody;
+use super::openapi::{BatchAnswers, EventBatch, StoryBatch, TestBatch};
 use super::tenant::{Caller, Read, Write};
 use super::{ApiConfig, ApiError, ApiState};
 use crate::archive::lines;
@@ -19,7 +23,7 @@ use crate::queue::{pack, OutMessage};
 use crate::validate::{parse_batch, BodyError, Rejection, Warning};
 
 /// The response body of a batch.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct BatchResponse {
     /// How many items were accepted (durable in the queue).
     pub accepted: usize,
@@ -37,10 +41,25 @@ pub struct BatchResponse {
     pub warnings_omitted: usize,
 }
 
+/// What the three batch routes say of their answers, in the OpenAPI document.
+const BATCH_NOTES: &str = "A 2xx means every accepted item is durable in the queue; each rejected \
+    item is listed with its index, id and a stable code, and kept in the bad-rows archive. The \
+    body may be gzip (`Content-Encoding: gzip`): the limits apply to the inflated bytes.";
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
+/// Send a batch of events.
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "ingest",
+    description = BATCH_NOTES,
+    request_body(content = EventBatch, content_type = "application/json"),
+    responses(BatchAnswers),
+    security(("api_key" = []), ("basic" = []))
+)]
 pub(super) async fn post_events(
     State(api): State<Arc<ApiState>>,
     caller: Caller<Write>,
@@ -51,6 +70,16 @@ pub(super) async fn post_events(
     ingest(&api, Kind::Event, caller, (&headers, id), body).await
 }
 
+/// Send a batch of stories (upserted: the newest `updated_at` of a `story_id` wins).
+#[utoipa::path(
+    post,
+    path = "/v1/stories",
+    tag = "ingest",
+    description = BATCH_NOTES,
+    request_body(content = StoryBatch, content_type = "application/json"),
+    responses(BatchAnswers),
+    security(("api_key" = []), ("basic" = []))
+)]
 pub(super) async fn post_stories(
     State(api): State<Arc<ApiState>>,
     caller: Caller<Write>,
@@ -61,6 +90,16 @@ pub(super) async fn post_stories(
     ingest(&api, Kind::Story, caller, (&headers, id), body).await
 }
 
+/// Send a batch of A/B test exposures and results (upserted per experiment and user).
+#[utoipa::path(
+    post,
+    path = "/v1/tests",
+    tag = "ingest",
+    description = BATCH_NOTES,
+    request_body(content = TestBatch, content_type = "application/json"),
+    responses(BatchAnswers),
+    security(("api_key" = []), ("basic" = []))
+)]
 pub(super) async fn post_tests(
     State(api): State<Arc<ApiState>>,
     caller: Caller<Write>,
@@ -385,27 +424,45 @@ pub(super) fn count_items(kind: Kind, app_id: &str, accepted: usize, rejected: &
 }
 
 /// The response body of a timeline request.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Timeline {
     /// The caller's app.
     pub app_id: String,
     /// The user.
     pub user_id: String,
     /// The user's records, newest `ts` first, each with its `kind`.
+    #[schema(schema_with = super::openapi::timeline_records)]
     pub records: Vec<cauce_store::Record>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct TimelineQuery {
+    /// The most records to return: 1 to 1,000 (a setting); 100 when absent.
     limit: Option<usize>,
 }
 
+/// Read a user's timeline.
+#[utoipa::path(
+    get,
+    path = "/v1/users/{user_id}/timeline",
+    tag = "read",
+    description = "A user's recent records in the caller's app, newest first, read from the store.",
+    params(("user_id" = String, Path, description = "The user."), TimelineQuery),
+    responses(
+        (status = 200, description = "The user's records.", body = Timeline),
+        (status = 400, description = "A parameter could not be read (`bad_parameter`).", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("basic" = []), ("team" = []))
+)]
 pub(super) async fn timeline(
     State(api): State<Arc<ApiState>>,
     caller: Caller<Read>,
-    Path(user_id): Path<String>,
-    Query(q): Query<TimelineQuery>,
+    user_id: Result<Path<String>, PathRejection>,
+    query: Result<Query<TimelineQuery>, QueryRejection>,
 ) -> Result<Json<Timeline>, ApiError> {
+    let Path(user_id) = user_id.map_err(ApiError::bad_parameter)?;
+    let Query(q) = query.map_err(ApiError::bad_parameter)?;
     let limit = q.limit.unwrap_or(100).clamp(1, api.config.max_timeline);
     let records = api
         .store

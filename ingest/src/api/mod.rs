@@ -7,6 +7,7 @@
 //! * [`dashboard`]: the pages for people: an app's dashboard, the operations page.
 //! * `segment`: the routes of the analytics SDKs' tracking protocol (Segment's).
 //! * [`error`]: the error responses.
+//! * [`openapi`]: the OpenAPI document, generated from the routes.
 //! * [`access`]: the access log.
 
 pub mod access;
@@ -14,6 +15,7 @@ mod admin;
 pub mod dashboard;
 pub mod error;
 pub mod ingest;
+pub mod openapi;
 pub mod reports;
 mod segment;
 pub mod tenant;
@@ -25,9 +27,11 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use cauce_store::sqlite::SqliteStore;
 use cauce_store::RecordStore;
@@ -40,9 +44,11 @@ use crate::ratelimit::{AuthFailures, RateLimits};
 use crate::validate::Limits;
 
 pub use dashboard::OpsPage;
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody};
 pub use ingest::{accept, Accepted, BatchResponse, RequestId, Timeline};
-pub use reports::{LakeShelf, ReportShelf};
+pub use openapi::{document, document_json};
+pub use reports::{LakeShelf, ReportList, ReportShelf};
+pub use segment::SegmentAnswer;
 pub use tenant::{Authorized, Caller, API_KEY_HEADER, APP_HEADER};
 
 /// Where the tenant of a request comes from.
@@ -236,38 +242,40 @@ impl ApiState {
     }
 }
 
+/// Every route, described: the admin routes and `GET /metrics` only when asked for (a
+/// deployment without them answers 404 there, as for any unknown path).
+fn routes(admin: bool, metrics: bool) -> OpenApiRouter<Arc<ApiState>> {
+    let mut router = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(openapi::serve))
+        .routes(routes!(ingest::post_events))
+        .routes(routes!(ingest::post_stories))
+        .routes(routes!(ingest::post_tests))
+        .routes(routes!(ingest::timeline))
+        .routes(routes!(reports::list_reports))
+        .routes(routes!(reports::get_report))
+        .routes(routes!(dashboard::app_dashboard))
+        .routes(routes!(dashboard::ops_dashboard))
+        .routes(routes!(segment::settings));
+    for (path, shape) in segment::routes() {
+        router = router.routes(segment::route(path, shape));
+    }
+    if metrics {
+        router = router.routes(routes!(self::metrics));
+    }
+    if admin {
+        router = router
+            .routes(routes!(admin::create_app, admin::list_apps))
+            .routes(routes!(admin::disable_app))
+            .routes(routes!(admin::enable_app))
+            .routes(routes!(admin::rotate_key));
+    }
+    router
+}
+
 /// The router over a state.
 pub fn router(state: Arc<ApiState>) -> Router {
-    let mut router = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/v1/events", post(ingest::post_events))
-        .route("/v1/stories", post(ingest::post_stories))
-        .route("/v1/tests", post(ingest::post_tests))
-        .route("/v1/users/{user_id}/timeline", get(ingest::timeline))
-        .route("/v1/reports", get(reports::list_reports))
-        .route("/v1/reports/{name}", get(reports::get_report))
-        .route("/dashboard", get(dashboard::app_dashboard))
-        .route("/dashboard/ops", get(dashboard::ops_dashboard))
-        .route("/v1/projects/{write_key}/settings", get(segment::settings));
-    for (path, shape) in segment::routes() {
-        router = router.route(path, segment::route(shape));
-    }
-    if state.metrics.is_some() {
-        router = router.route("/metrics", get(metrics));
-    }
-    if state.admin.is_some() {
-        router = router
-            .route(
-                "/v1/admin/apps",
-                post(admin::create_app).get(admin::list_apps),
-            )
-            .route("/v1/admin/apps/{app_id}/disable", post(admin::disable_app))
-            .route("/v1/admin/apps/{app_id}/enable", post(admin::enable_app))
-            .route(
-                "/v1/admin/apps/{app_id}/rotate-key",
-                post(admin::rotate_key),
-            );
-    }
+    let (router, _) = routes(state.admin.is_some(), state.metrics.is_some()).split_for_parts();
     router
         .route_layer(axum::middleware::from_fn(access::mark_route))
         .fallback(not_found)
@@ -279,7 +287,21 @@ async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
 }
 
-/// The Prometheus page; with [`MetricsAccess::Admin`], for admin keys only.
+/// The Prometheus page.
+///
+/// With [`MetricsAccess::Admin`], for admin keys only.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    description = "The Prometheus page (`cauce serve --metrics`). With `--metrics admin`, for \
+                   admin keys only; with `--metrics off`, 404.",
+    responses(
+        (status = 200, description = "Prometheus' text format.", content_type = "text/plain", body = String),
+        (status = 404, description = "Metrics are off.", body = ErrorBody),
+    ),
+    security((), ("api_key" = []), ("basic" = []))
+)]
 async fn metrics(State(api): State<Arc<ApiState>>, req: Request) -> Response {
     let Some((page, access)) = &api.metrics else {
         return not_found().await.into_response();
@@ -303,21 +325,68 @@ async fn metrics(State(api): State<Arc<ApiState>>, req: Request) -> Response {
     }
 }
 
+/// The state of the pipeline, as `GET /healthz` reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `unavailable` when a backend cannot answer (503).
+    pub status: HealthStatus,
+    /// Items accepted and not yet in the lake (the queue, and the exporter's lag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<u64>,
+    /// Messages in the dead letters, waiting for a person (`cauce dlq`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letters: Option<u64>,
+    /// `unavailable`, with a 503.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Whether the backends answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// They did.
+    Ok,
+    /// One did not.
+    Unavailable,
+}
+
+/// The pipeline's health.
+///
 /// `{"status": "ok", "pending", "dead_letters"}`; when a backend cannot answer, 503 with a
 /// stable code only: the details (paths, queue URLs, accounts) go to the log, not to callers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The backends answer.", body = Health),
+        (status = 503, description = "A backend does not answer.", body = Health),
+    )
+)]
 async fn healthz(State(api): State<Arc<ApiState>>) -> Response {
-    match api.health().await {
-        Ok((pending, dead_letters)) => Json(json!({
-            "status": "ok", "pending": pending, "dead_letters": dead_letters,
-        }))
-        .into_response(),
+    let (status, health) = match api.health().await {
+        Ok((pending, dead_letters)) => (
+            StatusCode::OK,
+            Health {
+                status: HealthStatus::Ok,
+                pending: Some(pending),
+                dead_letters: Some(dead_letters),
+                error: None,
+            },
+        ),
         Err(e) => {
             tracing::error!(error = %e, "Health check failed.");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "error": "unavailable" })),
+                Health {
+                    status: HealthStatus::Unavailable,
+                    pending: None,
+                    dead_letters: None,
+                    error: Some("unavailable".to_owned()),
+                },
             )
-                .into_response()
         }
-    }
+    };
+    (status, Json(health)).into_response()
 }

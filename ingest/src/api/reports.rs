@@ -6,17 +6,19 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use cauce_store::lake::layout::{dashboard_key, report_dir, report_key, report_name};
 use cauce_store::lake::{get_if_present, Lake};
 
 use super::tenant::{Caller, Read};
-use super::{ApiError, ApiState};
+use super::{ApiError, ApiState, ErrorBody};
 use crate::error::Result;
 
 /// The latest published reports of each app: what `GET /v1/reports` serves.
@@ -73,19 +75,59 @@ fn shelf(api: &ApiState) -> Result<&Arc<dyn ReportShelf>, ApiError> {
     })
 }
 
+/// The app's published reports.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportList {
+    /// The caller's app.
+    pub app_id: String,
+    /// The reports' names, sorted: each is `GET /v1/reports/{name}`.
+    pub reports: Vec<String>,
+}
+
+/// List the app's published reports.
+#[utoipa::path(
+    get,
+    path = "/v1/reports",
+    tag = "read",
+    responses(
+        (status = 200, description = "The names of the app's published reports.", body = ReportList),
+        (status = 404, description = "This deployment publishes no reports (`not_found`).", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("basic" = []), ("team" = []))
+)]
 pub(super) async fn list_reports(
     State(api): State<Arc<ApiState>>,
     caller: Caller<Read>,
-) -> Result<Response, ApiError> {
-    let names = shelf(&api)?.names(&caller.app_id).await?;
-    Ok(Json(json!({ "app_id": caller.app_id, "reports": names })).into_response())
+) -> Result<Json<ReportList>, ApiError> {
+    let reports = shelf(&api)?.names(&caller.app_id).await?;
+    Ok(Json(ReportList {
+        app_id: caller.app_id,
+        reports,
+    }))
 }
 
+/// Read one published report.
+#[utoipa::path(
+    get,
+    path = "/v1/reports/{name}",
+    tag = "read",
+    description = "One published report as JSON: its table, its chart's data and how it was made \
+                   (the report job's output; see the README's reports).",
+    params(("name" = String, Path, description = "The report, as `GET /v1/reports` names it.")),
+    responses(
+        (status = 200, description = "The report.", body = Object),
+        (status = 400, description = "The name could not be read (`bad_parameter`).", body = ErrorBody),
+        (status = 404, description = "No such report for this app yet (`report_not_found`), or no \
+                                      reports here (`not_found`).", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("basic" = []), ("team" = []))
+)]
 pub(super) async fn get_report(
     State(api): State<Arc<ApiState>>,
     caller: Caller<Read>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let Path(name) = name.map_err(ApiError::bad_parameter)?;
     match shelf(&api)?.report(&caller.app_id, &name).await? {
         Some(body) => Ok((
             [(

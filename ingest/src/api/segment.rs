@@ -11,27 +11,114 @@
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, MethodRouter};
+use axum::routing::post;
 use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, PathItem};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa::openapi::{ContentBuilder, PathsBuilder, Ref, Required, ResponseBuilder};
+use utoipa::ToSchema;
+use utoipa_axum::router::UtoipaMethodRouter;
 
 use cauce_store::{BadRow, Kind};
 
 use super::ingest::{
     accept, archive, count_items, is_json, read_batch_body, send_failed, RequestId,
 };
+use super::openapi::error_response;
 use super::tenant::{Caller, Write, API_KEY_HEADER};
-use super::{ApiError, ApiState};
+use super::{ApiError, ApiState, ErrorBody};
 use crate::queue::pack;
 use crate::segment::{translate, Call, Refused, Shape};
 use crate::validate::{Code, Rejection, Warning};
 
-/// The route of a shape: a POST handler that reads it.
-pub(super) fn route(shape: Shape) -> MethodRouter<Arc<ApiState>> {
-    post(
+/// A batch of the tracking protocol (`/v1/batch`, `/v1/b`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(super) struct SegmentBatch {
+    /// The messages.
+    batch: Vec<SegmentMessage>,
+    /// Context shared by every message (each message's own `context` wins, key by key).
+    #[schema(value_type = Option<Object>)]
+    context: Option<Value>,
+    /// When the SDK sent the batch, by the device's clock: corrects the messages' times.
+    #[serde(rename = "sentAt")]
+    sent_at: Option<String>,
+    /// The write key, where the SDK sends it in the body (analytics.js).
+    #[serde(rename = "writeKey")]
+    write_key: Option<String>,
+}
+
+/// One message of the tracking protocol (the body of `/v1/track` and the other calls). Any
+/// other field is kept in the event's `extra`, with a warning.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct SegmentMessage {
+    /// `track`, `identify`, `page`, `screen`, `group` or `alias` (on a single call's route, the
+    /// route's call when absent).
+    #[serde(rename = "type")]
+    call: Option<String>,
+    /// The message's id: the event's `event_id`, so that an SDK's retry is stored once.
+    message_id: Option<String>,
+    /// The user; this or `anonymousId` is required.
+    user_id: Option<String>,
+    /// The device's anonymous id.
+    anonymous_id: Option<String>,
+    /// What happened (`track`): the event's name.
+    event: Option<String>,
+    /// The page's or screen's name.
+    name: Option<String>,
+    /// The event's properties.
+    #[schema(value_type = Option<Object>)]
+    properties: Option<Value>,
+    /// Who the user or group is (`identify`, `group`).
+    #[schema(value_type = Option<Object>)]
+    traits: Option<Value>,
+    /// The device, app, library, locale…
+    #[schema(value_type = Option<Object>)]
+    context: Option<Value>,
+    /// The group (`group`).
+    group_id: Option<String>,
+    /// The user's former id (`alias`).
+    previous_id: Option<String>,
+    /// When it happened, by the device's clock (RFC 3339).
+    timestamp: Option<String>,
+    /// When it happened, before any correction (RFC 3339; preferred over `timestamp`).
+    original_timestamp: Option<String>,
+    /// When the SDK sent it (RFC 3339).
+    sent_at: Option<String>,
+    /// The write key, where the SDK sends it in the body.
+    write_key: Option<String>,
+}
+
+/// The answer to a body of the tracking protocol that was read.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SegmentAnswer {
+    /// Always `true`: the body was read (what the SDKs look for).
+    pub success: bool,
+    /// How many messages were accepted as events (durable in the queue).
+    pub accepted: usize,
+    /// The messages refused, with their index, `messageId` and a stable code; they are in the
+    /// bad-rows archive.
+    pub rejected: Vec<Rejection>,
+    /// How many `Experiment Viewed` messages were also accepted as tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposures: Option<usize>,
+    /// Notes on accepted messages (fields kept in `extra`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+}
+
+/// The route of a shape at `path`: a POST handler that reads it, and its description.
+pub(super) fn route(path: &str, shape: Shape) -> UtoipaMethodRouter<Arc<ApiState>> {
+    let handler = post(
         move |state: State<Arc<ApiState>>,
               caller: Result<Caller<Write>, ApiError>,
               headers: HeaderMap,
@@ -42,7 +129,74 @@ pub(super) fn route(shape: Shape) -> MethodRouter<Arc<ApiState>> {
                 Err(e) => e.into_response(),
             }
         },
-    )
+    );
+    let paths = PathsBuilder::new()
+        .path(
+            path,
+            PathItem::new(HttpMethod::Post, operation(path, shape)),
+        )
+        .build();
+    (Vec::new(), paths, handler)
+}
+
+/// What a route of the protocol reads and answers, for the OpenAPI document.
+fn operation(path: &str, shape: Shape) -> Operation {
+    let (schema, summary) = match shape {
+        Shape::Batch => ("SegmentBatch", "A batch of messages.".to_owned()),
+        Shape::Single(call) => (
+            "SegmentMessage",
+            format!("One `{}` message.", call.as_str()),
+        ),
+    };
+    let json = |schema: &str| {
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name(schema)))
+            .build()
+    };
+    let body = RequestBodyBuilder::new()
+        .content("application/json", json(schema))
+        .required(Some(Required::True))
+        .build();
+    let answered = ResponseBuilder::new()
+        .description(
+            "The body was read: every message is accepted or listed in `rejected` (the SDKs \
+             drop a batch on a 4xx, so one bad message never costs the good ones).",
+        )
+        .content("application/json", json("SegmentAnswer"));
+    OperationBuilder::new()
+        .tag("sdk")
+        .operation_id(Some(format!("sdk_{}", path.trim_start_matches("/v1/"))))
+        .summary(Some(summary))
+        .description(Some(
+            "The Segment tracking protocol (<https://segment.com/docs/connections/spec/>). The \
+             write key comes as HTTP Basic, in `x-api-key`, or as `writeKey` in the body. Bodies \
+             are JSON, also sent as `text/plain`, and may be gzip; 32 KB a message, 500 KB a \
+             batch (settings). Each message becomes an event; `Experiment Viewed` also a test.",
+        ))
+        .request_body(Some(body))
+        .response("200", answered)
+        .response(
+            "400",
+            error_response("The body is not JSON (`malformed_body`, `bad_gzip`)."),
+        )
+        .response(
+            "408",
+            error_response("The body did not arrive in time (`body_timeout`)."),
+        )
+        .response(
+            "413",
+            error_response("Over the size limits (`body_too_large`)."),
+        )
+        .response(
+            "415",
+            error_response("Neither JSON nor text (`unsupported_media_type`)."),
+        )
+        .securities(Some([
+            SecurityRequirement::new("basic", Vec::<String>::new()),
+            SecurityRequirement::new("api_key", Vec::<String>::new()),
+            SecurityRequirement::default(),
+        ]))
+        .build()
 }
 
 /// Every route of the protocol: its path and shape.
@@ -220,24 +374,40 @@ async fn receive(
         accepted,
         rejected: rejected.len(),
     };
-    let mut answer = json!({ "success": true, "accepted": accepted, "rejected": rejected });
-    if exposures > 0 {
-        answer["exposures"] = json!(exposures);
-    }
-    if !warnings.is_empty() {
-        answer["warnings"] = json!(warnings);
-    }
+    let answer = SegmentAnswer {
+        success: true,
+        accepted,
+        rejected,
+        exposures: (exposures > 0).then_some(exposures),
+        warnings,
+    };
     Ok((StatusCode::OK, Extension(items), Json(answer)).into_response())
 }
 
-/// `GET /v1/projects/{writeKey}/settings`: what a mobile SDK fetches at start. Its
-/// `integrations["Segment.io"].apiHost` makes the SDK send to this host (the SDKs add
+/// The settings a mobile SDK fetches at start.
+///
+/// Their `integrations["Segment.io"].apiHost` makes the SDK send to this host (the SDKs add
 /// `https://`: serve HTTPS, directly or behind a proxy). An unknown key is 404.
+#[utoipa::path(
+    get,
+    path = "/v1/projects/{write_key}/settings",
+    tag = "sdk",
+    params(("write_key" = String, Path, description = "The app's key, as the SDK's write key.")),
+    responses(
+        (status = 200, description = "The SDK's settings: `integrations[\"Segment.io\"].apiHost` \
+                                      is this host.", body = Object),
+        (status = 400, description = "The key could not be read (`bad_parameter`).", body = ErrorBody),
+        (status = 403, description = "The key is disabled (`disabled_key`).", body = ErrorBody),
+        (status = 404, description = "No app has this key (`unknown_write_key`).", body = ErrorBody),
+        (status = 429, description = "Too many requests (`rate_limited`).", body = ErrorBody),
+    )
+)]
 pub(super) async fn settings(
     State(api): State<Arc<ApiState>>,
     headers: HeaderMap,
-    Path(write_key): Path<String>,
+    write_key: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let Path(write_key) = write_key.map_err(ApiError::bad_parameter)?;
     by_write_key(&api, &write_key).await.map_err(|e| {
         if e.status() == StatusCode::UNAUTHORIZED {
             ApiError::new(

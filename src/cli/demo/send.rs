@@ -1,5 +1,5 @@
-//! Sends the simulated traffic over HTTP with several connections, and counts what the API
-//! answered. Throttled or unavailable answers (429, 503) are retried after their `Retry-After`.
+//! Sends the simulated traffic over HTTP with several connections, through the typed client,
+//! and counts what the API answered. Throttled or unavailable answers (429, 503) are retried after their `Retry-After`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::sync_channel;
@@ -7,9 +7,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use serde_json::Value;
 
 use cauce_ingest::auth::Credentials;
+use cauce_ingest::client::{Answer, Body, Client};
 use cauce_store::Kind;
 
 use super::simulate::{AppSim, Batch, Plan};
@@ -78,66 +78,55 @@ pub struct Traffic {
     pub items_per_s: f64,
 }
 
-/// An HTTP client of the demo's server.
+/// The demo's clients of its server: one typed client per app.
 pub struct Sender {
-    base: String,
-    apps: Vec<Credentials>,
-    agent: ureq::Agent,
+    clients: Vec<Client>,
 }
 
 impl Sender {
-    /// A client of the server at `base`, sending as `apps`.
+    /// Clients of the server at `base`, sending as `apps`.
     pub fn new(base: String, apps: Vec<Credentials>) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .into();
-        Sender { base, apps, agent }
+        let clients = apps
+            .iter()
+            .map(|app| Client::new(&base, &app.api_key))
+            .collect();
+        Sender { clients }
     }
 
     /// `pending` from `GET /healthz`.
     pub fn pending(&self) -> anyhow::Result<u64> {
-        let mut res = self.agent.get(format!("{}/healthz", self.base)).call()?;
-        let body: Value = serde_json::from_str(&res.body_mut().read_to_string()?)?;
-        body["pending"]
-            .as_u64()
-            .with_context(|| format!("GET /healthz answered {body}"))
+        let health = self.clients[0].health()?;
+        health
+            .pending
+            .with_context(|| format!("GET /healthz answered {health:?}"))
     }
 
     /// POSTs one batch until the API takes it; checks that every item is either accepted or
     /// rejected with a reason.
     fn post(&self, batch: &Batch, totals: &Totals) -> anyhow::Result<()> {
-        let url = format!("{}/v1/{}", self.base, batch.kind.plural());
-        let key = &self.apps[batch.app].api_key;
+        let route = format!("/v1/{}", batch.kind.plural());
+        let body = Body::json(batch.body.as_bytes());
         for attempt in 0..20 {
-            let mut res = self
-                .agent
-                .post(&url)
-                .header("x-api-key", key)
-                .header("content-type", "application/json")
-                .send(&batch.body)?;
-            let status = res.status().as_u16();
-            let body: Value = serde_json::from_str(&res.body_mut().read_to_string()?)?;
-            match status {
-                202 | 207 | 400 if body.get("accepted").is_some() => {
-                    let accepted = body["accepted"].as_u64().unwrap_or(0) as usize;
-                    let rejected = body["rejected"].as_array().map_or(0, Vec::len);
-                    if accepted + rejected != batch.items {
-                        bail!(
-                            "{url}: {accepted} accepted + {rejected} rejected of {} items",
-                            batch.items
-                        );
-                    }
-                    totals.add(&totals.accepted, accepted);
-                    totals.add(&totals.rejected, rejected);
-                    return Ok(());
+            let answer = match self.clients[batch.app].send(batch.kind, &body)? {
+                Answer::Done(answer) => answer,
+                Answer::RetryAfter(_) => {
+                    // The demo's own pace: shorter than the server's second, growing.
+                    std::thread::sleep(Duration::from_millis(100 * (attempt + 1)));
+                    continue;
                 }
-                429 | 503 => std::thread::sleep(Duration::from_millis(100 * (attempt + 1))),
-                _ => bail!("{url} answered {status}: {body}"),
+            };
+            let (accepted, rejected) = (answer.accepted, answer.rejected.len());
+            if accepted + rejected != batch.items {
+                bail!(
+                    "{route}: {accepted} accepted + {rejected} rejected of {} items",
+                    batch.items
+                );
             }
+            totals.add(&totals.accepted, accepted);
+            totals.add(&totals.rejected, rejected);
+            return Ok(());
         }
-        bail!("{url}: still throttled after 20 attempts")
+        bail!("{route}: still throttled after 20 attempts")
     }
 
     /// Simulates `plan` and sends it over `connections` connections. `progress` hears of each
