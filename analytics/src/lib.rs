@@ -6,12 +6,16 @@
 //! * [`report`]: one function per report, lake → `DataFrame`; the rows are the JSON contract.
 //! * [`output`]: JSON for machines, Markdown and a self-contained HTML page per app for people,
 //!   with SVG charts drawn by plotters.
+//! * [`catalog`]: the lake's tables for Athena, Redshift, Glue and DuckDB.
+//! * [`features`]: the per-user feature table for ML, point in time.
 //! * [`reporter`]: the scheduled job (Lambda `reporter` with the `aws` feature, and
 //!   `cauce serve`'s interval job).
 #![warn(missing_docs)]
 
+pub mod catalog;
 pub mod error;
 pub mod exprs;
+pub mod features;
 pub mod output;
 pub mod reader;
 pub mod report;

@@ -122,6 +122,12 @@ fn newest(kind: Kind, rows: LazyFrame) -> PolarsResult<LazyFrame> {
 /// resolved across every hour, with a window: no sort, and the wide rows (a story's steps) are
 /// filtered once.
 pub fn scan(root: &Path, kind: Kind, days: Days) -> Result<Option<LazyFrame>> {
+    scan_where(root, kind, days, lit(true))
+}
+
+/// [`scan`] of the rows that `keep` keeps: versions are resolved among them only, so that
+/// keeping the versions written before a time gives the records as they stood then.
+pub fn scan_where(root: &Path, kind: Kind, days: Days, keep: Expr) -> Result<Option<LazyFrame>> {
     let (single, several): (Vec<_>, Vec<_>) = hours(root, kind, days)?
         .into_iter()
         .partition(|h| h.len() == 1);
@@ -131,5 +137,7 @@ pub fn scan(root: &Path, kind: Kind, days: Days) -> Result<Option<LazyFrame>> {
         (Some(a), Some(b)) => Some(concat([a, b], UnionArgs::default())?),
         (a, b) => a.or(b),
     };
-    Ok(rows.map(|rows| newest(kind, rows)).transpose()?)
+    Ok(rows
+        .map(|rows| newest(kind, rows.filter(keep)))
+        .transpose()?)
 }

@@ -178,6 +178,20 @@ impl LakeSource {
 }
 
 impl LakeSource {
+    /// Every record of `kind` as it stood at `before_ms` (epoch ms), lazily: events whose `ts`
+    /// is before it, and of stories and tests the latest version whose `updated_at` is. Every
+    /// app, the whole lake.
+    pub fn frame_as_of(&self, kind: Kind, before_ms: i64) -> Result<LazyFrame> {
+        let version = if kind.is_upsert() { "updated_at" } else { "ts" };
+        let keep = col(version).cast(DataType::Int64).lt(lit(before_ms));
+        Ok(
+            match reader::scan_where(&self.root, kind, Days::default(), keep)? {
+                Some(rows) => rows,
+                None => DataFrame::empty_with_schema(&empty_schema(kind)).lazy(),
+            },
+        )
+    }
+
     /// How many records of `kind` are in `scope`, copies and old versions not counted.
     pub fn count(&self, kind: Kind, scope: &Scope) -> Result<u64> {
         let df = self

@@ -1,10 +1,12 @@
 //! The CLI: argument parsing and dispatch.
 
 mod apps;
+mod catalog;
 mod compact;
 mod cost;
 mod demo;
 mod dlq;
+mod features;
 mod http;
 mod metrics;
 mod ops;
@@ -92,6 +94,12 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Estimate the monthly AWS cost of a load, service by service, and its quota headroom.
     Cost(cost::CostArgs),
+    /// Print the lake's tables for SQL engines: Athena or Redshift DDL, Glue's table input, or
+    /// DuckDB views.
+    Catalog(catalog::CatalogArgs),
+    /// Write the per-user feature table for ML as of a day (point in time), with its labels
+    /// and its Feature Store definitions, into the lake.
+    Features(features::FeaturesArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -128,6 +136,8 @@ pub fn run() -> anyhow::Result<()> {
             Command::Dlq(cmd) => dlq::run(cmd).await,
             Command::Cost(args) => cost::run(args).await,
             Command::Replay(args) => replay::run(args).await,
+            Command::Catalog(args) => catalog::run(args).await,
+            Command::Features(args) => features::run(args).await,
         }
     })
 }
