@@ -3,8 +3,11 @@
 Usage: crosscheck_duckdb.py LAKE_DIR REPORTS_JSON
 
 REPORTS_JSON is the output of `cauce report --format json` over the whole lake. Each report is
-recomputed here from the Parquet files with DuckDB (the statistics of the experiments with SciPy)
-and compared row by row; floats must agree within 1e-9. Exits non-zero with the differences.
+recomputed here from the Parquet files with DuckDB (the statistics of the experiments with SciPy
+and NumPy: Holm by hand, Benjamini-Hochberg by SciPy, the sequential confidence sequence from its
+paper's formula, the Bayesian view from SciPy's Beta moments, CUPED with NumPy over DuckDB's
+per-user covariates) and compared row by row; floats must agree within 1e-9. Exits non-zero with
+the differences.
 """
 
 import json
@@ -13,10 +16,14 @@ import sys
 from datetime import date, datetime, timezone
 
 import duckdb
-from scipy.stats import chi2, norm
+import numpy as np
+from scipy.stats import beta, chi2, false_discovery_control, norm
 
 TOL = 1e-9
 TOP = 10
+# The report's defaults (analytics::report::Settings).
+PLANNED_USERS = 10_000
+CUPED_DAYS = 14
 
 
 def connect(lake):
@@ -147,11 +154,79 @@ SQL = {
 }
 
 
-def experiments(con):
+def holm(ps):
+    order = sorted(range(len(ps)), key=lambda i: ps[i])
+    out, running = [0.0] * len(ps), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(ps) - rank) * ps[i]))
+        out[i] = running
+    return out
+
+
+def sequential(x, n, xc, nc):
+    """Howard et al. (2021), eq. 14: the Gaussian-mixture confidence sequence, tuned for
+    PLANNED_USERS; the p-value is the smallest alpha whose sequence excludes 0."""
+    p, pc, big_n = x / n, xc / nc, n + nc
+    diff = p - pc
+    sigma2 = (p * (1 - p) / n + pc * (1 - pc) / nc) * big_n
+    l2 = -2 * math.log(0.05)
+    rho2 = (l2 + math.log(l2 + 1)) / PLANNED_USERS
+    spread = big_n * rho2 + 1
+    half = math.sqrt(sigma2 * 2 * spread / (big_n ** 2 * rho2) * math.log(math.sqrt(spread) / 0.05))
+    if sigma2 > 0:
+        pv = min(1.0, math.sqrt(spread) * math.exp(-diff ** 2 * big_n ** 2 * rho2 / (2 * sigma2 * spread)))
+    else:
+        pv = 1.0 if diff == 0 else 0.0
+    return pv, diff - half, diff + half
+
+
+def bayes(x, n, xc, nc):
+    v, c = beta(1 + x, 1 + n - x), beta(1 + xc, 1 + nc - xc)
+    mu, sd = v.mean() - c.mean(), math.sqrt(v.var() + c.var())
+    return float(norm.cdf(mu / sd)), float(sd * norm.pdf(mu / sd) - mu * norm.cdf(-mu / sd))
+
+
+def cuped(variant, control):
+    if len(variant) < 2 or len(control) < 2:
+        return None
+    y = np.array([r[0] for r in variant + control], float)
+    x = np.array([r[1] for r in variant + control], float)
+    if np.var(x, ddof=1) <= 0:
+        return None
+    theta = np.cov(y, x, ddof=1)[0, 1] / np.var(x, ddof=1)
+    adj = y - theta * (x - x.mean())
+    a, b = adj[: len(variant)], adj[len(variant):]
+    diff = a.mean() - b.mean()
+    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    z95 = norm.ppf(0.975)
+    return dict(
+        cuped_diff=float(diff),
+        cuped_ci95_low=float(diff - z95 * se),
+        cuped_ci95_high=float(diff + z95 * se),
+        cuped_p_value=float(2 * norm.sf(abs(diff / se))) if se > 0 else 1.0,
+        cuped_variance_reduction=float(1 - adj.var(ddof=1) / y.var(ddof=1)) if y.var(ddof=1) > 0 else 0.0,
+    )
+
+
+def experiments(con, lake):
     arms = rows(con, """
         SELECT app_id, experiment, variant, count(*) AS exposures,
                count(*) FILTER (WHERE converted) AS conversions
         FROM te GROUP BY ALL ORDER BY app_id, experiment, variant""")
+    # Each exposed user's conversion and their events in the CUPED_DAYS before the exposure.
+    users = {}
+    for r in rows(con, f"""
+        SELECT te.app_id, te.experiment, te.variant, te.user_id,
+               CASE WHEN te.converted THEN 1.0 ELSE 0.0 END AS y,
+               (SELECT count(*) FROM ev WHERE ev.app_id = te.app_id AND ev.user_id = te.user_id
+                  AND ev.ts < te.exposed_at
+                  AND ev.ts >= te.exposed_at - INTERVAL {CUPED_DAYS} DAY)::DOUBLE AS x
+        FROM te"""):
+        users.setdefault((r["app_id"], r["experiment"], r["variant"]), []).append((r["y"], r["x"]))
+    multiple = {(r["app_id"], r["experiment"]): r["n"] for r in rows(con, f"""
+        SELECT app_id, experiment, count(*) AS n FROM (
+            SELECT app_id, experiment, user_id FROM read_parquet('{lake}/tests/*/*/*.parquet')
+            GROUP BY ALL HAVING count(DISTINCT variant) > 1) GROUP BY ALL""")}
     out = []
     groups = {}
     for a in arms:
@@ -167,23 +242,43 @@ def experiments(con):
             srm = None
         xc, nc = control["conversions"], control["exposures"]
         pc = xc / nc
+        group = []
         for v in variants:
             x, n = v["conversions"], v["exposures"]
             p = x / n
             row = dict(v, conversion_rate=p, lift=None, ci95_low=None, ci95_high=None,
-                       p_value=None, srm_p_value=srm)
+                       p_value=None, p_value_holm=None, q_value_bh=None, sequential_p_value=None,
+                       sequential_cs95_low=None, sequential_cs95_high=None, chance_to_beat=None,
+                       expected_loss=None, cuped_diff=None, cuped_ci95_low=None,
+                       cuped_ci95_high=None, cuped_p_value=None, cuped_variance_reduction=None,
+                       srm_p_value=srm, multiple_exposures=multiple.get((app, exp), 0))
             if v is not control:
                 se = math.sqrt(p * (1 - p) / n + pc * (1 - pc) / nc)
                 z95 = norm.ppf(0.975)
                 pool = (x + xc) / (n + nc)
                 se_pool = math.sqrt(pool * (1 - pool) * (1 / n + 1 / nc))
+                seq = sequential(x, n, xc, nc)
+                chance, loss = bayes(x, n, xc, nc)
                 row.update(
                     lift=(p - pc) / pc if pc > 0 else None,
                     ci95_low=p - pc - z95 * se,
                     ci95_high=p - pc + z95 * se,
                     p_value=float(2 * norm.sf(abs((p - pc) / se_pool))) if se_pool > 0 else 1.0,
+                    sequential_p_value=seq[0],
+                    sequential_cs95_low=seq[1],
+                    sequential_cs95_high=seq[2],
+                    chance_to_beat=chance,
+                    expected_loss=loss,
                 )
-            out.append(row)
+                row.update(cuped(users[(app, exp, v["variant"])],
+                                 users[(app, exp, control["variant"])]) or {})
+            group.append(row)
+        compared = [r for r in group if r["p_value"] is not None]
+        if compared:
+            ps = [r["p_value"] for r in compared]
+            for r, h, q in zip(compared, holm(ps), false_discovery_control(ps, method="bh")):
+                r.update(p_value_holm=h, q_value_bh=float(q))
+        out += group
     return out
 
 
@@ -224,7 +319,7 @@ def main():
         data = ours[report]
         got = data[table] if isinstance(data, dict) else data
         checked[f"{report}.{table}"] = compare(f"{report}.{table}", got, rows(con, sql), problems)
-    checked["experiments"] = compare("experiments", ours["experiments"], experiments(con), problems)
+    checked["experiments"] = compare("experiments", ours["experiments"], experiments(con, lake), problems)
     lake_rows = con.execute(
         f"SELECT (SELECT count(*) FROM read_parquet('{lake}/*/*/*/*.parquet', union_by_name = true))").fetchone()[0]
     print(json.dumps({"lake_rows": lake_rows, "rows_checked": checked, "problems": len(problems)}))

@@ -18,6 +18,7 @@ use cauce_store::lake::Lake;
 use cauce_store::Kind;
 
 use crate::error::{AnalyticsError, Result};
+use crate::exprs::count_if;
 use crate::source::LakeSource;
 
 const DAY_MS: i64 = 86_400_000;
@@ -182,10 +183,6 @@ pub fn definitions(as_of: &AsOf) -> Vec<Definition> {
 /// Integer milliseconds of a time column.
 fn ms(column: &str) -> Expr {
     col(column).cast(DataType::Int64)
-}
-
-fn count_if(condition: Expr) -> Expr {
-    condition.cast(DataType::Int64).sum()
 }
 
 /// The feature table of every app's users as of `as_of`, with the columns of [`definitions`].

@@ -523,3 +523,98 @@ fn libm_erfc_sqrt(x: f64) -> f64 {
     assert_eq!(x, 1.0);
     0.157_299_207_050_285_13
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn experiments_adjust_across_variants_warn_and_reduce_variance_with_cuped() {
+    let mut lake = Lake::default();
+    // "onboarding": 160 users per arm, as a randomized experiment has them: each arm's users
+    // were equally active before their exposure (user i: i % 4 events in the 14 days before
+    // MONDAY), and activity drives conversion: in the control only the most active (x = 3)
+    // convert (25%); "a" also converts half of the x = 2 users (37.5%), "b" a quarter (31.25%).
+    let mut e = 0;
+    for arm in ["control", "a", "b"] {
+        for i in 0..160i64 {
+            let user = format!("{arm}{i}");
+            let x = i % 4;
+            for d in 1..=x {
+                e += 1;
+                lake.event("a", &format!("e{e}"), "open", &user, "", MONDAY - d * DAY);
+            }
+            let yes = x == 3
+                || (x == 2 && arm == "a" && i % 8 == 2)
+                || (x == 2 && arm == "b" && i % 16 == 2);
+            lake.test("a", "onboarding", &user, arm, Some(yes), HOUR);
+        }
+    }
+    // One user of "a" had been shown "b" first.
+    lake.test("a", "onboarding", "a159", "b", None, 0);
+    // "tiny": too few users to conclude anything.
+    for i in 0..20 {
+        lake.test(
+            "a",
+            "tiny",
+            &format!("t{i}"),
+            ["control", "x"][i % 2],
+            Some(i % 4 == 0),
+            HOUR,
+        );
+    }
+    let r = lake.reports().await;
+    let got = rows(&r, "experiments", "experiments");
+    let row = |exp: &str, variant: &str| {
+        got.iter()
+            .find(|r| r["experiment"] == exp && r["variant"] == variant)
+            .unwrap_or_else(|| panic!("no {exp}/{variant} in {got:?}"))
+            .clone()
+    };
+    let (a, b, control) = (
+        row("onboarding", "a"),
+        row("onboarding", "b"),
+        row("onboarding", "control"),
+    );
+    let f = |r: &serde_json::Value, c: &str| r[c].as_f64().unwrap_or_else(|| panic!("{c}: {r}"));
+
+    // Holm and Benjamini–Hochberg over the two comparisons, written out for two p-values.
+    let (pa, pb) = (f(&a, "p_value"), f(&b, "p_value"));
+    assert!(pa < pb, "{pa} {pb}");
+    assert!(close(&a["p_value_holm"], (2.0 * pa).min(1.0)));
+    assert!(close(&b["p_value_holm"], (2.0 * pa).min(1.0).max(pb)));
+    assert!(close(&a["q_value_bh"], (2.0 * pa).min(pb)));
+    assert!(close(&b["q_value_bh"], pb));
+    assert_eq!(control["p_value_holm"], json!(null));
+
+    // Sequential: more cautious than the fixed horizon, and says what it is.
+    for r in [&a, &b] {
+        assert!(f(r, "sequential_p_value") >= f(r, "p_value"), "{r}");
+        assert!(f(r, "sequential_cs95_low") <= f(r, "ci95_low"), "{r}");
+        assert!(f(r, "sequential_cs95_high") >= f(r, "ci95_high"), "{r}");
+    }
+    assert!(a["sequential_method"]
+        .as_str()
+        .unwrap()
+        .starts_with("Gaussian-mixture confidence sequence"));
+
+    // Bayesian: "a" (37.5% against 25%) almost surely beats the control; "b" likely does.
+    assert!(f(&a, "chance_to_beat") > 0.97, "{a}");
+    assert!((0.5..0.97).contains(&f(&b, "chance_to_beat")), "{b}");
+    assert!(f(&a, "expected_loss") < f(&b, "expected_loss"));
+
+    // CUPED: the pre-exposure activity explains the conversions here, so it removes most of
+    // the variance, and the difference keeps its sign with a far smaller p-value.
+    assert!(f(&a, "cuped_variance_reduction") > 0.5, "{a}");
+    assert!(
+        f(&a, "cuped_diff") > 0.0 && f(&a, "cuped_p_value") < pa,
+        "{a}"
+    );
+
+    // Guardrails: the user shown two variants; too few users in "tiny".
+    assert_eq!(a["multiple_exposures"], 1);
+    let warned = a["warnings"].as_str().unwrap();
+    assert!(warned.contains("multiple_exposures: 1 users"), "{warned}");
+    assert!(!warned.contains("min_sample"), "{warned}");
+    let tiny = row("tiny", "x");
+    assert!(tiny["warnings"]
+        .as_str()
+        .unwrap()
+        .contains("min_sample: control has 10 exposures"));
+}

@@ -51,6 +51,15 @@ pub struct Settings {
     pub min_events: u32,
     /// Planned allocation per experiment, variant → weight; equal allocation otherwise.
     pub weights: BTreeMap<String, BTreeMap<String, f64>>,
+    /// The users (both arms) an experiment plans to expose: the sequential test is tightest
+    /// there.
+    pub planned_users: f64,
+    /// Fewer exposures than this in an arm draws a `min_sample` warning.
+    pub min_exposures: u64,
+    /// Fewer conversions than this in an arm draws a `min_sample` warning.
+    pub min_conversions: u64,
+    /// The days before each user's exposure whose events are CUPED's covariate.
+    pub cuped_days: i64,
 }
 
 impl Default for Settings {
@@ -62,6 +71,10 @@ impl Default for Settings {
             min_baseline_days: 3,
             min_events: 30,
             weights: BTreeMap::new(),
+            planned_users: 10_000.0,
+            min_exposures: 100,
+            min_conversions: 10,
+            cuped_days: 14,
         }
     }
 }
