@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Cauce's one test command. On a fresh machine it installs what the tests need (moto's server,
-# pyarrow, DuckDB, SciPy, Playwright, checkov, schemathesis and two analytics SDKs, Segment's and
-# RudderStack's, in a local virtualenv; Debian's Chromium), starts moto on
+# Playwright, checkov, schemathesis, two analytics SDKs, Segment's and RudderStack's, and the
+# notebooks' pinned requirements: Jupyter's nbclient, Polars, DuckDB, pyarrow, SciPy,
+# scikit-learn, Matplotlib; in a local virtualenv; Debian's Chromium), starts moto on
 # a free loopback port, stops it at exit even on failure, and runs formatting, lints and the
 # whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 VENV="${CAUCE_VENV:-.venv}"
-if ! "$VENV/bin/python" -c 'import moto.server, pyarrow, duckdb, scipy, playwright, checkov, schemathesis, segment.analytics, rudderstack.analytics' >/dev/null 2>&1; then
-  echo "test.sh: installing moto[server], pyarrow, duckdb, scipy, playwright, checkov, schemathesis and the analytics SDKs into $VENV"
+if ! "$VENV/bin/python" -c 'import moto.server, pyarrow, duckdb, scipy, playwright, checkov, schemathesis, segment.analytics, rudderstack.analytics, nbclient, ipykernel, sklearn, polars, matplotlib' >/dev/null 2>&1; then
+  echo "test.sh: installing moto[server], playwright, checkov, schemathesis, the analytics SDKs and the notebooks' requirements into $VENV"
   python3 -m venv "$VENV"
   # pytest 9 (schemathesis') needs a packaging that checkov refuses: pytest 8 agrees with both.
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5' pyarrow duckdb scipy playwright checkov \
-    'schemathesis>=4.3' 'pytest<9' 'segment-analytics-python>=2.3' 'rudder-sdk-python>=2.1'
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5' playwright checkov \
+    'schemathesis>=4.3' 'pytest<9' 'segment-analytics-python>=2.3' 'rudder-sdk-python>=2.1' \
+    -r notebooks/requirements.txt
 fi
 export CAUCE_PYTHON="$PWD/$VENV/bin/python" CAUCE_CHECKOV="$PWD/$VENV/bin/checkov"
 

@@ -183,17 +183,24 @@ impl<'a> AppSim<'a> {
         format!("u{}-{user}", self.app)
     }
 
-    /// Users arrive on a random day and come back less and less often.
+    /// Users arrive on a random day and come back less and less often. Half of them are
+    /// regulars, who keep coming back a day in four or so; the others soon stop (they churn):
+    /// who comes back can be learned from how a user has come back so far.
     fn users(&mut self) {
         let budget = self.plan.budget(self.app);
         let days = i64::from(self.plan.days);
         let mut user = 0;
         while self.events < budget {
             let first = self.rng.random_range(0..days);
+            let (floor, fade_days) = if self.rng.random::<f64>() < 0.5 {
+                (0.22, 8.0)
+            } else {
+                (0.0, 1.5)
+            };
             for day in first..days {
                 let since = (day - first) as f64;
-                let back =
-                    day == first || self.rng.random::<f64>() < 0.06 + 0.4 * (-since / 5.0).exp();
+                let back = day == first
+                    || self.rng.random::<f64>() < floor + 0.4 * (-since / fade_days).exp();
                 if back {
                     let start = self.plan.start_ms() + day * DAY_MS + self.diurnal_offset();
                     if start < self.plan.now_ms - HOUR_MS {
