@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use cauce_store::lake::layout::{dashboard_key, report_key, REPORTS_INDEX};
+use cauce_store::lake::watermark::Watermark;
 use cauce_store::lake::Lake;
 
 use crate::error::Result;
@@ -64,6 +65,15 @@ pub struct Published {
     pub generated_at: String,
 }
 
+/// Describes a scope and the lake's completeness for people.
+pub fn describe_complete(scope: &Scope, watermark: Option<&Watermark>) -> String {
+    let complete = match watermark {
+        Some(w) => format!("the lake is complete before {}", w.complete_before),
+        None => "the lake's completeness is unknown (no watermark)".to_owned(),
+    };
+    format!("{}; {complete}", describe(scope))
+}
+
 /// Describes a scope for people.
 pub fn describe(scope: &Scope) -> String {
     let day = |d: Option<chrono::NaiveDate>, open: &str| {
@@ -81,18 +91,22 @@ pub fn render(
     source: &LakeSource,
     scope: &Scope,
     settings: &Settings,
+    watermark: Option<&Watermark>,
     now: DateTime<Utc>,
 ) -> Result<(Published, Vec<(String, Bytes)>)> {
     let reports = report::run(source, scope, &report::ALL, settings)?;
-    render_reports(&reports, scope, now)
+    render_reports(&reports, scope, watermark, now)
 }
 
-/// Renders the objects of reports already computed.
+/// Renders the objects of reports already computed. Each says up to when the lake was
+/// complete (`complete_before`, null without a watermark).
 pub fn render_reports(
     reports: &Reports,
     scope: &Scope,
+    watermark: Option<&Watermark>,
     now: DateTime<Utc>,
 ) -> Result<(Published, Vec<(String, Bytes)>)> {
+    let complete_before = watermark.map(|w| w.complete_before.clone());
     let generated_at = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let apps = reports.apps()?;
     let mut objects = Vec::new();
@@ -101,11 +115,15 @@ pub fn render_reports(
         for r in &mine.0 {
             let body = json!({
                 "app_id": app, "report": r.name, "generated_at": generated_at,
-                "scope": describe(scope), "data": json::report(r)?,
+                "scope": describe(scope), "complete_before": complete_before,
+                "data": json::report(r)?,
             });
             objects.push((report_key(app, r.name), Bytes::from(body.to_string())));
         }
-        let subtitle = format!("{}; generated {generated_at}", describe(scope));
+        let subtitle = format!(
+            "{}; generated {generated_at}",
+            describe_complete(scope, watermark)
+        );
         let page = html::page(app, &subtitle, &mine)?;
         objects.push((dashboard_key(app), Bytes::from(page)));
     }
@@ -139,8 +157,10 @@ pub async fn publish(
     use cauce_store::metrics::{REPORT_DURATION, REPORT_RUNS};
     let start = std::time::Instant::now();
     let run = async {
-        let (published, objects) =
-            tokio::task::block_in_place(|| render(source, scope, settings, now))?;
+        let watermark = cauce_store::lake::watermark::read(lake).await?;
+        let (published, objects) = tokio::task::block_in_place(|| {
+            render(source, scope, settings, watermark.as_ref(), now)
+        })?;
         write(lake, objects).await?;
         Ok(published)
     };

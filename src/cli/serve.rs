@@ -18,6 +18,7 @@ use cauce_ingest::auth::{CachedKeys, SqliteKeys};
 use cauce_ingest::queue::sqlite::{SqliteQueue, SqliteQueueConfig};
 use cauce_ingest::writer::{poll, PollConfig};
 use cauce_store::lake::local::LocalLake;
+use cauce_store::lake::watermark;
 use cauce_store::sqlite::SqliteStore;
 
 use super::apps::open_keys;
@@ -98,6 +99,43 @@ pub struct ServeArgs {
 /// How often the hot store's expired records are deleted.
 const EXPIRE_EVERY: Duration = Duration::from_secs(600);
 
+/// How often the lake's watermark is written.
+const WATERMARK_EVERY: Duration = Duration::from_secs(5);
+
+/// How long the API may hold a request it has stamped before the queue has it.
+const IN_FLIGHT: Duration = Duration::from_secs(2);
+
+/// Writes the lake's watermark: every record received before the oldest one still in the
+/// queue or not yet exported (and before the requests in flight) is in the lake.
+#[derive(Clone)]
+struct Watermarks {
+    queue: Arc<SqliteQueue>,
+    store: Arc<SqliteStore>,
+    lake: Arc<LocalLake>,
+}
+
+impl Watermarks {
+    async fn write(&self) -> anyhow::Result<()> {
+        let now = cauce_store::time::now_ms();
+        let queued = self.queue.oldest_received_at().await?;
+        let unexported = self.store.oldest_untaken(CURSOR).await?;
+        let oldest = queued.into_iter().chain(unexported).min();
+        let mark = watermark::at(oldest, now, IN_FLIGHT.as_millis() as i64);
+        watermark::write(self.lake.as_ref(), &mark).await?;
+        Ok(())
+    }
+
+    async fn run(self) {
+        let mut tick = tokio::time::interval(WATERMARK_EVERY);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.write().await {
+                tracing::warn!(error = %e, "The lake's watermark was not written; it is tried again.");
+            }
+        }
+    }
+}
+
 /// The embedded system, running.
 pub struct Server {
     /// Where the API listens.
@@ -112,6 +150,7 @@ pub struct Server {
     api: JoinHandle<std::io::Result<()>>,
     archive: Option<LocalArchive>,
     background: Vec<JoinHandle<()>>,
+    watermarks: Watermarks,
 }
 
 impl Server {
@@ -120,6 +159,8 @@ impl Server {
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
         self.api.await??;
+        // What the lake holds now, for the reports of a stopped system.
+        self.watermarks.write().await?;
         if let Some(archive) = &self.archive {
             archive.close().await;
         }
@@ -188,6 +229,12 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
     let lake = Arc::new(LocalLake::new(dir.join("lake")));
     let exporter = Embedded::new((*store).clone(), lake.clone(), EmbeddedConfig::default()).await?;
     background.push(tokio::spawn(exporter.run()));
+    let watermarks = Watermarks {
+        queue: queue.clone(),
+        store: store.clone(),
+        lake: lake.clone(),
+    };
+    background.push(tokio::spawn(watermarks.clone().run()));
     if args.ttl_days > 0 {
         let ttl = Duration::from_secs(u64::from(args.ttl_days) * 86_400);
         background.push(tokio::spawn(expire_job(store.clone(), ttl)));
@@ -256,6 +303,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
         api,
         archive,
         background,
+        watermarks,
     })
 }
 

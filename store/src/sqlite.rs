@@ -458,6 +458,26 @@ impl SqliteStore {
         let last = self.last_change().await?;
         Ok(last.saturating_sub(self.cursor(cursor).await?))
     }
+
+    /// When the API received the oldest record whose change the named consumer has not taken
+    /// yet (epoch ms), read from the first changes it has not taken; `None` when it has taken
+    /// them all.
+    pub async fn oldest_untaken(&self, cursor: &str) -> Result<Option<i64>> {
+        let after = self.cursor(cursor).await? as i64;
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT min(r) FROM (
+                     SELECT min(received_at) AS r FROM (
+                         SELECT received_at FROM events WHERE seq > ?1 ORDER BY seq LIMIT 256)
+                     UNION ALL
+                     SELECT min(json_extract(coalesce(new_doc, old_doc), '$.received_at')) FROM (
+                         SELECT new_doc, old_doc FROM changes WHERE seq > ?1 ORDER BY seq LIMIT 256))",
+                [after],
+                |r| r.get::<_, Option<i64>>(0),
+            )?)
+        })
+        .await
+    }
 }
 
 /// Gives a table made before hot-store expiry its `received_at` column, filled from the

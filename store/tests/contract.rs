@@ -616,3 +616,22 @@ async fn sqlite_reads_do_not_wait_for_a_write_in_progress() {
     writer.await.unwrap().unwrap();
     assert_eq!(store.timeline("a", "u", 10).await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn sqlite_feed_tells_when_its_oldest_untaken_record_arrived() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("store.db")).unwrap();
+    assert_eq!(store.oldest_untaken("lake").await.unwrap(), None);
+    let first = received(event("a", "e1", "open", "u1", NOW), "a", NOW + 500);
+    let later = received(event("a", "e2", "open", "u1", NOW), "a", NOW + 900);
+    let upsert = received(story("a", "s1", "u1", NOW + 1, "completed"), "a", NOW + 300);
+    put(&store, vec![first, later, upsert]).await;
+    // An event and a story wait: the story arrived first.
+    assert_eq!(store.oldest_untaken("lake").await.unwrap(), Some(NOW + 300));
+    // Taken up to the first event: the story (seq 3) and the later event still wait.
+    store.set_cursor("lake", 1).await.unwrap();
+    assert_eq!(store.oldest_untaken("lake").await.unwrap(), Some(NOW + 300));
+    let last = store.last_change().await.unwrap();
+    store.set_cursor("lake", last).await.unwrap();
+    assert_eq!(store.oldest_untaken("lake").await.unwrap(), None);
+}

@@ -447,7 +447,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     })?;
     let unique_events = tokio::task::block_in_place(|| source.count(Kind::Event, &scope))?;
     let dashboard = write_dashboard(&args.data.join("dashboard"), &reports, &scope, &app_ids)?;
-    let (_, objects) = reporter::render_reports(&reports, &scope, chrono::Utc::now())?;
+    let watermark = cauce_store::lake::watermark::read(lake.as_ref()).await?;
+    let (_, objects) =
+        reporter::render_reports(&reports, &scope, watermark.as_ref(), chrono::Utc::now())?;
     reporter::write(lake.as_ref() as &LocalLake, objects).await?;
     reporting.finish_with_message("done");
 

@@ -14,6 +14,7 @@ pub mod local;
 #[cfg(feature = "aws")]
 pub mod s3;
 pub mod schema;
+pub mod watermark;
 
 use std::path::Path;
 use std::sync::Arc;
