@@ -19,7 +19,10 @@
 //! `/v1/events`. A `track` of `Experiment Viewed` with `experiment_id` and `variation_id` (or
 //! `experiment_name` and `variation_name`) in its properties also writes an exposure.
 
-use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 /// A call of the tracking protocol: the event's `type`.
@@ -101,12 +104,14 @@ pub struct Refused {
 pub struct Translated {
     /// The write key that the body carries, if any (an SDK's way to authenticate).
     pub write_key: Option<String>,
-    /// The `/v1/events` body: `{"sent_at"?, "batch": [events]}`; `None` without events.
-    pub events: Option<Value>,
+    /// The `/v1/events` body, as JSON text: `{"batch": [events], "sent_at"?}`; `None` without
+    /// events.
+    pub events: Option<String>,
     /// The index in the SDK's batch of each event, in order.
     pub event_index: Vec<usize>,
-    /// The `/v1/tests` body of the `Experiment Viewed` exposures; `None` without any.
-    pub exposures: Option<Value>,
+    /// The `/v1/tests` body of the `Experiment Viewed` exposures, as JSON text; `None` without
+    /// any.
+    pub exposures: Option<String>,
     /// The index in the SDK's batch of each exposure.
     pub exposure_index: Vec<usize>,
     /// Messages that are not events at all.
@@ -139,29 +144,107 @@ const READ: &[&str] = &[
 /// Fields of a message kept in its `context`.
 const INTO_CONTEXT: [&str; 3] = ["integrations", "channel", "_metadata"];
 
+/// A JSON object read one level deep: each field as sent, its value unparsed.
+type Fields<'a> = BTreeMap<String, &'a RawValue>;
+
+/// The fields of `raw` when it is an object.
+fn fields(raw: &RawValue) -> Option<Fields<'_>> {
+    raw.get()
+        .starts_with('{')
+        .then(|| serde_json::from_str(raw.get()).ok())
+        .flatten()
+}
+
+/// Whether a value is absent or `null`.
+fn is_null(v: Option<&&RawValue>) -> bool {
+    v.is_none_or(|v| v.get() == "null")
+}
+
+/// Writes a JSON object field by field, values as they are given.
+struct Object(String);
+
+impl Object {
+    fn new(capacity: usize) -> Self {
+        let mut out = String::with_capacity(capacity);
+        out.push('{');
+        Object(out)
+    }
+
+    fn raw(&mut self, key: &str, value: &str) -> &mut Self {
+        if self.0.len() > 1 {
+            self.0.push(',');
+        }
+        self.0
+            .push_str(&serde_json::to_string(key).expect("strings serialize"));
+        self.0.push(':');
+        self.0.push_str(value);
+        self
+    }
+
+    fn text(&mut self, key: &str, value: &str) -> &mut Self {
+        let quoted = serde_json::to_string(value).expect("strings serialize");
+        self.raw(key, &quoted)
+    }
+
+    fn fields(&mut self, fields: &Fields<'_>) -> &mut Self {
+        for (k, v) in fields {
+            self.raw(k, v.get());
+        }
+        self
+    }
+
+    fn end(mut self) -> String {
+        self.0.push('}');
+        self.0
+    }
+
+    /// An object of `fields`, as text.
+    fn of(fields: &Fields<'_>) -> String {
+        let mut o = Object::new(256);
+        o.fields(fields);
+        o.end()
+    }
+}
+
 /// Translates a body of `shape`, received at `received_at` (epoch ms: the time of a message
-/// that carries none). Malformed only when the body is not JSON or not the shape.
+/// that carries none). Malformed only when the body is not JSON or not the shape. Messages are
+/// read one level deep and written out as text: their properties and context pass through as
+/// sent, without being parsed into a tree.
 pub fn translate(body: &[u8], shape: Shape, received_at: i64) -> Result<Translated, Malformed> {
-    let body: Value = serde_json::from_slice(body)
-        .map_err(|e| Malformed(format!("the body is not JSON: {e}")))?;
-    let Value::Object(mut body) = body else {
-        return Err(Malformed("the body must be a JSON object".into()));
-    };
-    let write_key = body
+    let body =
+        std::str::from_utf8(body).map_err(|e| Malformed(format!("the body is not UTF-8: {e}")))?;
+    let raw: &RawValue =
+        serde_json::from_str(body).map_err(|e| Malformed(format!("the body is not JSON: {e}")))?;
+    let mut top = fields(raw).ok_or_else(|| Malformed("the body must be a JSON object".into()))?;
+    let write_key = top
         .get("writeKey")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let body_sent_at = body.get("sentAt").cloned();
+        .and_then(|v| serde_json::from_str::<String>(v.get()).ok());
+    let body_sent_at = top.get("sentAt").copied();
     let (messages, batch_context, default_call) = match shape {
         Shape::Batch => {
-            let Some(Value::Array(batch)) = body.remove("batch") else {
-                return Err(Malformed("a batch body needs a `batch` array".into()));
-            };
-            (batch, body.remove("context"), None)
+            let batch = top
+                .remove("batch")
+                .and_then(|b| serde_json::from_str::<Vec<&RawValue>>(b.get()).ok())
+                .ok_or_else(|| Malformed("a batch body needs a `batch` array".into()))?;
+            let context = top.get("context").and_then(|c| fields(c));
+            (batch.into_iter().map(Ok).collect::<Vec<_>>(), context, None)
         }
-        Shape::Single(call) => (vec![Value::Object(body)], None, Some(call)),
+        Shape::Single(call) => (vec![Err(top)], None, Some(call)),
     };
-    let sent_at = body_sent_at.or_else(|| messages.iter().find_map(|m| m.get("sentAt").cloned()));
+    let parsed: Vec<Option<Fields<'_>>> = messages
+        .iter()
+        .map(|m| match m {
+            Ok(raw) => fields(raw),
+            Err(top) => Some(top.clone()),
+        })
+        .collect();
+    let sent_at = body_sent_at.or_else(|| {
+        parsed
+            .iter()
+            .find_map(|m| m.as_ref()?.get("sentAt").copied())
+    });
+    let received = received_at.to_string();
+    let fallback_time = sent_at.map_or(received.as_str(), RawValue::get);
     let mut out = Translated {
         write_key,
         events: None,
@@ -171,9 +254,20 @@ pub fn translate(body: &[u8], shape: Shape, received_at: i64) -> Result<Translat
         refused: Vec::new(),
     };
     let (mut events, mut exposures) = (Vec::new(), Vec::new());
-    for (index, message) in messages.into_iter().enumerate() {
-        let time = sent_at.clone().unwrap_or_else(|| json!(received_at));
-        match event(message, batch_context.as_ref(), default_call, &time) {
+    for (index, (message, fields)) in messages.iter().zip(parsed).enumerate() {
+        let translated = match fields {
+            Some(m) => event(m, batch_context.as_ref(), default_call, fallback_time),
+            None => {
+                let raw = message.as_ref().map_or("", |r| r.get());
+                Err(refused(
+                    None,
+                    "batch",
+                    "a message must be a JSON object",
+                    raw.to_owned(),
+                ))
+            }
+        };
+        match translated {
             Ok((event, exposure)) => {
                 events.push(event);
                 out.event_index.push(index);
@@ -188,11 +282,16 @@ pub fn translate(body: &[u8], shape: Shape, received_at: i64) -> Result<Translat
             }
         }
     }
-    let body = |items: Vec<Value>| {
-        let mut b = json!({ "batch": items });
-        if let Some(sent) = &sent_at {
-            b["sent_at"] = sent.clone();
+    let body = |items: Vec<String>| {
+        let mut b = String::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 64);
+        b.push_str("{\"batch\":[");
+        b.push_str(&items.join(","));
+        b.push(']');
+        if let Some(sent) = sent_at {
+            b.push_str(",\"sent_at\":");
+            b.push_str(sent.get());
         }
+        b.push('}');
         b
     };
     out.events = (!events.is_empty()).then(|| body(events));
@@ -200,150 +299,163 @@ pub fn translate(body: &[u8], shape: Shape, received_at: i64) -> Result<Translat
     Ok(out)
 }
 
-/// A string field (an SDK may send a number for an id).
-fn text(m: &Map<String, Value>, field: &str) -> Option<String> {
-    match m.get(field)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+/// A string field (an SDK may send a number for an id); `None` when absent, empty or another
+/// type.
+fn text(v: Option<&&RawValue>) -> Option<String> {
+    let raw = v?.get();
+    match raw.as_bytes().first()? {
+        b'"' => serde_json::from_str::<String>(raw)
+            .ok()
+            .filter(|s| !s.is_empty()),
+        b'-' | b'0'..=b'9' => Some(raw.to_owned()),
         _ => None,
     }
 }
 
-/// One message as an event, and its exposure when it is an `Experiment Viewed`.
+/// One message as an event's JSON, and its exposure's when it is an `Experiment Viewed`.
 fn event(
-    message: Value,
-    batch_context: Option<&Value>,
+    mut m: Fields<'_>,
+    batch_context: Option<&Fields<'_>>,
     default_call: Option<Call>,
-    fallback_time: &Value,
-) -> Result<(Value, Option<Value>), Refused> {
-    let Value::Object(mut m) = message else {
-        return Err(refused(
-            None,
-            "batch",
-            "a message must be a JSON object",
-            &message,
-        ));
-    };
+    fallback_time: &str,
+) -> Result<(String, Option<String>), Refused> {
     m.remove("writeKey");
-    let raw = Value::Object(m.clone());
-    let id = text(&m, "messageId");
-    let call = match m.get("type").and_then(Value::as_str) {
-        Some(t) => Call::parse(t).ok_or_else(|| {
-            let calls: Vec<&str> = Call::ALL.iter().map(|c| c.as_str()).collect();
-            refused(
-                id.clone(),
-                "type",
-                &format!("`type` must be one of {}", calls.join(", ")),
-                &raw,
-            )
-        })?,
+    let raw = || Object::of(&m);
+    let id = text(m.get("messageId"));
+    let call = match m.get("type") {
+        Some(t) => serde_json::from_str::<&str>(t.get())
+            .ok()
+            .and_then(Call::parse)
+            .ok_or_else(|| {
+                let calls: Vec<&str> = Call::ALL.iter().map(|c| c.as_str()).collect();
+                let why = format!("`type` must be one of {}", calls.join(", "));
+                refused(id.clone(), "type", &why, raw())
+            })?,
         None => default_call.ok_or_else(|| {
-            refused(
-                id.clone(),
-                "type",
-                "a message in a batch needs its `type`",
-                &raw,
-            )
+            let why = "a message in a batch needs its `type`";
+            refused(id.clone(), "type", why, raw())
         })?,
     };
-    let user = text(&m, "userId");
-    let anonymous = text(&m, "anonymousId");
+    let user = text(m.get("userId"));
+    let anonymous = text(m.get("anonymousId"));
     if user.is_none() && anonymous.is_none() {
-        return Err(refused(
-            id,
-            "userId",
-            "`userId` or `anonymousId` is required",
-            &raw,
-        ));
+        let why = "`userId` or `anonymousId` is required";
+        return Err(refused(id, "userId", why, raw()));
     }
     let name = match call {
-        Call::Track => text(&m, "event").ok_or_else(|| {
-            refused(
-                id.clone(),
-                "event",
-                "a track call needs its `event` name",
-                &raw,
-            )
+        Call::Track => text(m.get("event")).ok_or_else(|| {
+            let why = "a track call needs its `event` name";
+            refused(id.clone(), "event", why, raw())
         })?,
-        Call::Page | Call::Screen => text(&m, "name").unwrap_or_else(|| call.as_str().to_owned()),
+        Call::Page | Call::Screen => {
+            text(m.get("name")).unwrap_or_else(|| call.as_str().to_owned())
+        }
         Call::Identify | Call::Group | Call::Alias => call.as_str().to_owned(),
     };
-    let properties = match call {
+    let own_context = m.get("context").and_then(|c| fields(c));
+    let properties: Option<String> = match call {
         // RudderStack's SDKs send identify's traits in `context.traits`.
         Call::Identify => m
             .get("traits")
-            .or_else(|| m.get("context")?.get("traits"))
-            .cloned(),
-        Call::Group => Some(json!({ "group_id": text(&m, "groupId"), "traits": m.get("traits") })),
-        Call::Alias => Some(json!({ "previous_id": text(&m, "previousId") })),
-        _ => m.get("properties").cloned(),
-    };
-    let mut context = match batch_context {
-        Some(Value::Object(c)) => c.clone(),
-        _ => Map::new(),
-    };
-    if let Some(Value::Object(own)) = m.get("context") {
-        context.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
-    for field in INTO_CONTEXT {
-        if let Some(v) = m.get(field).filter(|v| !v.is_null()) {
-            context.insert(field.to_owned(), v.clone());
+            .or_else(|| own_context.as_ref()?.get("traits"))
+            .map(|t| t.get().to_owned()),
+        Call::Group => {
+            let mut p = Object::new(64);
+            match text(m.get("groupId")) {
+                Some(g) => p.text("group_id", &g),
+                None => p.raw("group_id", "null"),
+            };
+            p.raw("traits", m.get("traits").map_or("null", |t| t.get()));
+            Some(p.end())
         }
-    }
+        Call::Alias => {
+            let mut p = Object::new(48);
+            match text(m.get("previousId")) {
+                Some(prev) => p.text("previous_id", &prev),
+                None => p.raw("previous_id", "null"),
+            };
+            Some(p.end())
+        }
+        _ => m.get("properties").map(|p| p.get().to_owned()),
+    };
+    let properties = properties.filter(|p| p != "null");
+    // The batch's context, the message's over it key by key, then the message's delivery
+    // fields: written as sent when the message's own is all there is.
+    let into_context: Vec<(&str, &RawValue)> = INTO_CONTEXT
+        .iter()
+        .filter(|f| !is_null(m.get(**f)))
+        .map(|f| (*f, m[*f]))
+        .collect();
+    let context = match (batch_context, &own_context, into_context.is_empty()) {
+        (None, Some(own), true) => (!own.is_empty()).then(|| m["context"].get().to_owned()),
+        (None, None, true) => None,
+        _ => {
+            let mut merged: Fields<'_> = batch_context.cloned().unwrap_or_default();
+            merged.extend(own_context.iter().flatten().map(|(k, v)| (k.clone(), *v)));
+            merged.extend(into_context.iter().map(|(k, v)| ((*k).to_owned(), *v)));
+            (!merged.is_empty()).then(|| Object::of(&merged))
+        }
+    };
     let timestamp = ["originalTimestamp", "timestamp"]
         .iter()
-        .find_map(|f| m.get(*f).filter(|v| !v.is_null()).cloned())
-        .unwrap_or_else(|| fallback_time.clone());
+        .find(|f| !is_null(m.get(**f)))
+        .map_or(fallback_time, |f| m[*f].get());
     let event_id = id.clone().unwrap_or_else(|| {
-        let digest = Sha256::digest(raw.to_string().as_bytes());
+        let digest = Sha256::digest(raw().as_bytes());
         format!("h-{}", &hex::encode(digest)[..32])
     });
-    let mut event = json!({ "event_id": event_id, "name": name, "type": call.as_str() });
-    let fields = [
-        ("user_id", user.clone().map(Value::String)),
-        ("anonymous_id", anonymous.clone().map(Value::String)),
-        ("properties", properties.filter(|p| !p.is_null())),
-        (
-            "context",
-            (!context.is_empty()).then_some(Value::Object(context)),
-        ),
-        ("timestamp", Some(timestamp.clone())),
-    ];
-    for (field, value) in fields {
-        if let Some(v) = value {
-            event[field] = v;
-        }
+    let mut event = Object::new(512);
+    event
+        .text("event_id", &event_id)
+        .text("name", &name)
+        .text("type", call.as_str());
+    if let Some(u) = &user {
+        event.text("user_id", u);
     }
+    if let Some(a) = &anonymous {
+        event.text("anonymous_id", a);
+    }
+    if let Some(p) = &properties {
+        event.raw("properties", p);
+    }
+    if let Some(c) = &context {
+        event.raw("context", c);
+    }
+    event.raw("timestamp", timestamp);
     // What the translation does not read stays, as on /v1/events: in `extra`, with a warning.
     for (k, v) in m.iter().filter(|(k, _)| !READ.contains(&k.as_str())) {
-        event[k.as_str()] = v.clone();
+        event.raw(k, v.get());
     }
     let exposure = (call == Call::Track && name == "Experiment Viewed")
-        .then(|| exposure(&m, user.or(anonymous)?, timestamp))
+        .then(|| exposure(m.get("properties")?, user.or(anonymous)?, id, timestamp))
         .flatten();
-    Ok((event, exposure))
+    Ok((event.end(), exposure))
 }
 
 /// The exposure of an `Experiment Viewed`, when its properties name the experiment and variant.
-fn exposure(m: &Map<String, Value>, user: String, at: Value) -> Option<Value> {
-    let p = m.get("properties")?.as_object()?;
-    let pick = |a: &str, b: &str| text(p, a).or_else(|| text(p, b));
+fn exposure(properties: &RawValue, user: String, id: Option<String>, at: &str) -> Option<String> {
+    let p = fields(properties)?;
+    let pick = |a: &str, b: &str| text(p.get(a)).or_else(|| text(p.get(b)));
     let experiment = pick("experiment_id", "experiment_name")?;
     let variant = pick("variation_id", "variation_name")?;
-    Some(json!({
-        "experiment": experiment, "user_id": user, "variant": variant,
-        "exposed_at": at, "updated_at": at,
-        "properties": { "source": "Experiment Viewed", "message_id": text(m, "messageId") },
-    }))
+    let at: Value = serde_json::from_str(at).ok()?;
+    Some(
+        json!({
+            "experiment": experiment, "user_id": user, "variant": variant,
+            "exposed_at": at, "updated_at": at,
+            "properties": { "source": "Experiment Viewed", "message_id": id },
+        })
+        .to_string(),
+    )
 }
 
-fn refused(id: Option<String>, field: &'static str, message: &str, raw: &Value) -> Refused {
+fn refused(id: Option<String>, field: &'static str, message: &str, raw: String) -> Refused {
     Refused {
         index: 0,
         id,
         field,
         message: message.to_owned(),
-        raw: raw.to_string(),
+        raw,
     }
 }
 
@@ -352,6 +464,11 @@ mod tests {
     use super::*;
 
     const RECEIVED: i64 = 1_795_000_000_000;
+
+    /// A body that translation wrote, as a tree.
+    fn parsed(body: Option<String>) -> Value {
+        serde_json::from_str(&body.expect("a body")).expect("the translation writes JSON")
+    }
 
     fn batch(messages: Value) -> Translated {
         translate(messages.to_string().as_bytes(), Shape::Batch, RECEIVED).unwrap()
@@ -376,7 +493,7 @@ mod tests {
         }));
         assert_eq!(t.write_key.as_deref(), Some("ck_secret"));
         assert!(t.refused.is_empty(), "{:?}", t.refused);
-        let events = t.events.unwrap();
+        let events = parsed(t.events);
         assert_eq!(events["sent_at"], "2026-11-30T10:00:05Z");
         let e = events["batch"].as_array().unwrap();
         assert_eq!(e[0]["event_id"], "m1");
@@ -427,8 +544,8 @@ mod tests {
         let one = batch(json!({"batch": [message.clone()]}));
         let two = batch(json!({"batch": [message]}));
         assert_eq!(
-            one.events.unwrap()["batch"][0]["event_id"],
-            two.events.unwrap()["batch"][0]["event_id"]
+            parsed(one.events)["batch"][0]["event_id"],
+            parsed(two.events)["batch"][0]["event_id"]
         );
     }
 
@@ -466,7 +583,7 @@ mod tests {
             RECEIVED,
         )
         .unwrap();
-        let e = &t.events.unwrap()["batch"][0];
+        let e = &parsed(t.events)["batch"][0];
         assert_eq!(
             (e["type"].as_str(), e["name"].as_str()),
             (Some("track"), Some("Signed Up"))
@@ -478,7 +595,7 @@ mod tests {
         // No time at all: the time it was received.
         let bare = json!({"userId": "u", "name": "Home"}).to_string();
         let t = translate(bare.as_bytes(), Shape::Single(Call::Page), RECEIVED).unwrap();
-        assert_eq!(t.events.unwrap()["batch"][0]["timestamp"], RECEIVED);
+        assert_eq!(parsed(t.events)["batch"][0]["timestamp"], RECEIVED);
     }
 
     #[test]
@@ -495,7 +612,7 @@ mod tests {
         ]}));
         assert_eq!(t.event_index, [0, 1, 2], "every one is an event");
         assert_eq!(t.exposure_index, [0, 1]);
-        let x = t.exposures.unwrap();
+        let x = parsed(t.exposures);
         assert_eq!(x["batch"][0]["experiment"], "checkout");
         assert_eq!(x["batch"][0]["variant"], "b");
         assert_eq!(x["batch"][1]["user_id"], "a2");

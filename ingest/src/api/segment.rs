@@ -311,8 +311,7 @@ async fn receive(
         (Kind::Event, &sdk.events, &sdk.event_index),
         (Kind::Exposure, &sdk.exposures, &sdk.exposure_index),
     ] {
-        let Some(body) = body else { continue };
-        let text = body.to_string();
+        let Some(text) = body else { continue };
         let a = accept(kind, &app_id, text.as_bytes(), received_at, &api.config)?;
         archive(
             &api,
