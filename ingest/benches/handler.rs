@@ -1,9 +1,11 @@
 //! CPU per event of the API handler's pure work: parse + validate + pack a batch of 100 events
-//! (about 330 bytes each, with properties and context). Run with `cargo bench --workspace`.
+//! (about 330 bytes each, with properties and context), and the same events as a batch of the
+//! Segment protocol (translated, then the same). Run with `cargo bench --workspace`.
 
 use std::hint::black_box;
 
 use cauce_ingest::queue::{pack, Packing};
+use cauce_ingest::segment::{translate, Shape};
 use cauce_ingest::validate::{parse_batch, Limits};
 use cauce_store::Kind;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -23,6 +25,22 @@ fn body(n: usize) -> String {
         })
         .collect();
     format!(r#"{{"sent_at":{NOW},"batch":[{}]}}"#, items.join(","))
+}
+
+/// The same events as the Segment protocol's `track` messages, as an SDK batches them.
+fn sdk_body(n: usize) -> String {
+    let at = cauce_store::time::format_rfc3339(NOW - 5_000);
+    let items: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"type":"track","messageId":"0d6f1c2e-4b7a-4f9e-9c1d-{i:012}","event":"screen_view","originalTimestamp":"{at}","userId":"user-{}","properties":{{"screen":"checkout","step":{},"items":[1,2,3],"price":19.99,"session_id":"sess-{}"}},"context":{{"app":{{"version":"3.2.1"}},"os":{{"name":"iOS"}},"locale":"es-ES","device":{{"model":"iPhone15,2"}}}}}}"#,
+                i % 37,
+                i % 7,
+                i % 11
+            )
+        })
+        .collect();
+    format!(r#"{{"batch":[{}],"sentAt":"{at}"}}"#, items.join(","))
 }
 
 fn handler(c: &mut Criterion) {
@@ -58,6 +76,21 @@ fn handler(c: &mut Criterion) {
                 .unwrap(),
             )
         })
+    });
+    let sdk = sdk_body(100);
+    group.bench_function("translate_parse_validate_pack_100_sdk_messages", |b| {
+        b.iter(|| {
+            let t = translate(black_box(sdk.as_bytes()), Shape::Batch, NOW).unwrap();
+            let events = t.events.unwrap();
+            let parsed =
+                parse_batch(Kind::Event, events.as_bytes(), "app_1", NOW, &limits).unwrap();
+            assert_eq!(parsed.accepted.len(), 100);
+            let messages = pack(Kind::Event, "app_1", &parsed.accepted, &[], &packing).unwrap();
+            black_box(messages)
+        })
+    });
+    group.bench_function("translate_100_sdk_messages", |b| {
+        b.iter(|| black_box(translate(black_box(sdk.as_bytes()), Shape::Batch, NOW).unwrap()))
     });
     group.finish();
 }
