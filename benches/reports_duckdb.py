@@ -21,7 +21,7 @@ def main():
     reports = {}
     for (report, _table), sql in cc.SQL.items():
         reports.setdefault(report, []).append(lambda sql=sql: cc.rows(con, sql))
-    reports["experiments"] = [lambda: cc.experiments(con)]
+    reports["experiments"] = [lambda: cc.experiments(con, sys.argv[1])]
     for line in sys.stdin:
         name = line.strip()
         start = time.perf_counter()
