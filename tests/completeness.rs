@@ -86,6 +86,22 @@ fn reports_say_how_far_the_lake_is_complete_and_refuse_a_day_it_does_not_hold_ye
         );
         std::thread::sleep(Duration::from_millis(300));
     }
+    // The report job also wrote the feature table for ML, as of a week ago.
+    let week_ago = Utc::now()
+        .date_naive()
+        .checked_sub_days(Days::new(7))
+        .unwrap();
+    let features = data.join(format!("lake/features/user/dt={week_ago}"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !features.join("feature_definitions.json").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no feature table in {}",
+            features.display()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(features.join("features.parquet").exists());
     drop(server);
 
     // Yesterday is whole; today is not over, so it cannot be whole yet.

@@ -367,7 +367,7 @@ pub async fn publish(
     as_of: &AsOf,
     now_ms: i64,
 ) -> Result<Published> {
-    let mut table = user_features(source, as_of)?;
+    let mut table = tokio::task::block_in_place(|| user_features(source, as_of))?;
     check(&table)?;
     let horizon_end = as_of.ms() + i64::from(as_of.horizon_days) * DAY_MS;
     let labels_complete = now_ms >= horizon_end;

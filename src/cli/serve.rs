@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::task::JoinHandle;
 
+use cauce_analytics::features::{self, AsOf};
 use cauce_analytics::reporter;
 use cauce_analytics::{LakeSource, Scope, Settings};
 use cauce_exporter::embedded::{Embedded, EmbeddedConfig, CURSOR};
@@ -171,8 +172,12 @@ impl Server {
     }
 }
 
+/// The horizon of the feature table the report job writes: its as-of day is this many days
+/// back, so that its labels are complete.
+const FEATURE_HORIZON_DAYS: u32 = 7;
+
 /// Runs the reports over the last `days` event days every `every`, publishing them into the
-/// lake.
+/// lake, and writes the feature table for ML as of [`FEATURE_HORIZON_DAYS`] ago.
 async fn report_job(lake: Arc<LocalLake>, every: Duration, days: u32) {
     let source = LakeSource::folder(lake.root());
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -188,6 +193,17 @@ async fn report_job(lake: Arc<LocalLake>, every: Duration, days: u32) {
             ),
             Err(e) => {
                 tracing::error!(error = %e, "The report job failed; it runs again at the next interval.")
+            }
+        }
+        let as_of = AsOf {
+            day: now.date_naive() - chrono::Days::new(u64::from(FEATURE_HORIZON_DAYS)),
+            horizon_days: FEATURE_HORIZON_DAYS,
+        };
+        let written = features::publish(&source, lake.as_ref(), &as_of, now.timestamp_millis());
+        match written.await {
+            Ok(p) => tracing::info!(rows = p.rows, table = %p.table, "Feature table written."),
+            Err(e) => {
+                tracing::error!(error = %e, "The feature table was not written; it is tried again at the next interval.")
             }
         }
     }
