@@ -21,6 +21,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -149,10 +150,21 @@ type Fields<'a> = BTreeMap<String, &'a RawValue>;
 
 /// The fields of `raw` when it is an object.
 fn fields(raw: &RawValue) -> Option<Fields<'_>> {
-    raw.get()
+    fields_of(raw.get())
+}
+
+/// The fields of the JSON text `text` when it is an object.
+fn fields_of(text: &str) -> Option<Fields<'_>> {
+    text.trim_start()
         .starts_with('{')
-        .then(|| serde_json::from_str(raw.get()).ok())
+        .then(|| serde_json::from_str(text).ok())
         .flatten()
+}
+
+/// Whether JSON text is an object with at least one field.
+fn is_full_object(text: &str) -> bool {
+    let text = text.trim();
+    text.starts_with('{') && text[1..].trim_start() != "}"
 }
 
 /// Whether a value is absent or `null`.
@@ -213,35 +225,39 @@ impl Object {
 pub fn translate(body: &[u8], shape: Shape, received_at: i64) -> Result<Translated, Malformed> {
     let body =
         std::str::from_utf8(body).map_err(|e| Malformed(format!("the body is not UTF-8: {e}")))?;
-    let raw: &RawValue =
-        serde_json::from_str(body).map_err(|e| Malformed(format!("the body is not JSON: {e}")))?;
-    let mut top = fields(raw).ok_or_else(|| Malformed("the body must be a JSON object".into()))?;
+    let mut top =
+        fields_of(body).ok_or_else(|| match serde_json::from_str::<IgnoredAny>(body) {
+            Err(e) => Malformed(format!("the body is not JSON: {e}")),
+            Ok(_) => Malformed("the body must be a JSON object".into()),
+        })?;
     let write_key = top
         .get("writeKey")
         .and_then(|v| serde_json::from_str::<String>(v.get()).ok());
     let body_sent_at = top.get("sentAt").copied();
-    let (messages, batch_context, default_call) = match shape {
-        Shape::Batch => {
-            let batch = top
-                .remove("batch")
-                .and_then(|b| serde_json::from_str::<Vec<&RawValue>>(b.get()).ok())
-                .ok_or_else(|| Malformed("a batch body needs a `batch` array".into()))?;
-            let context = top.get("context").and_then(|c| fields(c));
-            (batch.into_iter().map(Ok).collect::<Vec<_>>(), context, None)
-        }
-        Shape::Single(call) => (vec![Err(top)], None, Some(call)),
-    };
-    let parsed: Vec<Option<Fields<'_>>> = messages
-        .iter()
-        .map(|m| match m {
-            Ok(raw) => fields(raw),
-            Err(top) => Some(top.clone()),
-        })
-        .collect();
+    // Each message read one level deep, in one pass over the batch; the batch read again as
+    // raw values only when a message is not an object (to refuse it as sent).
+    let (messages, batch_context, default_call): (Vec<(Option<Fields<'_>>, &str)>, _, _) =
+        match shape {
+            Shape::Batch => {
+                let batch = top
+                    .remove("batch")
+                    .ok_or_else(|| Malformed("a batch body needs a `batch` array".into()))?;
+                let messages = match serde_json::from_str::<Vec<Fields<'_>>>(batch.get()) {
+                    Ok(all) => all.into_iter().map(|m| (Some(m), "")).collect(),
+                    Err(_) => serde_json::from_str::<Vec<&RawValue>>(batch.get())
+                        .map_err(|_| Malformed("a batch body needs a `batch` array".into()))?
+                        .into_iter()
+                        .map(|raw| (fields(raw), raw.get()))
+                        .collect(),
+                };
+                (messages, top.get("context").and_then(|c| fields(c)), None)
+            }
+            Shape::Single(call) => (vec![(Some(top), "")], None, Some(call)),
+        };
     let sent_at = body_sent_at.or_else(|| {
-        parsed
+        messages
             .iter()
-            .find_map(|m| m.as_ref()?.get("sentAt").copied())
+            .find_map(|(m, _)| m.as_ref()?.get("sentAt").copied())
     });
     let received = received_at.to_string();
     let fallback_time = sent_at.map_or(received.as_str(), RawValue::get);
@@ -254,18 +270,15 @@ pub fn translate(body: &[u8], shape: Shape, received_at: i64) -> Result<Translat
         refused: Vec::new(),
     };
     let (mut events, mut exposures) = (Vec::new(), Vec::new());
-    for (index, (message, fields)) in messages.iter().zip(parsed).enumerate() {
+    for (index, (fields, raw)) in messages.into_iter().enumerate() {
         let translated = match fields {
             Some(m) => event(m, batch_context.as_ref(), default_call, fallback_time),
-            None => {
-                let raw = message.as_ref().map_or("", |r| r.get());
-                Err(refused(
-                    None,
-                    "batch",
-                    "a message must be a JSON object",
-                    raw.to_owned(),
-                ))
-            }
+            None => Err(refused(
+                None,
+                "batch",
+                "a message must be a JSON object",
+                raw.to_owned(),
+            )),
         };
         match translated {
             Ok((event, exposure)) => {
@@ -352,12 +365,15 @@ fn event(
         }
         Call::Identify | Call::Group | Call::Alias => call.as_str().to_owned(),
     };
-    let own_context = m.get("context").and_then(|c| fields(c));
+    // The message's context is read only where it must be (identify's traits, a merge).
+    let own_raw = m.get("context").copied();
+    let own_context = || own_raw.and_then(fields);
     let properties: Option<String> = match call {
         // RudderStack's SDKs send identify's traits in `context.traits`.
         Call::Identify => m
             .get("traits")
-            .or_else(|| own_context.as_ref()?.get("traits"))
+            .copied()
+            .or_else(|| own_context()?.get("traits").copied())
             .map(|t| t.get().to_owned()),
         Call::Group => {
             let mut p = Object::new(64);
@@ -386,12 +402,14 @@ fn event(
         .filter(|f| !is_null(m.get(**f)))
         .map(|f| (*f, m[*f]))
         .collect();
-    let context = match (batch_context, &own_context, into_context.is_empty()) {
-        (None, Some(own), true) => (!own.is_empty()).then(|| m["context"].get().to_owned()),
-        (None, None, true) => None,
+    let context = match (batch_context, into_context.is_empty()) {
+        (None, true) => own_raw
+            .map(RawValue::get)
+            .filter(|c| is_full_object(c))
+            .map(str::to_owned),
         _ => {
             let mut merged: Fields<'_> = batch_context.cloned().unwrap_or_default();
-            merged.extend(own_context.iter().flatten().map(|(k, v)| (k.clone(), *v)));
+            merged.extend(own_context().into_iter().flatten());
             merged.extend(into_context.iter().map(|(k, v)| ((*k).to_owned(), *v)));
             (!merged.is_empty()).then(|| Object::of(&merged))
         }
