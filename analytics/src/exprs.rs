@@ -9,12 +9,18 @@ pub const EXPLODE: ExplodeOptions = ExplodeOptions {
 };
 
 const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * HOUR_MS;
+/// A day, in milliseconds.
+pub const DAY_MS: i64 = 24 * HOUR_MS;
 
-/// `ts` as epoch milliseconds. The time helpers below are integer arithmetic on it: `ts` is UTC,
-/// so no time-zone rules are needed, and this is much faster than calendar functions.
+/// A time column as epoch milliseconds: integer arithmetic on UTC times needs no time-zone
+/// rules, and is much faster than calendar functions.
+pub fn ms(column: &str) -> Expr {
+    col(column).cast(DataType::Int64)
+}
+
+/// `ts` as epoch milliseconds: the time helpers below are integer arithmetic on it.
 fn ts_ms() -> Expr {
-    col("ts").cast(DataType::Int64)
+    ms("ts")
 }
 
 /// `value / unit` for non-negative integers, exactly (the remainder is taken off first, so the

@@ -18,10 +18,8 @@ use cauce_store::lake::Lake;
 use cauce_store::Kind;
 
 use crate::error::{AnalyticsError, Result};
-use crate::exprs::count_if;
+use crate::exprs::{count_if, ms, DAY_MS};
 use crate::source::LakeSource;
-
-const DAY_MS: i64 = 86_400_000;
 
 /// The columns Feature Store refuses as feature names.
 pub const RESERVED: [&str; 3] = ["is_deleted", "write_time", "api_invocation_time"];
@@ -178,11 +176,6 @@ pub fn definitions(as_of: &AsOf) -> Vec<Definition> {
         ),
     ));
     out
-}
-
-/// Integer milliseconds of a time column.
-fn ms(column: &str) -> Expr {
-    col(column).cast(DataType::Int64)
 }
 
 /// The feature table of every app's users as of `as_of`, with the columns of [`definitions`].

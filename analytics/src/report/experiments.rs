@@ -28,12 +28,10 @@ use cauce_store::Kind;
 
 use super::{collect, order, Settings};
 use crate::error::Result;
-use crate::exprs::count;
+use crate::exprs::{count, ms, DAY_MS};
 use crate::reader::{scan_rows, Days};
 use crate::source::{LakeSource, Scope};
 use crate::stats::{bayes, benjamini_hochberg, compare, cuped, holm, sequential, srm_p_value, Arm};
-
-const DAY_MS: i64 = 86_400_000;
 
 /// The p-value under which the allocation is flagged as a sample-ratio mismatch.
 const SRM_ALERT: f64 = 0.001;
@@ -45,11 +43,6 @@ struct Variant {
     variant: String,
     arm: Arm,
     users: Vec<(f64, f64)>,
-}
-
-/// Integer milliseconds of a time column.
-fn ms(column: &str) -> Expr {
-    col(column).cast(DataType::Int64)
 }
 
 /// Every exposed user of the scope, with their conversion and their events in the
