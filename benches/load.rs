@@ -30,6 +30,8 @@ struct Run {
     p99_ms: f64,
     errors: u64,
     lost: i64,
+    /// The server's CPU (every thread: API, queue, writer) per event accepted, during the load.
+    server_cpu_us: f64,
     reads_per_s: f64,
     read_p99_ms: f64,
 }
@@ -41,6 +43,7 @@ fn run_once(secs: u64, conns: usize, readers: usize, route: Route) -> Run {
     let base = server.base.clone();
 
     let stop = Arc::new(AtomicBool::new(false));
+    let cpu_before = common::cpu_seconds(server.pid());
     let start = Instant::now();
     let workers: Vec<_> = (0..conns)
         .map(|t| {
@@ -67,6 +70,7 @@ fn run_once(secs: u64, conns: usize, readers: usize, route: Route) -> Run {
         errors += e;
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let server_cpu = common::cpu_seconds(server.pid()) - cpu_before;
     // Wait for the writer to store everything: `pending` reaches 0.
     let agent: ureq::Agent = ureq::Agent::new_with_defaults();
     let pending = || -> u64 {
@@ -102,6 +106,7 @@ fn run_once(secs: u64, conns: usize, readers: usize, route: Route) -> Run {
         p99_ms: pct(0.99),
         errors,
         lost: accepted as i64 - stored as i64,
+        server_cpu_us: server_cpu * 1e6 / accepted.max(1) as f64,
         reads_per_s: reads.len() as f64 / drained,
         read_p99_ms: percentile(&reads, 0.99),
     }
@@ -114,12 +119,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn print_run(label: &str, r: &Run) {
     println!(
-        "{label}: accepted {:>7.0} events/s, stored {:>7.0} events/s (writer alone {:>7.0}/s), p50 {:>5.1} ms, p99 {:>5.1} ms, errors {}, lost {}{}",
+        "{label}: accepted {:>7.0} events/s, stored {:>7.0} events/s (writer alone {:>7.0}/s), p50 {:>5.1} ms, p99 {:>5.1} ms, server CPU {:.2} us/event, errors {}, lost {}{}",
         r.accepted_per_s,
         r.stored_per_s,
         r.writer_alone_per_s,
         r.p50_ms,
         r.p99_ms,
+        r.server_cpu_us,
         r.errors,
         r.lost,
         if r.reads_per_s > 0.0 {
@@ -183,12 +189,14 @@ fn main() {
     if !sdks.is_empty() {
         let with = |f: fn(&Run) -> f64| median(sdks.iter().map(f).collect());
         println!(
-            "/v1/batch gzip (Segment protocol): accepted {:.0} events/s = {:.2}x /v1/events (goal >= 0.9x), stored {:.0} events/s, p99 {:.1} ms = {:.2}x",
+            "/v1/batch gzip (Segment protocol): accepted {:.0} events/s = {:.2}x /v1/events (goal >= 0.9x), stored {:.0} events/s, p99 {:.1} ms = {:.2}x, server CPU {:.2} us/event = {:.2}x",
             with(|r| r.accepted_per_s),
             with(|r| r.accepted_per_s) / acc,
             with(|r| r.stored_per_s),
             with(|r| r.p99_ms),
             with(|r| r.p99_ms) / p99,
+            with(|r| r.server_cpu_us),
+            with(|r| r.server_cpu_us) / median(all.iter().map(|r| r.server_cpu_us).collect()),
         );
     }
 }

@@ -79,6 +79,21 @@ pub fn sdk_body(thread: usize, n: u64, now: i64) -> String {
     s
 }
 
+/// The CPU time process `pid` has used so far (user + system), seconds: `/proc/PID/stat`'s
+/// `utime` and `stime`, in Linux's fixed 100 ticks a second.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command's name, which is in parentheses and may hold spaces.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: Vec<u64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    ticks.iter().sum::<u64>() as f64 / 100.0
+}
+
 /// Latencies' percentile `p`, ms (`lat` sorted).
 pub fn percentile(lat: &[Duration], p: f64) -> f64 {
     if lat.is_empty() {

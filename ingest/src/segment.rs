@@ -19,9 +19,12 @@
 //! `/v1/events`. A `track` of `Experiment Viewed` with `experiment_id` and `variation_id` (or
 //! `experiment_name` and `variation_name`) in its properties also writes an exposure.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use cauce_store::Text;
 use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -145,8 +148,58 @@ const READ: &[&str] = &[
 /// Fields of a message kept in its `context`.
 const INTO_CONTEXT: [&str; 3] = ["integrations", "channel", "_metadata"];
 
-/// A JSON object read one level deep: each field as sent, its value unparsed.
-type Fields<'a> = BTreeMap<String, &'a RawValue>;
+/// A JSON object read one level deep: each field's name and its value as sent (unparsed), in
+/// the order sent. Names borrow from the body unless they had escapes.
+#[derive(Debug, Clone, Default)]
+struct Fields<'a>(Vec<(Text<'a>, &'a RawValue)>);
+
+impl<'a> Fields<'a> {
+    /// The value of `key`: the last one when it was sent twice, as JSON parsers keep.
+    fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| **k == *key)
+            .map(|(_, v)| *v)
+    }
+
+    /// Removes every field named `key`.
+    fn remove(&mut self, key: &str) -> Option<&'a RawValue> {
+        let value = self.get(key);
+        if value.is_some() {
+            self.0.retain(|(k, _)| **k != *key);
+        }
+        value
+    }
+
+    /// The fields by name, each name once (its last value): for merging and hashing.
+    fn by_name(&self) -> BTreeMap<&str, &'a RawValue> {
+        self.0.iter().map(|(k, v)| (&**k, *v)).collect()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Fields<'de>, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(entry) = map.next_entry::<Text<'de>, &'de RawValue>()? {
+                    out.push(entry);
+                }
+                Ok(Fields(out))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
 
 /// The fields of `raw` when it is an object.
 fn fields(raw: &RawValue) -> Option<Fields<'_>> {
@@ -168,53 +221,70 @@ fn is_full_object(text: &str) -> bool {
 }
 
 /// Whether a value is absent or `null`.
-fn is_null(v: Option<&&RawValue>) -> bool {
+fn is_null(v: Option<&RawValue>) -> bool {
     v.is_none_or(|v| v.get() == "null")
 }
 
-/// Writes a JSON object field by field, values as they are given.
-struct Object(String);
+/// Appends `s` to `out` as a JSON string; copied as it is when nothing in it needs escaping.
+fn push_str(out: &mut String, s: &str) {
+    if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(&serde_json::to_string(s).expect("strings serialize"));
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    }
+}
 
-impl Object {
-    fn new(capacity: usize) -> Self {
-        let mut out = String::with_capacity(capacity);
+/// Writes a JSON object field by field, values as they are given, into a buffer it borrows.
+struct Object<'o> {
+    out: &'o mut String,
+    empty: bool,
+}
+
+impl<'o> Object<'o> {
+    fn open(out: &'o mut String) -> Self {
         out.push('{');
-        Object(out)
+        Object { out, empty: true }
     }
 
     fn raw(&mut self, key: &str, value: &str) -> &mut Self {
-        if self.0.len() > 1 {
-            self.0.push(',');
+        if !std::mem::take(&mut self.empty) {
+            self.out.push(',');
         }
-        self.0
-            .push_str(&serde_json::to_string(key).expect("strings serialize"));
-        self.0.push(':');
-        self.0.push_str(value);
+        push_str(self.out, key);
+        self.out.push(':');
+        self.out.push_str(value);
         self
     }
 
     fn text(&mut self, key: &str, value: &str) -> &mut Self {
-        let quoted = serde_json::to_string(value).expect("strings serialize");
-        self.raw(key, &quoted)
+        self.raw(key, "");
+        push_str(self.out, value);
+        self
     }
 
-    fn fields(&mut self, fields: &Fields<'_>) -> &mut Self {
+    fn fields<'k>(
+        &mut self,
+        fields: impl IntoIterator<Item = (&'k str, &'k RawValue)>,
+    ) -> &mut Self {
         for (k, v) in fields {
             self.raw(k, v.get());
         }
         self
     }
 
-    fn end(mut self) -> String {
-        self.0.push('}');
-        self.0
+    fn close(self) {
+        self.out.push('}');
     }
 
     /// An object of `fields`, as text.
-    fn of(fields: &Fields<'_>) -> String {
-        let mut o = Object::new(256);
+    fn of<'k>(fields: impl IntoIterator<Item = (&'k str, &'k RawValue)>) -> String {
+        let mut out = String::with_capacity(256);
+        let mut o = Object::open(&mut out);
         o.fields(fields);
-        o.end()
+        o.close();
+        out
     }
 }
 
@@ -233,7 +303,7 @@ pub fn translate(body: &[u8], shape: Shape, received_at: i64) -> Result<Translat
     let write_key = top
         .get("writeKey")
         .and_then(|v| serde_json::from_str::<String>(v.get()).ok());
-    let body_sent_at = top.get("sentAt").copied();
+    let body_sent_at = top.get("sentAt");
     // Each message read one level deep, in one pass over the batch; the batch read again as
     // raw values only when a message is not an object (to refuse it as sent).
     let (messages, batch_context, default_call): (Vec<(Option<Fields<'_>>, &str)>, _, _) =
@@ -250,15 +320,12 @@ pub fn translate(body: &[u8], shape: Shape, received_at: i64) -> Result<Translat
                         .map(|raw| (fields(raw), raw.get()))
                         .collect(),
                 };
-                (messages, top.get("context").and_then(|c| fields(c)), None)
+                (messages, top.get("context").and_then(fields), None)
             }
             Shape::Single(call) => (vec![(Some(top), "")], None, Some(call)),
         };
-    let sent_at = body_sent_at.or_else(|| {
-        messages
-            .iter()
-            .find_map(|(m, _)| m.as_ref()?.get("sentAt").copied())
-    });
+    let sent_at =
+        body_sent_at.or_else(|| messages.iter().find_map(|(m, _)| m.as_ref()?.get("sentAt")));
     let received = received_at.to_string();
     let fallback_time = sent_at.map_or(received.as_str(), RawValue::get);
     let mut out = Translated {
@@ -269,10 +336,23 @@ pub fn translate(body: &[u8], shape: Shape, received_at: i64) -> Result<Translat
         exposure_index: Vec::new(),
         refused: Vec::new(),
     };
-    let (mut events, mut exposures) = (Vec::new(), Vec::new());
+    // The events are written straight into their body; exposures are rare.
+    let mut events = String::with_capacity(body.len() + 96 * messages.len());
+    events.push_str("{\"batch\":[");
+    let mut exposures = Vec::new();
     for (index, (fields, raw)) in messages.into_iter().enumerate() {
+        let mark = events.len();
+        if !out.event_index.is_empty() {
+            events.push(',');
+        }
         let translated = match fields {
-            Some(m) => event(m, batch_context.as_ref(), default_call, fallback_time),
+            Some(m) => event(
+                &mut events,
+                m,
+                batch_context.as_ref(),
+                default_call,
+                fallback_time,
+            ),
             None => Err(refused(
                 None,
                 "batch",
@@ -281,8 +361,7 @@ pub fn translate(body: &[u8], shape: Shape, received_at: i64) -> Result<Translat
             )),
         };
         match translated {
-            Ok((event, exposure)) => {
-                events.push(event);
+            Ok(exposure) => {
                 out.event_index.push(index);
                 if let Some(x) = exposure {
                     exposures.push(x);
@@ -290,15 +369,13 @@ pub fn translate(body: &[u8], shape: Shape, received_at: i64) -> Result<Translat
                 }
             }
             Err(mut refused) => {
+                events.truncate(mark);
                 refused.index = index;
                 out.refused.push(refused);
             }
         }
     }
-    let body = |items: Vec<String>| {
-        let mut b = String::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 64);
-        b.push_str("{\"batch\":[");
-        b.push_str(&items.join(","));
+    let close = |mut b: String| {
         b.push(']');
         if let Some(sent) = sent_at {
             b.push_str(",\"sent_at\":");
@@ -307,34 +384,39 @@ pub fn translate(body: &[u8], shape: Shape, received_at: i64) -> Result<Translat
         b.push('}');
         b
     };
-    out.events = (!events.is_empty()).then(|| body(events));
-    out.exposures = (!exposures.is_empty()).then(|| body(exposures));
+    out.events = (!out.event_index.is_empty()).then(|| close(events));
+    out.exposures =
+        (!exposures.is_empty()).then(|| close(format!("{{\"batch\":[{}", exposures.join(","))));
     Ok(out)
 }
 
-/// A string field (an SDK may send a number for an id); `None` when absent, empty or another
-/// type.
-fn text(v: Option<&&RawValue>) -> Option<String> {
+/// A string field (an SDK may send a number for an id), borrowed from the body when it can be;
+/// `None` when absent, empty or another type.
+fn text(v: Option<&RawValue>) -> Option<Cow<'_, str>> {
     let raw = v?.get();
     match raw.as_bytes().first()? {
-        b'"' => serde_json::from_str::<String>(raw)
+        b'"' => serde_json::from_str::<Text<'_>>(raw)
             .ok()
+            .map(|t| t.0)
             .filter(|s| !s.is_empty()),
-        b'-' | b'0'..=b'9' => Some(raw.to_owned()),
+        b'-' | b'0'..=b'9' => Some(Cow::Borrowed(raw)),
         _ => None,
     }
 }
 
-/// One message as an event's JSON, and its exposure's when it is an `Experiment Viewed`.
-fn event(
-    mut m: Fields<'_>,
-    batch_context: Option<&Fields<'_>>,
+/// Writes one message as an event's JSON into `out`; returns its exposure when it is an
+/// `Experiment Viewed`. A refused message writes nothing.
+fn event<'a>(
+    out: &mut String,
+    mut m: Fields<'a>,
+    batch_context: Option<&Fields<'a>>,
     default_call: Option<Call>,
     fallback_time: &str,
-) -> Result<(String, Option<String>), Refused> {
+) -> Result<Option<String>, Refused> {
     m.remove("writeKey");
-    let raw = || Object::of(&m);
+    let raw = |m: &Fields<'_>| Object::of(m.0.iter().map(|(k, v)| (&**k, *v)));
     let id = text(m.get("messageId"));
+    let owned_id = || id.as_deref().map(str::to_owned);
     let call = match m.get("type") {
         Some(t) => serde_json::from_str::<&str>(t.get())
             .ok()
@@ -342,116 +424,128 @@ fn event(
             .ok_or_else(|| {
                 let calls: Vec<&str> = Call::ALL.iter().map(|c| c.as_str()).collect();
                 let why = format!("`type` must be one of {}", calls.join(", "));
-                refused(id.clone(), "type", &why, raw())
+                refused(owned_id(), "type", &why, raw(&m))
             })?,
         None => default_call.ok_or_else(|| {
             let why = "a message in a batch needs its `type`";
-            refused(id.clone(), "type", why, raw())
+            refused(owned_id(), "type", why, raw(&m))
         })?,
     };
     let user = text(m.get("userId"));
     let anonymous = text(m.get("anonymousId"));
     if user.is_none() && anonymous.is_none() {
         let why = "`userId` or `anonymousId` is required";
-        return Err(refused(id, "userId", why, raw()));
+        return Err(refused(owned_id(), "userId", why, raw(&m)));
     }
-    let name = match call {
+    let name: Cow<'_, str> = match call {
         Call::Track => text(m.get("event")).ok_or_else(|| {
             let why = "a track call needs its `event` name";
-            refused(id.clone(), "event", why, raw())
+            refused(owned_id(), "event", why, raw(&m))
         })?,
-        Call::Page | Call::Screen => {
-            text(m.get("name")).unwrap_or_else(|| call.as_str().to_owned())
-        }
-        Call::Identify | Call::Group | Call::Alias => call.as_str().to_owned(),
+        Call::Page | Call::Screen => text(m.get("name")).unwrap_or(Cow::Borrowed(call.as_str())),
+        Call::Identify | Call::Group | Call::Alias => Cow::Borrowed(call.as_str()),
     };
     // The message's context is read only where it must be (identify's traits, a merge).
-    let own_raw = m.get("context").copied();
+    let own_raw = m.get("context");
     let own_context = || own_raw.and_then(fields);
-    let properties: Option<String> = match call {
+    let built = |build: &dyn Fn(&mut Object<'_>)| {
+        let mut s = String::with_capacity(64);
+        let mut o = Object::open(&mut s);
+        build(&mut o);
+        o.close();
+        Cow::Owned(s)
+    };
+    let properties: Option<Cow<'a, str>> = match call {
         // RudderStack's SDKs send identify's traits in `context.traits`.
         Call::Identify => m
             .get("traits")
-            .copied()
-            .or_else(|| own_context()?.get("traits").copied())
-            .map(|t| t.get().to_owned()),
-        Call::Group => {
-            let mut p = Object::new(64);
+            .or_else(|| own_context()?.get("traits"))
+            .map(|t| Cow::Borrowed(t.get())),
+        Call::Group => Some(built(&|p| {
             match text(m.get("groupId")) {
                 Some(g) => p.text("group_id", &g),
                 None => p.raw("group_id", "null"),
             };
-            p.raw("traits", m.get("traits").map_or("null", |t| t.get()));
-            Some(p.end())
-        }
-        Call::Alias => {
-            let mut p = Object::new(48);
+            p.raw("traits", m.get("traits").map_or("null", RawValue::get));
+        })),
+        Call::Alias => Some(built(&|p| {
             match text(m.get("previousId")) {
                 Some(prev) => p.text("previous_id", &prev),
                 None => p.raw("previous_id", "null"),
             };
-            Some(p.end())
-        }
-        _ => m.get("properties").map(|p| p.get().to_owned()),
+        })),
+        _ => m.get("properties").map(|p| Cow::Borrowed(p.get())),
     };
     let properties = properties.filter(|p| p != "null");
     // The batch's context, the message's over it key by key, then the message's delivery
     // fields: written as sent when the message's own is all there is.
     let into_context: Vec<(&str, &RawValue)> = INTO_CONTEXT
         .iter()
-        .filter(|f| !is_null(m.get(**f)))
-        .map(|f| (*f, m[*f]))
+        .filter_map(|f| m.get(f).filter(|v| !is_null(Some(v))).map(|v| (*f, v)))
         .collect();
-    let context = match (batch_context, into_context.is_empty()) {
+    let context: Option<Cow<'a, str>> = match (batch_context, into_context.is_empty()) {
         (None, true) => own_raw
             .map(RawValue::get)
             .filter(|c| is_full_object(c))
-            .map(str::to_owned),
+            .map(Cow::Borrowed),
         _ => {
-            let mut merged: Fields<'_> = batch_context.cloned().unwrap_or_default();
-            merged.extend(own_context().into_iter().flatten());
-            merged.extend(into_context.iter().map(|(k, v)| ((*k).to_owned(), *v)));
-            (!merged.is_empty()).then(|| Object::of(&merged))
+            let own = own_context().unwrap_or_default();
+            let mut merged = batch_context.map(Fields::by_name).unwrap_or_default();
+            merged.extend(own.by_name());
+            merged.extend(into_context);
+            (!merged.is_empty()).then(|| Cow::Owned(Object::of(merged)))
         }
     };
     let timestamp = ["originalTimestamp", "timestamp"]
         .iter()
-        .find(|f| !is_null(m.get(**f)))
-        .map_or(fallback_time, |f| m[*f].get());
-    let event_id = id.clone().unwrap_or_else(|| {
-        let digest = Sha256::digest(raw().as_bytes());
-        format!("h-{}", &hex::encode(digest)[..32])
-    });
-    let mut event = Object::new(512);
-    event
-        .text("event_id", &event_id)
+        .find_map(|f| m.get(f).filter(|v| !is_null(Some(v))))
+        .map_or(fallback_time, RawValue::get);
+    // Without a `messageId`, a hash of the message's fields by name: the same when resent.
+    let hashed;
+    let event_id: &str = match &id {
+        Some(id) => id,
+        None => {
+            let digest = Sha256::digest(Object::of(m.by_name()).as_bytes());
+            hashed = format!("h-{}", &hex::encode(digest)[..32]);
+            &hashed
+        }
+    };
+    let mut e = Object::open(out);
+    e.text("event_id", event_id)
         .text("name", &name)
         .text("type", call.as_str());
     if let Some(u) = &user {
-        event.text("user_id", u);
+        e.text("user_id", u);
     }
     if let Some(a) = &anonymous {
-        event.text("anonymous_id", a);
+        e.text("anonymous_id", a);
     }
     if let Some(p) = &properties {
-        event.raw("properties", p);
+        e.raw("properties", p);
     }
     if let Some(c) = &context {
-        event.raw("context", c);
+        e.raw("context", c);
     }
-    event.raw("timestamp", timestamp);
+    e.raw("timestamp", timestamp);
     // What the translation does not read stays, as on /v1/events: in `extra`, with a warning.
-    for (k, v) in m.iter().filter(|(k, _)| !READ.contains(&k.as_str())) {
-        event.raw(k, v.get());
-    }
-    let exposure = (call == Call::Track && name == "Experiment Viewed")
-        .then(|| exposure(m.get("properties")?, user.or(anonymous)?, id, timestamp))
+    e.fields(
+        m.0.iter()
+            .filter(|(k, _)| !READ.contains(&&**k))
+            .map(|(k, v)| (&**k, *v)),
+    );
+    e.close();
+    let is_exposure = call == Call::Track && name == "Experiment Viewed";
+    let exposure = is_exposure
+        .then(|| {
+            let who = user.as_deref().or(anonymous.as_deref())?;
+            exposure(m.get("properties")?, who, id.as_deref(), timestamp)
+        })
         .flatten();
-    Ok((event.end(), exposure))
+    Ok(exposure)
 }
 
 /// The exposure of an `Experiment Viewed`, when its properties name the experiment and variant.
-fn exposure(properties: &RawValue, user: String, id: Option<String>, at: &str) -> Option<String> {
+fn exposure(properties: &RawValue, user: &str, id: Option<&str>, at: &str) -> Option<String> {
     let p = fields(properties)?;
     let pick = |a: &str, b: &str| text(p.get(a)).or_else(|| text(p.get(b)));
     let experiment = pick("experiment_id", "experiment_name")?;
@@ -561,10 +655,33 @@ mod tests {
         let message = json!({"type": "track", "userId": "u", "event": "e"});
         let one = batch(json!({"batch": [message.clone()]}));
         let two = batch(json!({"batch": [message]}));
-        assert_eq!(
-            parsed(one.events)["batch"][0]["event_id"],
-            parsed(two.events)["batch"][0]["event_id"]
-        );
+        let id = parsed(one.events)["batch"][0]["event_id"].clone();
+        assert_eq!(id, parsed(two.events)["batch"][0]["event_id"]);
+        // The hash of its fields by name, whatever their order: the same in every version.
+        let fields = r#"{"event":"e","type":"track","userId":"u"}"#;
+        let digest = hex::encode(Sha256::digest(fields.as_bytes()));
+        assert_eq!(id, format!("h-{}", &digest[..32]));
+        let reordered = br#"{"batch": [{"userId": "u", "event": "e", "type": "track"}]}"#;
+        let three = translate(reordered, Shape::Batch, RECEIVED).unwrap();
+        assert_eq!(id, parsed(three.events)["batch"][0]["event_id"]);
+        let other = batch(json!({"batch": [{"type": "track", "userId": "u", "event": "f"}]}));
+        assert_ne!(id, parsed(other.events)["batch"][0]["event_id"]);
+    }
+
+    #[test]
+    fn escaped_names_and_values_are_written_back_as_json() {
+        let t = batch(json!({"batch": [
+            {"type": "track", "messageId": "m\"1", "userId": "ü\u{1}", "event": "Say \"hi\"\n",
+             "we\"ird\\": {"a": "\u{7}"}, "properties": {"q\"": "\\"},
+             "context": {"k\n": 1}, "channel": "tab\t"},
+        ]}));
+        let e = &parsed(t.events)["batch"][0];
+        assert_eq!(e["event_id"], "m\"1");
+        assert_eq!(e["user_id"], "ü\u{1}");
+        assert_eq!(e["name"], "Say \"hi\"\n");
+        assert_eq!(e["we\"ird\\"], json!({"a": "\u{7}"}));
+        assert_eq!(e["properties"], json!({"q\"": "\\"}));
+        assert_eq!(e["context"], json!({"k\n": 1, "channel": "tab\t"}));
     }
 
     #[test]
