@@ -773,15 +773,28 @@ async fn terraform_on_moto_runs_the_whole_serverless_pipeline() {
             };
             assert_eq!(line.app_id, app);
             let body = String::from_utf8(line.body_bytes().to_vec()).unwrap();
-            found.insert(line.request_id.into_owned(), body);
+            let protocol = line.protocol.map(|p| p.into_owned());
+            found.insert(line.request_id.into_owned(), (protocol, body));
         }
     }
-    // The SDKs' bodies are archived as translated into `/v1/events` bodies (what a replay sends).
-    for (request, id) in [("sdk-batch", "sdk-1"), ("sdk-page", "sdk-3")] {
-        let body = found.remove(request).expect("the SDK's body is archived");
-        assert!(body.contains(&format!("\"event_id\":\"{id}\"")), "{body}");
+    // The SDKs' bodies are archived as they were sent, with their protocol (replay translates
+    // them again), and never with the write key.
+    for (request, id, protocol) in [
+        ("sdk-batch", "sdk-1", "segment/batch"),
+        ("sdk-page", "sdk-3", "segment/page"),
+    ] {
+        let (kept, body) = found.remove(request).expect("the SDK's body is archived");
+        assert_eq!(kept.as_deref(), Some(protocol));
+        assert!(body.contains(&format!("\"messageId\":\"{id}\"")), "{body}");
         assert!(!body.contains(&sdk_key), "never the write key: {body}");
     }
+    let found: BTreeMap<String, String> = found
+        .into_iter()
+        .map(|(request, (protocol, body))| {
+            assert_eq!(protocol, None, "{request}");
+            (request, body)
+        })
+        .collect();
     assert_eq!(found, archived);
 
     // The reporter on its schedule, then the reports through API Gateway; equal to the embedded

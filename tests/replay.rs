@@ -2,7 +2,8 @@
 //! `cauce replay` of that archive into an empty data folder, drained there by `cauce serve`,
 //! makes the same lake: every row of every kind (bar `ingest_seq`, the new queue's arrival
 //! order) and the same bad rows. The traffic has resent batches, rejected items, a body that
-//! is all bad, stories and tests updated out of order, and a pretty-printed body.
+//! is all bad, stories and tests updated out of order, a pretty-printed body, and the analytics
+//! SDKs' protocol (archived as sent, translated again by the replay).
 
 mod support;
 
@@ -13,11 +14,14 @@ use cauce_analytics::reader::{scan_rows, Days};
 use cauce_store::Kind;
 use polars::prelude::*;
 use serde_json::{json, Value};
-use support::{cli, now, serve, Client};
+use support::{basic, cli, now, serve, Client};
 
-/// Items rejected: one in each of 20 batches and in the 5 resent ones, and the 2 of a body
-/// with nothing valid.
-const REJECTED: usize = 20 + 5 + 2;
+/// Items rejected: one in each of 20 batches and in the 5 resent ones, the 2 of a body with
+/// nothing valid, and one SDK message without a user.
+const REJECTED: usize = 20 + 5 + 2 + 1;
+
+/// Events sent through the SDKs' routes and accepted.
+const SDK_EVENTS: usize = 4;
 
 /// How long a drain may take, and how often it is checked.
 const WITHIN: Duration = Duration::from_secs(120);
@@ -98,6 +102,40 @@ fn traffic(base: &str, c: &Client, key: &str) -> usize {
         .send(pretty)
         .unwrap();
     assert_eq!(res.status().as_u16(), 202);
+    // The SDKs' protocol: a batch with a message without an id, one without a user (refused)
+    // and an `Experiment Viewed` (also a test); a browser's call with the key in its body.
+    let at = cauce_store::time::format_rfc3339(t);
+    let sdk = json!({"sentAt": at, "context": {"library": {"name": "analytics-kotlin"}}, "batch": [
+        {"type": "track", "messageId": "sdk-1", "userId": "u1", "event": "Song Played",
+         "properties": {"n": 1.50}, "timestamp": at},
+        {"type": "identify", "userId": "u2", "traits": {"plan": "pro"}, "timestamp": at},
+        {"type": "track", "messageId": "sdk-bad", "event": "Nobody"},
+        {"type": "track", "messageId": "sdk-x", "userId": "u3", "event": "Experiment Viewed",
+         "timestamp": at, "properties": {"experiment_id": "paywall", "variation_id": "b"}},
+    ]});
+    let auth = basic(key);
+    let (status, answer) = c.post_raw(
+        "/v1/batch",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        sdk.to_string().as_bytes(),
+    );
+    assert_eq!(
+        (status, &answer["accepted"], &answer["exposures"]),
+        (200, &json!(3), &json!(1)),
+        "{answer}"
+    );
+    let page = json!({"type": "page", "name": "Pricing", "messageId": "sdk-3", "anonymousId": "b-1",
+                      "writeKey": key, "timestamp": at});
+    let (status, answer) = c.post_raw(
+        "/v1/p",
+        &[("content-type", "text/plain")],
+        page.to_string().as_bytes(),
+    );
+    assert_eq!((status, &answer["accepted"]), (200, &json!(1)), "{answer}");
+    accepted += SDK_EVENTS + 1;
     // Not JSON: refused, and neither queued nor archived.
     let res = agent
         .post(format!("{base}/v1/events"))
@@ -182,8 +220,9 @@ async fn replaying_the_raw_archive_into_an_empty_system_makes_the_same_lake() {
         );
     }
     let events = rows(&first, Kind::Event);
-    // 20 batches of 50, 1 rejected in each, plus the pretty one: duplicates never stored.
-    assert_eq!(events.height(), 20 * 49 + 1);
+    // 20 batches of 50, 1 rejected in each, plus the pretty one and the SDKs' events:
+    // duplicates never stored.
+    assert_eq!(events.height(), 20 * 49 + 1 + SDK_EVENTS);
     let app_id = app["app_id"].as_str().unwrap();
     let bad = bad_rows(&first, app_id).await;
     assert_eq!(bad.len(), REJECTED, "rejected items, the resends' included");

@@ -1,11 +1,12 @@
 //! CPU per event of the API handler's pure work: parse + validate + pack a batch of 100 events
 //! (about 330 bytes each, with properties and context), and the same events as a batch of the
-//! Segment protocol (translated, then the same). Run with `cargo bench --workspace`.
+//! Segment protocol (read, translated into records and validated, then packed the same). Run
+//! with `cargo bench --workspace`.
 
 use std::hint::black_box;
 
 use cauce_ingest::queue::{pack, Packing};
-use cauce_ingest::segment::{translate, Shape};
+use cauce_ingest::segment::{read, Shape};
 use cauce_ingest::validate::{parse_batch, Limits};
 use cauce_store::Kind;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -78,19 +79,35 @@ fn handler(c: &mut Criterion) {
         })
     });
     let sdk = sdk_body(100);
-    group.bench_function("translate_parse_validate_pack_100_sdk_messages", |b| {
+    group.bench_function("read_translate_validate_pack_100_sdk_messages", |b| {
         b.iter(|| {
-            let t = translate(black_box(sdk.as_bytes()), Shape::Batch, NOW).unwrap();
-            let events = t.events.unwrap();
-            let parsed =
-                parse_batch(Kind::Event, events.as_bytes(), "app_1", NOW, &limits).unwrap();
-            assert_eq!(parsed.accepted.len(), 100);
-            let messages = pack(Kind::Event, "app_1", &parsed.accepted, &[], &packing).unwrap();
+            let t = read(black_box(sdk.as_bytes()), Shape::Batch)
+                .unwrap()
+                .translate("app_1", NOW, &limits)
+                .unwrap();
+            assert_eq!(t.events.len(), 100);
+            let messages = pack(Kind::Event, "app_1", &t.events, &[], &packing).unwrap();
             black_box(messages)
         })
     });
-    group.bench_function("translate_100_sdk_messages", |b| {
-        b.iter(|| black_box(translate(black_box(sdk.as_bytes()), Shape::Batch, NOW).unwrap()))
+    let gz = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(sdk.as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    group.bench_function("inflate_100_sdk_messages", |b| {
+        b.iter(|| {
+            use std::io::Read;
+            let mut out = Vec::with_capacity(sdk.len());
+            flate2::read::GzDecoder::new(black_box(&gz[..]))
+                .read_to_end(&mut out)
+                .unwrap();
+            black_box(out)
+        })
+    });
+    group.bench_function("read_100_sdk_messages", |b| {
+        b.iter(|| black_box(read(black_box(sdk.as_bytes()), Shape::Batch).unwrap()))
     });
     group.finish();
 }

@@ -198,13 +198,14 @@ struct Body<'a> {
     batch: Vec<&'a RawValue>,
 }
 
-struct Fault {
-    code: Code,
-    field: String,
-    message: String,
+/// Why one item is refused: its code, the field at fault and a message naming it.
+pub(crate) struct Fault {
+    pub(crate) code: Code,
+    pub(crate) field: String,
+    pub(crate) message: String,
 }
 
-fn fault(code: Code, field: impl Into<String>, message: impl Into<String>) -> Fault {
+pub(crate) fn fault(code: Code, field: impl Into<String>, message: impl Into<String>) -> Fault {
     Fault {
         code,
         field: field.into(),
@@ -238,75 +239,128 @@ pub fn parse_batch<'a>(
             max: limits.max_items,
         });
     }
-    if let Some(sent) = body.sent_at.filter(|s| !PLAUSIBLE_MS.contains(s)) {
-        return Err(BodyError::BadSentAt(format!(
-            "`sent_at`: {}",
-            implausible(sent)
-        )));
-    }
-    let skew_ms = body
-        .sent_at
-        .map_or(0, |sent| received_at.saturating_sub(sent));
-    let stamp = Stamp {
-        app_id: app_id.to_owned(),
-        received_at,
-        skew_ms,
-    };
-    let skewed = (skew_ms.abs() > limits.max_skew_ms).then(|| {
-        fault(
-            Code::ClockSkew,
-            "sent_at",
-            format!(
-                "`sent_at` is {} h from the server's clock; the client's clock must be within {} days: fix it, then resend",
-                skew_ms.abs() / 3_600_000,
-                limits.max_skew_ms / 86_400_000
-            ),
-        )
-    });
-    let mut parsed = Parsed {
-        accepted: Vec::with_capacity(body.batch.len()),
-        rejected: Vec::new(),
-        warnings: Vec::new(),
-        warnings_omitted: 0,
-    };
+    let stamping = Stamping::new(body.sent_at, app_id, received_at, limits)?;
+    let mut parsed = Parsed::with_capacity(body.batch.len());
     for (index, raw) in body.batch.into_iter().enumerate() {
-        let outcome = match &skewed {
+        let outcome = stamping
+            .skewed()
+            .and_then(|()| parse_item(kind, raw.get(), &stamping.stamp, limits));
+        parsed.push(
+            index,
+            outcome,
+            || probe_id(kind, raw.get()),
+            raw.get(),
+            limits,
+        );
+    }
+    Ok(parsed)
+}
+
+/// How a batch's items are stamped: the app, the time received and the client clock's skew
+/// (from the batch's `sent_at`), or the fault of every item when that clock is too far off.
+pub(crate) struct Stamping {
+    pub(crate) stamp: Stamp,
+    skewed: Option<Fault>,
+}
+
+impl Stamping {
+    /// The stamping of a batch sent at `sent_at` (epoch ms, by the client's clock), refused
+    /// whole when `sent_at` is not a plausible time.
+    pub(crate) fn new(
+        sent_at: Option<i64>,
+        app_id: &str,
+        received_at: i64,
+        limits: &Limits,
+    ) -> Result<Stamping, BodyError> {
+        if let Some(sent) = sent_at.filter(|s| !PLAUSIBLE_MS.contains(s)) {
+            return Err(BodyError::BadSentAt(format!(
+                "`sent_at`: {}",
+                implausible(sent)
+            )));
+        }
+        let skew_ms = sent_at.map_or(0, |sent| received_at.saturating_sub(sent));
+        let skewed = (skew_ms.abs() > limits.max_skew_ms).then(|| {
+            fault(
+                Code::ClockSkew,
+                "sent_at",
+                format!(
+                    "`sent_at` is {} h from the server's clock; the client's clock must be within {} days: fix it, then resend",
+                    skew_ms.abs() / 3_600_000,
+                    limits.max_skew_ms / 86_400_000
+                ),
+            )
+        });
+        Ok(Stamping {
+            stamp: Stamp {
+                app_id: app_id.to_owned(),
+                received_at,
+                skew_ms,
+            },
+            skewed,
+        })
+    }
+
+    /// Every item's fault when the client's clock is too far off.
+    pub(crate) fn skewed(&self) -> Result<(), Fault> {
+        match &self.skewed {
             Some(f) => Err(fault(f.code, &f.field, &f.message)),
-            None => parse_item(kind, raw.get(), &stamp, limits),
-        };
+            None => Ok(()),
+        }
+    }
+}
+
+impl<'a> Parsed<'a> {
+    pub(crate) fn with_capacity(items: usize) -> Self {
+        Parsed {
+            accepted: Vec::with_capacity(items),
+            rejected: Vec::new(),
+            warnings: Vec::new(),
+            warnings_omitted: 0,
+        }
+    }
+
+    /// Takes the outcome of item `index`: its record and warnings, or its rejection (with its
+    /// id, if one can be read, and the item as sent).
+    pub(crate) fn push(
+        &mut self,
+        index: usize,
+        outcome: Result<(Record, Vec<Note>), Fault>,
+        id: impl FnOnce() -> Option<String>,
+        raw: &'a str,
+        limits: &Limits,
+    ) {
         match outcome {
             Ok((record, notes)) => {
-                parsed.accepted.push(record);
+                self.accepted.push(record);
                 for (field, warning, message) in notes {
-                    if parsed.warnings.len() < limits.max_warnings {
-                        parsed.warnings.push(Warning {
+                    if self.warnings.len() < limits.max_warnings {
+                        self.warnings.push(Warning {
                             index,
                             field: echo(&field, limits),
                             warning,
                             message: echo(&message, limits),
                         });
                     } else {
-                        parsed.warnings_omitted += 1;
+                        self.warnings_omitted += 1;
                     }
                 }
             }
-            Err(f) => parsed.rejected.push((
+            Err(f) => self.rejected.push((
                 Rejection {
                     index,
-                    id: probe_id(kind, raw.get()).map(|id| echo(&id, limits)),
+                    id: id().map(|id| echo(&id, limits)),
                     error: f.code,
                     field: f.field,
                     message: echo(&f.message, limits),
                 },
-                raw.get(),
+                raw,
             )),
         }
     }
-    Ok(parsed)
 }
 
 /// A warning before it is placed: the field, the code and the message.
-type Note = (String, WarningCode, String);
+pub(crate) type Note = (String, WarningCode, String);
 
 fn parse_item(
     kind: Kind,
@@ -314,17 +368,7 @@ fn parse_item(
     stamp: &Stamp,
     limits: &Limits,
 ) -> Result<(Record, Vec<Note>), Fault> {
-    if raw.len() > limits.max_item_bytes {
-        return Err(fault(
-            Code::TooLarge,
-            "item",
-            format!(
-                "item is {} bytes; the limit is {}",
-                raw.len(),
-                limits.max_item_bytes
-            ),
-        ));
-    }
+    check_size(raw.len(), limits)?;
     if !raw.trim_start().starts_with('{') {
         return Err(fault(
             Code::BadType,
@@ -332,12 +376,51 @@ fn parse_item(
             "an item must be a JSON object",
         ));
     }
-    let mut record = match Record::from_json(kind, raw) {
+    let record = match Record::from_json(kind, raw) {
         Ok(r) => r,
         Err(_) => return Err(explain_decode_error(kind, raw)),
     };
     check_record(&record, stamp, limits)?;
     let (extra, notes) = unknown_fields(kind, raw)?;
+    admit(record, extra, notes, stamp, limits)
+}
+
+/// An item of `bytes` is within the limit.
+pub(crate) fn check_size(bytes: usize, limits: &Limits) -> Result<(), Fault> {
+    if bytes > limits.max_item_bytes {
+        return Err(fault(
+            Code::TooLarge,
+            "item",
+            format!(
+                "item is {bytes} bytes; the limit is {}",
+                limits.max_item_bytes
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The note on a field that is not one of `kind`'s, kept in `extra`.
+pub(crate) fn unknown_field(kind: Kind, key: &str) -> Note {
+    (
+        key.to_owned(),
+        WarningCode::UnknownField,
+        format!(
+            "`{key}` is not a field of {}; it was kept in `extra`",
+            kind.plural()
+        ),
+    )
+}
+
+/// The last steps of an item's validation, once its record is read and checked: its unknown
+/// fields (`extra`) checked, then the record stamped.
+pub(crate) fn admit(
+    mut record: Record,
+    extra: Option<Json>,
+    notes: Vec<Note>,
+    stamp: &Stamp,
+    limits: &Limits,
+) -> Result<(Record, Vec<Note>), Fault> {
     check_json("extra", extra.as_ref(), limits)?;
     record.stamp(stamp);
     record.set_extra(extra);
@@ -417,14 +500,7 @@ fn unknown_fields(kind: Kind, raw: &str) -> Result<(Option<Json>, Vec<Note>), Fa
         extra.push_str(&name);
         extra.push(':');
         extra.push_str(value.get());
-        notes.push((
-            key.to_owned(),
-            WarningCode::UnknownField,
-            format!(
-                "`{key}` is not a field of {}; it was kept in `extra`",
-                kind.plural()
-            ),
-        ));
+        notes.push(unknown_field(kind, key));
     }
     if extra.is_empty() {
         return Ok((None, notes));
@@ -464,10 +540,14 @@ fn explain_decode_error(kind: Kind, raw: &str) -> Fault {
         let field = at(name);
         return fault(Code::MissingField, &field, format!("`{field}` is required"));
     }
-    let field = at("");
+    classify(&at(""), msg)
+}
+
+/// The fault of `field`, from serde's words for why its value could not be read.
+fn classify(field: &str, msg: &str) -> Fault {
     if let Some(rest) = msg.strip_prefix(BAD_TIMESTAMP) {
         let detail = rest.trim_start_matches(':').trim();
-        return fault(Code::BadTimestamp, &field, format!("`{field}`: {detail}"));
+        return fault(Code::BadTimestamp, field, format!("`{field}`: {detail}"));
     }
     if msg.starts_with("invalid type") {
         if field == "item" {
@@ -479,9 +559,15 @@ fn explain_decode_error(kind: Kind, raw: &str) -> Fault {
         } else {
             Code::BadType
         };
-        return fault(code, &field, format!("`{field}`: {msg}"));
+        return fault(code, field, format!("`{field}`: {msg}"));
     }
-    fault(Code::BadValue, &field, format!("`{field}`: {msg}"))
+    fault(Code::BadValue, field, format!("`{field}`: {msg}"))
+}
+
+/// A time as sent (epoch ms, or RFC 3339 text), read as a record's time fields are.
+pub(crate) fn read_time(field: &str, raw: &str) -> Result<i64, Fault> {
+    let mut de = serde_json::Deserializer::from_str(raw);
+    cauce_store::time::millis(&mut de).map_err(|e| classify(field, strip_position(&e.to_string())))
 }
 
 fn strip_position(msg: &str) -> &str {
@@ -637,7 +723,7 @@ fn check_steps(steps: &[Step], stamp: &Stamp, limits: &Limits) -> Result<(), Fau
     Ok(())
 }
 
-fn check_record(record: &Record, stamp: &Stamp, limits: &Limits) -> Result<(), Fault> {
+pub(crate) fn check_record(record: &Record, stamp: &Stamp, limits: &Limits) -> Result<(), Fault> {
     match record {
         Record::Event(e) => {
             check_id("event_id", &e.event_id, limits)?;

@@ -217,7 +217,7 @@ fn inflate(gz: &[u8], max: usize) -> Result<Bytes, ApiError> {
     Ok(out.into())
 }
 
-fn body_error(e: BodyError) -> ApiError {
+pub(super) fn body_error(e: BodyError) -> ApiError {
     match e {
         BodyError::Malformed(m) => ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -238,7 +238,7 @@ fn body_error(e: BodyError) -> ApiError {
     }
 }
 
-fn truncate(s: &str, max: usize) -> String {
+pub(super) fn truncate(s: &str, max: usize) -> String {
     let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
         end -= 1;
@@ -262,6 +262,29 @@ pub struct Accepted {
     pub warnings_omitted: usize,
 }
 
+/// The bad rows of rejected items (each with the item as sent, cut at the item limit).
+pub(super) fn bad_rows<R: AsRef<str>>(
+    kind: Kind,
+    app_id: &str,
+    received_at: i64,
+    rejected: &[(Rejection, R)],
+    limits: &crate::validate::Limits,
+) -> Vec<BadRow> {
+    rejected
+        .iter()
+        .map(|(r, raw)| BadRow {
+            app_id: app_id.to_owned(),
+            kind,
+            received_at,
+            index: r.index,
+            id: r.id.clone(),
+            error: r.error.as_str().to_owned(),
+            message: r.message.clone(),
+            raw: truncate(raw.as_ref(), limits.max_item_bytes),
+        })
+        .collect()
+}
+
 /// Validates a body of `kind` for `app_id`, received at `received_at` (epoch ms), against the
 /// limits, and packs it into queue messages. Pure: the same arguments give the same messages.
 pub fn accept(
@@ -273,20 +296,7 @@ pub fn accept(
 ) -> Result<Accepted, ApiError> {
     let limits = &config.limits;
     let parsed = parse_batch(kind, body, app_id, received_at, limits).map_err(body_error)?;
-    let bad_rows: Vec<BadRow> = parsed
-        .rejected
-        .iter()
-        .map(|(r, raw)| BadRow {
-            app_id: app_id.to_owned(),
-            kind,
-            received_at,
-            index: r.index,
-            id: r.id.clone(),
-            error: r.error.as_str().to_owned(),
-            message: r.message.clone(),
-            raw: truncate(raw, limits.max_item_bytes),
-        })
-        .collect();
+    let bad_rows = bad_rows(kind, app_id, received_at, &parsed.rejected, limits);
     let messages = pack(kind, app_id, &parsed.accepted, &bad_rows, &config.packing)?;
     Ok(Accepted {
         messages,
@@ -311,17 +321,19 @@ impl RequestId {
     }
 }
 
-/// Hands the body's lines to the raw archive; a failure is logged, and the request stands.
+/// Hands the body's lines to the raw archive (`protocol`: the body is another protocol's, see
+/// [`crate::archive::RawLine::protocol`]); a failure is logged, and the request stands.
 pub(super) async fn archive(
     api: &ApiState,
     kind: Kind,
+    protocol: Option<&str>,
     app_id: &str,
     request_id: &str,
     at: i64,
     body: &[u8],
 ) {
     let Some(raw) = &api.archive else { return };
-    let put = match lines(app_id, kind, request_id, at, body) {
+    let put = match lines(app_id, kind, protocol, request_id, at, body) {
         Ok(lines) => raw.put(at, lines).await,
         Err(e) => Err(e),
     };
@@ -358,7 +370,7 @@ async fn ingest(
     let parsed = accept(kind, &app_id, &bytes, received_at, &api.config)?;
     let accepted = parsed.accepted;
     let request_id = RequestId::or_new(request_id);
-    let archived = archive(api, kind, &app_id, &request_id, received_at, &bytes);
+    let archived = archive(api, kind, None, &app_id, &request_id, received_at, &bytes);
     let (sent, ()) = tokio::join!(api.queue.send(parsed.messages), archived);
     if let Err(e) = sent {
         if accepted > 0 {

@@ -48,7 +48,7 @@ pub use error::{ApiError, ErrorBody};
 pub use ingest::{accept, Accepted, BatchResponse, RequestId, Timeline};
 pub use openapi::{document, document_json};
 pub use reports::{LakeShelf, ReportList, ReportShelf};
-pub use segment::SegmentAnswer;
+pub use segment::{accept_read, accept_sdk, SdkAccepted, SegmentAnswer};
 pub use tenant::{Authorized, Caller, API_KEY_HEADER, APP_HEADER};
 
 /// Where the tenant of a request comes from.

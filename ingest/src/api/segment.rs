@@ -1,7 +1,8 @@
 //! The routes of the Segment tracking protocol, for the analytics SDKs: `POST /v1/batch` and
 //! `/v1/b`, the single calls (`/v1/track` … `/v1/alias`, and `/v1/t` … `/v1/a`), and
 //! `GET /v1/projects/{writeKey}/settings`. Bodies are translated ([`crate::segment`]) into
-//! Cauce's own batches, then validated, archived and queued exactly as those are.
+//! Cauce's own records, validated as those of `/v1/events` are, and queued; the raw archive
+//! keeps them as received (less any write key), which a replay translates again.
 //!
 //! What the SDKs expect of the answers: 200 for a batch that was read, with per-message errors
 //! in the body (they drop a batch on any other 4xx but 408 and 429, so one bad message must not
@@ -26,17 +27,18 @@ use utoipa::openapi::{ContentBuilder, PathsBuilder, Ref, Required, ResponseBuild
 use utoipa::ToSchema;
 use utoipa_axum::router::UtoipaMethodRouter;
 
-use cauce_store::{BadRow, Kind};
+use cauce_store::Kind;
 
 use super::ingest::{
-    accept, archive, count_items, is_json, read_batch_body, send_failed, RequestId,
+    accept, archive, bad_rows, body_error, count_items, is_json, read_batch_body, send_failed,
+    Accepted, RequestId,
 };
 use super::openapi::error_response;
 use super::tenant::{Caller, Write, API_KEY_HEADER};
-use super::{ApiError, ApiState, ErrorBody};
+use super::{ApiConfig, ApiError, ApiState, ErrorBody};
 use crate::queue::pack;
-use crate::segment::{translate, Call, Refused, Shape};
-use crate::validate::{Code, Rejection, Warning};
+use crate::segment::{read, without_write_key, Call, Read, Shape};
+use crate::validate::{Rejection, Warning};
 
 /// A batch of the tracking protocol (`/v1/batch`, `/v1/b`).
 #[derive(ToSchema)]
@@ -248,25 +250,71 @@ async fn by_write_key(api: &Arc<ApiState>, key: &str) -> Result<Caller<Write>, A
     Caller::<Write>::from_request_parts(&mut parts, api).await
 }
 
-fn bad_row(app_id: &str, received_at: i64, r: &Refused) -> BadRow {
-    BadRow {
-        app_id: app_id.to_owned(),
-        kind: Kind::Event,
-        received_at,
-        index: r.index,
-        id: r.id.clone(),
-        error: refusal_code(r).as_str().to_owned(),
-        message: r.message.clone(),
-        raw: r.raw.clone(),
+/// A body of the tracking protocol translated, validated and packed: its events, and its
+/// `Experiment Viewed` exposures as tests. What the SDKs' routes queue, and what a replay of
+/// the raw archive queues again. Pure: the same arguments give the same messages.
+#[derive(Debug)]
+pub struct SdkAccepted {
+    /// The events; rejections and warnings by the message's index in the body.
+    pub events: Accepted,
+    /// The exposures, when some messages were `Experiment Viewed`.
+    pub exposures: Option<Accepted>,
+}
+
+impl SdkAccepted {
+    /// Both kinds together (for a replay's counts).
+    pub fn merged(self) -> Accepted {
+        let mut all = self.events;
+        if let Some(x) = self.exposures {
+            all.messages.extend(x.messages);
+            all.accepted += x.accepted;
+            all.rejected.extend(x.rejected);
+        }
+        all
     }
 }
 
-fn refusal_code(r: &Refused) -> Code {
-    match r.field {
-        "userId" | "event" => Code::MissingField,
-        "batch" => Code::BadType,
-        _ => Code::BadValue,
-    }
+/// Translates, validates and packs the messages of a body already read, for `app_id`,
+/// received at `received_at` (epoch ms).
+pub fn accept_read(
+    read: Read<'_>,
+    app_id: &str,
+    received_at: i64,
+    config: &ApiConfig,
+) -> Result<SdkAccepted, ApiError> {
+    let limits = &config.limits;
+    let t = read
+        .translate(app_id, received_at, limits)
+        .map_err(body_error)?;
+    let bad_rows = bad_rows(Kind::Event, app_id, received_at, &t.rejected, limits);
+    let events = Accepted {
+        messages: pack(Kind::Event, app_id, &t.events, &bad_rows, &config.packing)?,
+        accepted: t.events.len(),
+        rejected: t.rejected.into_iter().map(|(r, _)| r).collect(),
+        warnings: t.warnings,
+        warnings_omitted: t.warnings_omitted,
+    };
+    let exposures = t
+        .exposures
+        .map(|body| accept(Kind::Exposure, app_id, body.as_bytes(), received_at, config))
+        .transpose()?;
+    Ok(SdkAccepted { events, exposures })
+}
+
+/// Reads, translates, validates and packs a body of `shape` (a replay of the raw archive).
+pub fn accept_sdk(
+    shape: Shape,
+    app_id: &str,
+    body: &[u8],
+    received_at: i64,
+    config: &ApiConfig,
+) -> Result<SdkAccepted, ApiError> {
+    let read = read(body, shape).map_err(malformed)?;
+    accept_read(read, app_id, received_at, config)
+}
+
+fn malformed(e: crate::segment::Malformed) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", e.0)
 }
 
 async fn receive(
@@ -293,8 +341,7 @@ async fn receive(
     };
     let bytes = read_batch_body(&headers, body, max, api.config.body_timeout).await?;
     let received_at = cauce_store::time::now_ms();
-    let sdk = translate(&bytes, shape, received_at)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", e.0))?;
+    let sdk = read(&bytes, shape).map_err(malformed)?;
     let caller = match (caller, &sdk.write_key) {
         (Ok(c), _) => c,
         (Err(_), Some(key)) => by_write_key(&api, key).await?,
@@ -302,83 +349,48 @@ async fn receive(
     };
     let app_id = caller.app_id;
     let request_id = RequestId::or_new(request_id);
-    let mut messages = Vec::new();
-    let mut rejected: Vec<Rejection> = Vec::new();
-    let mut warnings: Vec<Warning> = Vec::new();
-    let mut counts = Vec::new();
-    let (mut accepted, mut exposures) = (0, 0);
-    for (kind, body, index) in [
-        (Kind::Event, &sdk.events, &sdk.event_index),
-        (Kind::Exposure, &sdk.exposures, &sdk.exposure_index),
-    ] {
-        let Some(text) = body else { continue };
-        let a = accept(kind, &app_id, text.as_bytes(), received_at, &api.config)?;
-        archive(
-            &api,
-            kind,
-            &app_id,
-            &request_id,
-            received_at,
-            text.as_bytes(),
-        )
-        .await;
-        messages.extend(a.messages);
-        counts.push((kind, a.accepted, a.rejected.clone()));
-        if kind == Kind::Event {
-            accepted = a.accepted;
-            rejected.extend(a.rejected.into_iter().map(|mut r| {
-                r.index = index[r.index];
-                r
-            }));
-            warnings.extend(a.warnings.into_iter().map(|mut w| {
-                w.index = index[w.index];
-                w
-            }));
-        } else {
-            exposures = a.accepted;
-        }
+    let SdkAccepted {
+        mut events,
+        mut exposures,
+    } = accept_read(sdk, &app_id, received_at, &api.config)?;
+    // Archived as received (but for a write key), so that a replay translates it again.
+    let protocol = shape.protocol();
+    let body = without_write_key(&bytes);
+    archive(
+        &api,
+        Kind::Event,
+        Some(&protocol),
+        &app_id,
+        &request_id,
+        received_at,
+        &body,
+    )
+    .await;
+    let exposed = exposures.as_ref().map_or(0, |x| x.accepted);
+    let mut messages = std::mem::take(&mut events.messages);
+    if let Some(x) = exposures.as_mut() {
+        messages.append(&mut x.messages);
     }
-    if !sdk.refused.is_empty() {
-        let rows: Vec<BadRow> = sdk
-            .refused
-            .iter()
-            .map(|r| bad_row(&app_id, received_at, r))
-            .collect();
-        messages.extend(pack(Kind::Event, &app_id, &[], &rows, &api.config.packing)?);
-        let refused: Vec<Rejection> = sdk
-            .refused
-            .iter()
-            .map(|r| Rejection {
-                index: r.index,
-                id: r.id.clone(),
-                error: refusal_code(r),
-                field: r.field.to_owned(),
-                message: r.message.clone(),
-            })
-            .collect();
-        counts.push((Kind::Event, 0, refused.clone()));
-        rejected.extend(refused);
-    }
-    rejected.sort_by_key(|r| r.index);
     if let Err(e) = api.queue.send(messages).await {
-        if accepted + exposures > 0 {
+        if events.accepted + exposed > 0 {
             return Err(send_failed(&e, &app_id));
         }
         tracing::error!(error = %e, app_id = %app_id, "Queue send failed (bad rows only).");
     }
-    for (kind, n, refused) in &counts {
-        count_items(*kind, &app_id, *n, refused);
+    count_items(Kind::Event, &app_id, events.accepted, &events.rejected);
+    if let Some(x) = &exposures {
+        count_items(Kind::Exposure, &app_id, x.accepted, &x.rejected);
     }
     let items = super::access::Items {
-        accepted,
-        rejected: rejected.len(),
+        accepted: events.accepted,
+        rejected: events.rejected.len(),
     };
     let answer = SegmentAnswer {
         success: true,
-        accepted,
-        rejected,
-        exposures: (exposures > 0).then_some(exposures),
-        warnings,
+        accepted: events.accepted,
+        rejected: events.rejected,
+        exposures: (exposed > 0).then_some(exposed),
+        warnings: events.warnings,
     };
     Ok((StatusCode::OK, Extension(items), Json(answer)).into_response())
 }

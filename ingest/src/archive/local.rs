@@ -183,7 +183,15 @@ mod tests {
         for i in 0..500_i64 {
             let at = base + (i / 250) * hour + i;
             let body = format!(r#"{{"batch":[{{"event_id":"e{i}"}}]}}"#);
-            let out = lines("app", Kind::Event, &format!("r{i}"), at, body.as_bytes()).unwrap();
+            let out = lines(
+                "app",
+                Kind::Event,
+                None,
+                &format!("r{i}"),
+                at,
+                body.as_bytes(),
+            )
+            .unwrap();
             archive.put(at, out).await.unwrap();
         }
         archive.close().await;

@@ -47,6 +47,11 @@ pub struct RawLine<'a> {
     /// JSON), which NDJSON cannot hold raw: then it is in `body_text`.
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub body: Option<&'a RawValue>,
+    /// The protocol of a body that is not one of Cauce's own, and its shape: `segment/batch`,
+    /// or `segment/` and a call (`segment/track`), for the analytics SDKs' routes. Replay
+    /// translates such a body as the API did. Absent for Cauce's own bodies.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Cow<'a, str>>,
     /// The body as it was sent, as a JSON string, when it had line breaks.
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub body_text: Option<Cow<'a, str>>,
@@ -77,6 +82,7 @@ pub trait RawArchive: Send + Sync {
 pub fn lines(
     app_id: &str,
     kind: Kind,
+    protocol: Option<&str>,
     request_id: &str,
     received_at: i64,
     body: &[u8],
@@ -94,6 +100,7 @@ pub fn lines(
             kind,
             request_id: Cow::Borrowed(request_id),
             received_at,
+            protocol: protocol.map(Cow::Borrowed),
             body: None,
             body_text: multiline.then_some(Cow::Borrowed(body)),
         })?;
@@ -107,7 +114,9 @@ pub fn lines(
         Ok(out)
     };
     let first = line(text)?;
-    if first.len() <= MAX_LINE_BYTES {
+    // Another protocol's body is kept whole (the SDKs' are at most 500 KB by default): split,
+    // its messages would lose the batch's context and time.
+    if first.len() <= MAX_LINE_BYTES || protocol.is_some() {
         return Ok(vec![first]);
     }
     #[derive(Deserialize, Serialize)]
@@ -169,7 +178,7 @@ mod tests {
         let compact = br#"{"batch": [{"event_id": "e1", "name": "caf\u00e9", "n": 1.50}]}"#;
         let pretty = b"{\"batch\": [\n  {\"event_id\": \"e1\", \"n\": 1.50}\r\n]}";
         for body in [&compact[..], &pretty[..]] {
-            let out = lines("app", Kind::Story, "req-1", 1_764_500_000_123, body).unwrap();
+            let out = lines("app", Kind::Story, None, "req-1", 1_764_500_000_123, body).unwrap();
             assert_eq!(out.len(), 1);
             let v = parse(&out[0]);
             assert_eq!(v["app_id"], "app");
@@ -180,7 +189,7 @@ mod tests {
             assert_eq!(line.body_bytes(), body, "the bytes as sent");
         }
         // A one-line body stays JSON, for queries over the archive.
-        let v = parse(&lines("app", Kind::Event, "r", 1, compact).unwrap()[0]);
+        let v = parse(&lines("app", Kind::Event, None, "r", 1, compact).unwrap()[0]);
         assert_eq!(v["body"]["batch"][0]["name"], "caf\u{e9}");
     }
 
@@ -194,7 +203,7 @@ mod tests {
             items.join(",")
         );
         assert!(body.len() > MAX_LINE_BYTES);
-        let out = lines("app", Kind::Event, "r", 5, body.as_bytes()).unwrap();
+        let out = lines("app", Kind::Event, None, "r", 5, body.as_bytes()).unwrap();
         assert!(out.len() >= 3, "{}", out.len());
         let mut ids = Vec::new();
         for line in &out {

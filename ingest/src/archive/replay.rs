@@ -15,9 +15,10 @@ use serde::Serialize;
 use cauce_store::lake::Lake;
 
 use super::RawLine;
-use crate::api::{accept, ApiConfig};
+use crate::api::{accept, accept_sdk, ApiConfig};
 use crate::error::Result;
 use crate::queue::{OutMessage, Queue};
+use crate::segment::Shape;
 
 /// Queue messages sent together.
 const SEND_BATCH: usize = 500;
@@ -100,14 +101,20 @@ fn replay_line(
     let outcome = serde_json::from_slice::<RawLine<'_>>(line)
         .map_err(|e| format!("not an archive line: {e}"))
         .and_then(|raw| {
-            accept(
-                raw.kind,
-                &raw.app_id,
-                raw.body_bytes(),
-                raw.received_at,
-                config,
-            )
-            .map_err(|e| format!("request {}: {e}", raw.request_id))
+            let (app, body, at) = (&*raw.app_id, raw.body_bytes(), raw.received_at);
+            let accepted = match raw.protocol.as_deref() {
+                None => accept(raw.kind, app, body, at, config),
+                Some(p) => match Shape::from_protocol(p) {
+                    Some(shape) => accept_sdk(shape, app, body, at, config).map(|a| a.merged()),
+                    None => {
+                        return Err(format!(
+                            "request {}: unknown protocol {p:?}",
+                            raw.request_id
+                        ))
+                    }
+                },
+            };
+            accepted.map_err(|e| format!("request {}: {e}", raw.request_id))
         });
     match outcome {
         Ok(accepted) => {
