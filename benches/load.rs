@@ -20,6 +20,7 @@ mod support;
 
 mod common;
 
+use cauce_ingest::client::Body;
 use common::{closed_loop, percentile, read_timelines, setting, Route, BATCH};
 
 struct Run {
@@ -43,14 +44,24 @@ fn run_once(secs: u64, conns: usize, readers: usize, route: Route) -> Run {
     let base = server.base.clone();
 
     let stop = Arc::new(AtomicBool::new(false));
-    let cpu_before = common::cpu_seconds(server.pid());
-    let start = Instant::now();
+    // Each connection's bodies are made before the clock starts: enough for 100 requests a
+    // second each (320,000 events/s on 32), then made as they are sent.
+    let made = Arc::new(std::sync::Barrier::new(conns + 1));
+    let ready = secs * 100;
     let workers: Vec<_> = (0..conns)
         .map(|t| {
-            let (stop, base, key) = (stop.clone(), base.clone(), key.clone());
-            std::thread::spawn(move || closed_loop(&base, &key, t, &stop, route))
+            let (stop, base, key, made) = (stop.clone(), base.clone(), key.clone(), made.clone());
+            std::thread::spawn(move || {
+                let now = cauce_store::time::now_ms();
+                let bodies: Vec<Body> = (0..ready).map(|n| route.body(t, n, now)).collect();
+                made.wait();
+                closed_loop(&base, &key, t, &stop, route, &bodies)
+            })
         })
         .collect();
+    made.wait();
+    let cpu_before = common::cpu_seconds(server.pid());
+    let start = Instant::now();
     // Timelines are read through the load and the writer's drain after it.
     let stop_reading = Arc::new(AtomicBool::new(false));
     let reading: Vec<_> = (0..readers)

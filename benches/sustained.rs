@@ -48,7 +48,7 @@ fn burst(secs: u64, conns: usize) -> f64 {
     let senders: Vec<_> = (0..conns)
         .map(|t| {
             let (stop, base, key) = (stop.clone(), server.base.clone(), key.clone());
-            std::thread::spawn(move || closed_loop(&base, &key, t, &stop, Route::Events))
+            std::thread::spawn(move || closed_loop(&base, &key, t, &stop, Route::Events, &[]))
         })
         .collect();
     std::thread::sleep(Duration::from_secs(secs));
