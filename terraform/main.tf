@@ -34,9 +34,11 @@ locals {
   lake_bucket_arn = module.lake.bucket_arns["lake"]
   lake_objects    = "${local.lake_bucket_arn}/${module.lake.prefix}/*"
   reports_objects = "${local.lake_bucket_arn}/${module.lake.prefix}/reports/*"
-  table_arns      = values(module.tables.arns)
-  index_arns      = [for a in local.table_arns : "${a}/index/*"]
-  glue_arn        = "arn:${local.partition}:glue:${local.region}:${local.account}"
+  # The lake's watermark (`state/watermark.json`), which the reporter writes.
+  state_objects = "${local.lake_bucket_arn}/${module.lake.prefix}/state/*"
+  table_arns    = values(module.tables.arns)
+  index_arns    = [for a in local.table_arns : "${a}/index/*"]
+  glue_arn      = "arn:${local.partition}:glue:${local.region}:${local.account}"
   # New partitions of the lake's tables: the exporter adds each as it writes it, the compactor
   # catches up the recent ones.
   glue_partitions = {
@@ -265,15 +267,22 @@ module "reporter" {
   kms_key_arn          = aws_kms_key.this.arn
   log_retention_days   = var.log_retention_days
   dead_letter_arn      = aws_sqs_queue.jobs_dlq.arn
+  # The queue's depth and the pipeline's ages give the lake's watermark, written before each run.
   environment = {
-    CAUCE_LAKE          = module.lake.lake_url
-    CAUCE_REPORT_DAYS   = tostring(var.report_days)
-    CAUCE_REPORT_MAX_GB = "9"
+    CAUCE_LAKE              = module.lake.lake_url
+    CAUCE_REPORT_DAYS       = tostring(var.report_days)
+    CAUCE_REPORT_MAX_GB     = "9"
+    CAUCE_QUEUE_URL         = module.queue.url
+    CAUCE_EXPORTER_FUNCTION = module.exporter.function_name
   }
   statements = [
     { sid = "LakeList", actions = ["s3:ListBucket"], resources = [local.lake_bucket_arn] },
     { sid = "LakeRead", actions = ["s3:GetObject"], resources = [local.lake_objects] },
     { sid = "ReportsWrite", actions = ["s3:PutObject"], resources = [local.reports_objects] },
+    { sid = "WatermarkWrite", actions = ["s3:PutObject"], resources = [local.state_objects] },
+    { sid = "QueueDepth", actions = ["sqs:GetQueueAttributes"], resources = [module.queue.arn] },
+    # GetMetricStatistics has no resource-level permissions.
+    { sid = "PipelineAges", actions = ["cloudwatch:GetMetricStatistics"], resources = ["*"] },
     local.kms,
   ]
 }

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use arrow_array::{Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use cauce_analytics::pipeline::{Pipeline, MARGIN_MS};
 use cauce_analytics::reporter::{self, ReporterSettings};
 use cauce_analytics::{LakeSource, Scope, Settings};
 use cauce_exporter::catalog::{Catalog, GlueCatalog};
@@ -37,6 +38,7 @@ use cauce_ingest::queue::sqlite::{SqliteQueue, SqliteQueueConfig};
 use cauce_ingest::queue::Queue;
 use cauce_ingest::writer::{poll, PollConfig};
 use cauce_store::lake::local::LocalLake;
+use cauce_store::lake::watermark;
 use cauce_store::lake::Lake;
 use cauce_store::sqlite::SqliteStore;
 use harness::{Gateway, SqsMapping, StreamMapping};
@@ -805,14 +807,124 @@ async fn terraform_on_moto_runs_the_whole_serverless_pipeline() {
         "resources": [], "detail": {},
     }))
     .unwrap();
+    // The lake's watermark, from the pipeline's ages as AWS measures them. moto measures
+    // neither, so the test puts what AWS would: first a queue that holds a message 40 minutes
+    // old (the reporter's margin and the exporter's age come on top), then, once it is drained
+    // by the writer, none.
+    let pipeline = Pipeline {
+        queue_url: settings.queue_url.clone(),
+        exporter_function: deployment.out("functions")["exporter"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    };
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&aws);
+    let measured = |metric: &'static str, dimension: (&'static str, String), value: f64| {
+        let namespace = if metric == "IteratorAge" {
+            "AWS/Lambda"
+        } else {
+            "AWS/SQS"
+        };
+        let datum = aws_sdk_cloudwatch::types::MetricDatum::builder()
+            .metric_name(metric)
+            .dimensions(
+                aws_sdk_cloudwatch::types::Dimension::builder()
+                    .name(dimension.0)
+                    .value(dimension.1)
+                    .build(),
+            )
+            .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_millis(
+                cauce_store::time::now_ms() - 60_000,
+            ))
+            .value(value)
+            .build();
+        cloudwatch
+            .put_metric_data()
+            .namespace(namespace)
+            .metric_data(datum)
+            .send()
+    };
+    measured(
+        "IteratorAge",
+        ("FunctionName", pipeline.exporter_function.clone()),
+        7_000.0,
+    )
+    .await
+    .unwrap();
+    let unknown = watermark::read(lake.as_ref()).await.unwrap();
+    assert_eq!(unknown, None, "nothing wrote a watermark yet");
+    // Sent with the other app's key: the reports compared below are the first app's.
+    let late = json!([{"event_id": "late-1", "name": "open", "timestamp": now.timestamp_millis(), "user_id": "u-late"}]);
+    let (status, body) = gateway
+        .call(
+            "POST",
+            "/v1/events",
+            &sdk_key,
+            Some(&json!({"batch": late}).to_string()),
+            "late",
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    reporter::mark_complete(lake.as_ref(), &pipeline).await;
+    assert_eq!(
+        watermark::read(lake.as_ref()).await.unwrap(),
+        None,
+        "a queue that holds a message of unknown age leaves no watermark"
+    );
+    let queue_name = pipeline.queue_name().to_owned();
+    measured(
+        "ApproximateAgeOfOldestMessage",
+        ("QueueName", queue_name),
+        2_400.0,
+    )
+    .await
+    .unwrap();
+    let before = cauce_store::time::now_ms();
+    reporter::mark_complete(lake.as_ref(), &pipeline).await;
+    let mark = watermark::read(lake.as_ref())
+        .await
+        .unwrap()
+        .expect("a watermark");
+    let behind = before - mark.complete_before_ms;
+    // Measured a moment after `before`: at most the ages and the margin behind it.
+    let lags = 2_400_000 + 7_000 + MARGIN_MS;
+    assert!(
+        (lags - 60_000..=lags).contains(&behind),
+        "40 min queued, 7 s in the stream, the margin: {behind} ms behind"
+    );
+    drain(&writer, &mut streams, ports, lake.as_ref(), &catalog, true).await;
+    let before = cauce_store::time::now_ms();
     let run = ReporterSettings {
         lake: settings.lake.clone(),
         days: 0,
         max_bytes: 1 << 30,
+        pipeline: Some(pipeline.clone()),
     };
     reporter::handle(lake.as_ref(), &run, &Settings::default(), &schedule)
         .await
         .unwrap();
+    let mark = watermark::read(lake.as_ref())
+        .await
+        .unwrap()
+        .expect("a watermark");
+    let behind = before - mark.complete_before_ms;
+    let lags = 7_000 + MARGIN_MS;
+    assert!(
+        (lags - 60_000..=lags).contains(&behind),
+        "an empty queue needs no age: {behind} ms behind"
+    );
+    let index = lake
+        .get(cauce_store::lake::layout::REPORTS_INDEX)
+        .await
+        .unwrap();
+    let index: Value = serde_json::from_slice(&index).unwrap();
+    let some_report = cauce_store::lake::layout::report_key(&app_id, "volume");
+    let report: Value = serde_json::from_slice(&lake.get(&some_report).await.unwrap()).unwrap();
+    assert_eq!(
+        report["complete_before"].as_str(),
+        Some(mark.complete_before.as_str()),
+        "the reports say up to when the lake is complete: {index}"
+    );
     let twin = tempfile::tempdir().unwrap();
     let twin_lake =
         LocalLake::new(embedded_reports(twin.path(), &keys, &key, &requests, now).await);
@@ -827,6 +939,14 @@ async fn terraform_on_moto_runs_the_whole_serverless_pipeline() {
         assert_eq!(status, 200, "{report}");
         let key = cauce_store::lake::layout::report_key(&app_id, &name);
         let twin: Value = serde_json::from_slice(&twin_lake.get(&key).await.unwrap()).unwrap();
+        // Each says its own lake's watermark (the twin's lake has none).
+        let mut report = report;
+        assert_eq!(
+            report["complete_before"],
+            json!(mark.complete_before),
+            "{name}"
+        );
+        report["complete_before"] = twin["complete_before"].clone();
         assert_eq!(report, twin, "{name}: AWS and embedded agree");
     }
 

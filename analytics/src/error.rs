@@ -31,6 +31,14 @@ pub enum AnalyticsError {
     /// A request for a report that does not exist, or a bad setting.
     #[error("{0}")]
     Invalid(String),
+    /// A call to an AWS service failed.
+    #[error("{operation}: {message}")]
+    Aws {
+        /// The service's action, such as `sqs:GetQueueAttributes`.
+        operation: &'static str,
+        /// What the service or the SDK said.
+        message: String,
+    },
 }
 
 impl AnalyticsError {
@@ -39,6 +47,14 @@ impl AnalyticsError {
         AnalyticsError::Io {
             path: path.as_ref().display().to_string(),
             source,
+        }
+    }
+
+    /// A failed call to an AWS service's `operation`, with what it said.
+    pub fn aws(operation: &'static str, said: impl std::fmt::Display) -> Self {
+        AnalyticsError::Aws {
+            operation,
+            message: said.to_string(),
         }
     }
 }

@@ -17,6 +17,8 @@ pub mod error;
 pub mod exprs;
 pub mod features;
 pub mod output;
+#[cfg(feature = "aws")]
+pub mod pipeline;
 pub mod reader;
 pub mod report;
 pub mod reporter;

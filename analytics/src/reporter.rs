@@ -39,6 +39,10 @@ pub struct ReporterSettings {
     /// `CAUCE_REPORT_MAX_GB` (default 9): the most Parquet a run copies to `/tmp` (a Lambda
     /// has at most 10 GB); past it the run fails and says how much its scope holds.
     pub max_bytes: u64,
+    /// `CAUCE_QUEUE_URL` and `CAUCE_EXPORTER_FUNCTION`: the pipeline whose ages give the lake's
+    /// watermark, written before each run (see [`crate::pipeline`]); none, no watermark.
+    #[cfg(feature = "aws")]
+    pub pipeline: Option<crate::pipeline::Pipeline>,
 }
 
 impl ReporterSettings {
@@ -50,6 +54,8 @@ impl ReporterSettings {
             lake: required("CAUCE_LAKE")?,
             days: parsed("CAUCE_REPORT_DAYS", REPORT_DAYS, "a whole number of days")?,
             max_bytes: (max_gb * 1e9) as u64,
+            #[cfg(feature = "aws")]
+            pipeline: crate::pipeline::Pipeline::from_env()?,
         })
     }
 }
@@ -171,6 +177,35 @@ pub async fn publish(
     result
 }
 
+/// Writes the lake's watermark from the pipeline's ages, now. A failure, or a queue whose age is
+/// unknown, is logged and leaves the last watermark: the reports are still made, and say how
+/// complete the lake is by the one there.
+#[cfg(feature = "aws")]
+pub async fn mark_complete(lake: &dyn Lake, pipeline: &crate::pipeline::Pipeline) {
+    let config = cauce_store::aws::sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    let now = cauce_store::time::now_ms();
+    let written = match crate::pipeline::measure(&sqs, &cloudwatch, pipeline, now).await {
+        Ok(lags) => match crate::pipeline::watermark(lags, now) {
+            Some(mark) => cauce_store::lake::watermark::write(lake, &mark)
+                .await
+                .map(|()| {
+                    tracing::info!(complete_before = %mark.complete_before, ?lags, "Watermark written.");
+                })
+                .map_err(crate::error::AnalyticsError::from),
+            None => {
+                tracing::warn!(?lags, "The queue holds messages of unknown age: the watermark is left as it was.");
+                Ok(())
+            }
+        },
+        Err(e) => Err(e),
+    };
+    if let Err(e) = written {
+        tracing::warn!(error = %e, "The lake's watermark was not written; the last one stands.");
+    }
+}
+
 /// The Lambda handler for an EventBridge schedule event: copies the Parquet of the last
 /// `run.days` event days (as of the event's time) to `/tmp`, computes every report over them,
 /// and writes the objects back under `reports/`.
@@ -182,6 +217,9 @@ pub async fn handle(
     event: &aws_lambda_events::event::eventbridge::EventBridgeEvent,
 ) -> Result<Published> {
     tracing::info!(source = %event.source, days = run.days, "Scheduled report run.");
+    if let Some(pipeline) = &run.pipeline {
+        mark_complete(lake, pipeline).await;
+    }
     let now = event.time.unwrap_or_else(Utc::now);
     let scope = Scope::last_days(run.days, now.date_naive());
     let source = LakeSource::fetch(lake, &scope, run.max_bytes).await?;

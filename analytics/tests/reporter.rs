@@ -73,6 +73,7 @@ async fn the_reporter_writes_each_apps_reports_from_an_s3_lake() {
         lake: lake.location(),
         days,
         max_bytes,
+        pipeline: None,
     };
     // A run reads only the partitions of its days: the records are 23 to 25 days old.
     let recent = handle(&lake, &run(20, u64::MAX), &Settings::default(), &event)

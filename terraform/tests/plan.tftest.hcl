@@ -344,6 +344,11 @@ run "least_privilege" {
     condition     = alltrue([for a in output.iam_actions.reporter : !startswith(a, "dynamodb:") && !startswith(a, "sqs:Receive")])
     error_message = "The reporter reads the lake only."
   }
+
+  assert {
+    condition     = alltrue([for a in ["sqs:GetQueueAttributes", "cloudwatch:GetMetricStatistics"] : contains(output.iam_actions.reporter, a)])
+    error_message = "The reporter reads the queue's depth and the pipeline's ages, for the lake's watermark."
+  }
 }
 
 run "alarms_and_dashboard" {
