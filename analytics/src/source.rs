@@ -211,7 +211,7 @@ const POLARS_SCAN_SETTINGS: [(&str, &str); 2] = [
     ("POLARS_NUM_READERS_PRE_INIT", "128"),
 ];
 
-/// Applies [`POLARS_SCAN_SETTINGS`] to this process, leaving any value already set alone.
+/// Applies the scan settings (`POLARS_SCAN_SETTINGS`) to this process, leaving any value already set alone.
 /// Polars reads them from the environment, so call this first thing in `main`, before threads
 /// start.
 pub fn configure_polars() {

@@ -7,7 +7,7 @@
 //! more than the merge's fan-in; outputs are streamed back to the lake. Disk: about twice the
 //! hour's size, in the work folder (`/tmp` in Lambda, whose 10 GB bound the largest hour).
 //!
-//! Deduplication: copies (rows equal on [`copy_columns`], see [`cauce_store::lake::schema`])
+//! Deduplication: copies (rows equal on `copy_columns`, see [`cauce_store::lake::schema`])
 //! are byte-identical, and one is kept; every version of a story or test stays, so readers
 //! still take the latest `updated_at` per key.
 //!

@@ -1,7 +1,7 @@
 //! Cauce's exporter: changes become partitioned Parquet in the lake.
 //!
 //! * [`transform`]: pure functions, records → sorted Arrow batches per partition.
-//! * [`file`]: one lake file: Parquet with zstd, bounded row groups and statistics, and back.
+//! * [`file`](mod@file): one lake file: Parquet with zstd, bounded row groups and statistics, and back.
 //! * [`writer`]: the lake writer (write, flush, then the caller commits its feed position).
 //! * [`stream`]: the `exporter` Lambda's handler, DynamoDB Streams events into the lake (with
 //!   the `aws` feature); [`embedded`]: the same for `cauce serve`'s SQLite change log.
