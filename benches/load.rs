@@ -159,7 +159,7 @@ fn main() {
         "cauce serve load: {runs} runs of {secs} s, {conns} connections, batches of {BATCH} events; each run also with {readers} timeline readers{}",
         if sdk { ", and through /v1/batch (gzip)" } else { "" }
     );
-    let (mut all, mut read, mut sdks) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut all, mut read, mut sdks, mut twins) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 1..=runs {
         let r = run_once(secs, conns, 0, Route::Events);
         print_run(&format!("run {i}"), &r);
@@ -170,15 +170,27 @@ fn main() {
             read.push(r);
         }
         if sdk {
-            let r = run_once(secs, conns, 0, Route::SdkBatch);
-            print_run(&format!("run {i} /v1/batch gzip"), &r);
-            sdks.push(r);
+            // The pair in turns, first one then the other, so that neither always runs last.
+            let mut pair = [Route::EventsOfSdk, Route::SdkBatch];
+            if i % 2 == 0 {
+                pair.reverse();
+            }
+            for route in pair {
+                let r = run_once(secs, conns, 0, route);
+                if route == Route::SdkBatch {
+                    print_run(&format!("run {i} /v1/batch gzip"), &r);
+                    sdks.push(r);
+                } else {
+                    print_run(&format!("run {i} /v1/events, the SDK's events"), &r);
+                    twins.push(r);
+                }
+            }
         }
     }
     let acc = median(all.iter().map(|r| r.accepted_per_s).collect());
     let sto = median(all.iter().map(|r| r.stored_per_s).collect());
     let p99 = median(all.iter().map(|r| r.p99_ms).collect());
-    let runs_of = [&all, &read, &sdks];
+    let runs_of = [&all, &read, &sdks, &twins];
     println!(
         "median: accepted {acc:.0} events/s ({:.2}x the 150,000 target), stored {sto:.0} events/s, p99 {p99:.1} ms ({:.2}x the 50 ms target), errors {}, lost {}",
         acc / 150_000.0,
@@ -208,6 +220,22 @@ fn main() {
             with(|r| r.p99_ms) / p99,
             with(|r| r.server_cpu_us),
             with(|r| r.server_cpu_us) / median(all.iter().map(|r| r.server_cpu_us).collect()),
+        );
+        let twin = |f: fn(&Run) -> f64| median(twins.iter().map(f).collect());
+        let pairs: Vec<String> = sdks
+            .iter()
+            .zip(&twins)
+            .map(|(s, t)| format!("{:.2}", s.accepted_per_s / t.accepted_per_s))
+            .collect();
+        println!(
+            "the same events through /v1/events: accepted {:.0} events/s, p99 {:.1} ms, server CPU {:.2} us/event; /v1/batch gzip = {:.2}x its events/s (runs {}), p99 {:.2}x, server CPU {:.2}x",
+            twin(|r| r.accepted_per_s),
+            twin(|r| r.p99_ms),
+            twin(|r| r.server_cpu_us),
+            with(|r| r.accepted_per_s) / twin(|r| r.accepted_per_s),
+            pairs.join(", "),
+            with(|r| r.p99_ms) / twin(|r| r.p99_ms),
+            with(|r| r.server_cpu_us) / twin(|r| r.server_cpu_us),
         );
     }
 }

@@ -94,6 +94,26 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     ticks.iter().sum::<u64>() as f64 / 100.0
 }
 
+/// The events of [`sdk_body`] as a `/v1/events` body: the records stored are the same (`type`,
+/// the nested `context`, `session_id` in `properties`), so that the two routes are compared on
+/// equal events.
+pub fn sdk_events_body(thread: usize, n: u64, now: i64) -> String {
+    let mut s = String::with_capacity(BATCH * 400);
+    s.push_str(r#"{"batch":["#);
+    for i in 0..BATCH {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!(
+            r#"{{"event_id":"t{thread}-{n}-{i}","name":"screen_view","type":"track","timestamp":{now},"user_id":"user-{}","properties":{{"screen":"checkout","step":{i},"session_id":"s-{}"}},"context":{{"app":{{"version":"3.2.1"}},"os":{{"name":"iOS"}}}}}}"#,
+            (n as usize * 7 + i) % 5000,
+            (n as usize + i) % 900
+        ));
+    }
+    s.push_str("]}");
+    s
+}
+
 /// Latencies' percentile `p`, ms (`lat` sorted).
 pub fn percentile(lat: &[Duration], p: f64) -> f64 {
     if lat.is_empty() {
@@ -197,6 +217,8 @@ pub enum Route {
     Events,
     /// `POST /v1/batch`, gzip: the Segment protocol, as the analytics SDKs send it.
     SdkBatch,
+    /// `POST /v1/events`, JSON, with the events of [`Route::SdkBatch`] ([`sdk_events_body`]).
+    EventsOfSdk,
 }
 
 /// What became of one request.
@@ -217,6 +239,7 @@ impl Route {
         match self {
             Route::Events => Body::json(body(t, n, now)),
             Route::SdkBatch => Body::json(sdk_body(t, n, now)).gzip(),
+            Route::EventsOfSdk => Body::json(sdk_events_body(t, n, now)),
         }
     }
 
@@ -229,7 +252,7 @@ impl Route {
     /// Sends `body` through `client`.
     pub fn post(self, client: &Client, body: &Body) -> Sent {
         let answer = match self {
-            Route::Events => client
+            Route::Events | Route::EventsOfSdk => client
                 .send(Kind::Event, body)
                 .map(|a| a.map(|r| (r.accepted, r.rejected.len()))),
             Route::SdkBatch => client
