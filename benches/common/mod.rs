@@ -41,42 +41,43 @@ pub fn setting(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// A batch of `BATCH` events with ids unique to (`thread`, `n`), as JSON.
-pub fn body(thread: usize, n: u64, now: i64) -> String {
-    let mut s = String::with_capacity(BATCH * 330);
-    s.push_str(r#"{"batch":["#);
-    for i in 0..BATCH {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push_str(&format!(
-            r#"{{"event_id":"t{thread}-{n}-{i}","name":"screen_view","timestamp":{now},"user_id":"user-{}","session_id":"s-{}","properties":{{"screen":"checkout","step":{i}}},"context":{{"app_version":"3.2.1","os":"ios"}}}}"#,
-            (n as usize * 7 + i) % 5000,
-            (n as usize + i) % 900
-        ));
-    }
-    s.push_str("]}");
-    s
-}
-
-/// The same events as [`body`], as a batch of the Segment protocol: `track` messages with their
-/// `messageId`, `userId`, `properties` and `context`, and the batch's `sentAt`.
-pub fn sdk_body(thread: usize, n: u64, now: i64) -> String {
-    let at = cauce_store::time::format_rfc3339(now);
+/// A batch of `BATCH` items as JSON: item `i` written by `item(i, user, session)`, with the user
+/// and session it falls to in request `n`, the array closed by `tail` (`]}`, or more fields).
+fn batch_of(n: u64, tail: &str, item: impl Fn(usize, usize, usize) -> String) -> String {
     let mut s = String::with_capacity(BATCH * 400);
     s.push_str(r#"{"batch":["#);
     for i in 0..BATCH {
         if i > 0 {
             s.push(',');
         }
-        s.push_str(&format!(
-            r#"{{"type":"track","messageId":"t{thread}-{n}-{i}","event":"screen_view","timestamp":"{at}","userId":"user-{}","properties":{{"screen":"checkout","step":{i},"session_id":"s-{}"}},"context":{{"app":{{"version":"3.2.1"}},"os":{{"name":"iOS"}}}}}}"#,
+        s.push_str(&item(
+            i,
             (n as usize * 7 + i) % 5000,
-            (n as usize + i) % 900
+            (n as usize + i) % 900,
         ));
     }
-    s.push_str(&format!(r#"],"sentAt":"{at}"}}"#));
+    s.push_str(tail);
     s
+}
+
+/// A batch of `BATCH` events with ids unique to (`thread`, `n`), as JSON.
+pub fn body(thread: usize, n: u64, now: i64) -> String {
+    batch_of(n, "]}", |i, user, session| {
+        format!(
+            r#"{{"event_id":"t{thread}-{n}-{i}","name":"screen_view","timestamp":{now},"user_id":"user-{user}","session_id":"s-{session}","properties":{{"screen":"checkout","step":{i}}},"context":{{"app_version":"3.2.1","os":"ios"}}}}"#
+        )
+    })
+}
+
+/// The same events as [`body`], as a batch of the Segment protocol: `track` messages with their
+/// `messageId`, `userId`, `properties` and `context`, and the batch's `sentAt`.
+pub fn sdk_body(thread: usize, n: u64, now: i64) -> String {
+    let at = cauce_store::time::format_rfc3339(now);
+    batch_of(n, &format!(r#"],"sentAt":"{at}"}}"#), |i, user, session| {
+        format!(
+            r#"{{"type":"track","messageId":"t{thread}-{n}-{i}","event":"screen_view","timestamp":"{at}","userId":"user-{user}","properties":{{"screen":"checkout","step":{i},"session_id":"s-{session}"}},"context":{{"app":{{"version":"3.2.1"}},"os":{{"name":"iOS"}}}}}}"#
+        )
+    })
 }
 
 /// The CPU time process `pid` has used so far (user + system), seconds: `/proc/PID/stat`'s
@@ -98,20 +99,11 @@ pub fn cpu_seconds(pid: u32) -> f64 {
 /// the nested `context`, `session_id` in `properties`), so that the two routes are compared on
 /// equal events.
 pub fn sdk_events_body(thread: usize, n: u64, now: i64) -> String {
-    let mut s = String::with_capacity(BATCH * 400);
-    s.push_str(r#"{"batch":["#);
-    for i in 0..BATCH {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push_str(&format!(
-            r#"{{"event_id":"t{thread}-{n}-{i}","name":"screen_view","type":"track","timestamp":{now},"user_id":"user-{}","properties":{{"screen":"checkout","step":{i},"session_id":"s-{}"}},"context":{{"app":{{"version":"3.2.1"}},"os":{{"name":"iOS"}}}}}}"#,
-            (n as usize * 7 + i) % 5000,
-            (n as usize + i) % 900
-        ));
-    }
-    s.push_str("]}");
-    s
+    batch_of(n, "]}", |i, user, session| {
+        format!(
+            r#"{{"event_id":"t{thread}-{n}-{i}","name":"screen_view","type":"track","timestamp":{now},"user_id":"user-{user}","properties":{{"screen":"checkout","step":{i},"session_id":"s-{session}"}},"context":{{"app":{{"version":"3.2.1"}},"os":{{"name":"iOS"}}}}}}"#
+        )
+    })
 }
 
 /// Latencies' percentile `p`, ms (`lat` sorted).
