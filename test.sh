@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 VENV="${CAUCE_VENV:-.venv}"
+case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac
 if ! "$VENV/bin/python" -c 'import moto.server, pyarrow, duckdb, scipy, playwright, checkov, schemathesis, segment.analytics, rudderstack.analytics, nbclient, ipykernel, sklearn, polars, matplotlib' >/dev/null 2>&1; then
   echo "test.sh: installing moto[server], playwright, checkov, schemathesis, the analytics SDKs and the notebooks' requirements into $VENV"
   python3 -m venv "$VENV"
@@ -17,7 +18,7 @@ if ! "$VENV/bin/python" -c 'import moto.server, pyarrow, duckdb, scipy, playwrig
     'schemathesis>=4.3' 'pytest<9' 'segment-analytics-python>=2.3' 'rudder-sdk-python>=2.1' \
     -r notebooks/requirements.txt
 fi
-export CAUCE_PYTHON="$PWD/$VENV/bin/python" CAUCE_CHECKOV="$PWD/$VENV/bin/checkov"
+export CAUCE_PYTHON="$VENV/bin/python" CAUCE_CHECKOV="$VENV/bin/checkov"
 
 # The dashboard test drives Debian's Chromium through Playwright (no browser download); the
 # HTTPS test makes its certificates with openssl and talks to the server with curl.
