@@ -34,6 +34,8 @@ locals {
   lake_bucket_arn = module.lake.bucket_arns["lake"]
   lake_objects    = "${local.lake_bucket_arn}/${module.lake.prefix}/*"
   reports_objects = "${local.lake_bucket_arn}/${module.lake.prefix}/reports/*"
+  # The feature table for ML (`features/user/dt=DAY/`), which the reporter writes.
+  features_objects = "${local.lake_bucket_arn}/${module.lake.prefix}/features/*"
   # The lake's watermark (`state/watermark.json`), which the reporter writes.
   state_objects = "${local.lake_bucket_arn}/${module.lake.prefix}/state/*"
   table_arns    = values(module.tables.arns)
@@ -280,6 +282,7 @@ module "reporter" {
     { sid = "LakeRead", actions = ["s3:GetObject"], resources = [local.lake_objects] },
     { sid = "ReportsWrite", actions = ["s3:PutObject"], resources = [local.reports_objects] },
     { sid = "WatermarkWrite", actions = ["s3:PutObject"], resources = [local.state_objects] },
+    { sid = "FeaturesWrite", actions = ["s3:PutObject"], resources = [local.features_objects] },
     { sid = "QueueDepth", actions = ["sqs:GetQueueAttributes"], resources = [module.queue.arn] },
     # GetMetricStatistics has no resource-level permissions.
     { sid = "PipelineAges", actions = ["cloudwatch:GetMetricStatistics"], resources = ["*"] },

@@ -899,10 +899,16 @@ async fn terraform_on_moto_runs_the_whole_serverless_pipeline() {
         days: 0,
         max_bytes: 1 << 30,
         pipeline: Some(pipeline.clone()),
+        features: true,
     };
-    reporter::handle(lake.as_ref(), &run, &Settings::default(), &schedule)
+    let published = reporter::handle(lake.as_ref(), &run, &Settings::default(), &schedule)
         .await
         .unwrap();
+    // The feature table too, as of a week back (this traffic is today's: no user yet).
+    let table = published.features.expect("the feature table");
+    let written = lake.get(&table.table).await.unwrap();
+    assert!(written.starts_with(b"PAR1"), "{table:?}");
+    assert_eq!(table.rows, 0, "{table:?}");
     let mark = watermark::read(lake.as_ref())
         .await
         .unwrap()

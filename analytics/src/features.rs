@@ -10,7 +10,7 @@
 //! a story completed later is still in progress here. Labels are the only columns that read
 //! the horizon `[as_of, as_of + horizon)`.
 
-use chrono::{DateTime, NaiveDate, SecondsFormat};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use polars::prelude::*;
 use serde_json::{json, Value};
 
@@ -103,6 +103,16 @@ impl AsOf {
             .to_rfc3339_opts(SecondsFormat::Secs, true)
     }
 
+    /// The table a scheduled run at `now` writes (`cauce serve`'s report job, the `reporter`
+    /// Lambda): as of [`SCHEDULED_HORIZON_DAYS`] days before `now`'s day, so that its labels
+    /// are complete.
+    pub fn scheduled(now: DateTime<Utc>) -> AsOf {
+        AsOf {
+            day: now.date_naive() - chrono::Days::new(u64::from(SCHEDULED_HORIZON_DAYS)),
+            horizon_days: SCHEDULED_HORIZON_DAYS,
+        }
+    }
+
     fn horizon_label(&self) -> String {
         format!("label_active_next_{}d", self.horizon_days)
     }
@@ -110,6 +120,13 @@ impl AsOf {
 
 /// The windows the activity features count over, in days.
 const WINDOWS: [i64; 3] = [1, 7, 28];
+
+/// The horizon of the table that scheduled runs write ([`AsOf::scheduled`]).
+pub const SCHEDULED_HORIZON_DAYS: u32 = 7;
+
+/// The fewest event days up to a scheduled run's day that hold every window of its table: the
+/// longest window before the as-of day, and the horizon after it.
+pub const SCHEDULED_DAYS: u32 = 28 + SCHEDULED_HORIZON_DAYS + 1;
 
 /// Every column of the table, in order.
 pub fn definitions(as_of: &AsOf) -> Vec<Definition> {

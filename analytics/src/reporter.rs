@@ -43,6 +43,9 @@ pub struct ReporterSettings {
     /// watermark, written before each run (see [`crate::pipeline`]); none, no watermark.
     #[cfg(feature = "aws")]
     pub pipeline: Option<crate::pipeline::Pipeline>,
+    /// `CAUCE_FEATURES` (default `true`): whether each run also writes the feature table for ML
+    /// ([`crate::features::AsOf::scheduled`]), from the same days as the reports.
+    pub features: bool,
 }
 
 impl ReporterSettings {
@@ -50,13 +53,30 @@ impl ReporterSettings {
     pub fn from_env() -> Result<Self> {
         use cauce_store::env::{parsed, required};
         let max_gb: f64 = parsed("CAUCE_REPORT_MAX_GB", 9.0, "a number of GB")?;
-        Ok(ReporterSettings {
+        let settings = ReporterSettings {
             lake: required("CAUCE_LAKE")?,
             days: parsed("CAUCE_REPORT_DAYS", REPORT_DAYS, "a whole number of days")?,
             max_bytes: (max_gb * 1e9) as u64,
             #[cfg(feature = "aws")]
             pipeline: crate::pipeline::Pipeline::from_env()?,
-        })
+            features: parsed("CAUCE_FEATURES", true, "true or false")?,
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Refuses settings whose days are too few for the feature table's windows.
+    pub fn check(&self) -> Result<()> {
+        use crate::features::SCHEDULED_DAYS;
+        if self.features && self.days > 0 && self.days < SCHEDULED_DAYS {
+            return Err(crate::error::AnalyticsError::Invalid(format!(
+                "CAUCE_REPORT_DAYS is {}, but the feature table reads {SCHEDULED_DAYS} days \
+                 (28 before its as-of day and a 7-day horizon after it): set at least \
+                 {SCHEDULED_DAYS}, 0 for the whole lake, or CAUCE_FEATURES=false",
+                self.days
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -69,6 +89,9 @@ pub struct Published {
     pub objects: usize,
     /// When the reports were computed.
     pub generated_at: String,
+    /// The feature table, when the run wrote one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub features: Option<crate::features::Published>,
 }
 
 /// Describes a scope and the lake's completeness for people.
@@ -139,6 +162,7 @@ pub fn render_reports(
         apps,
         objects: objects.len(),
         generated_at,
+        features: None,
     };
     Ok((published, objects))
 }
@@ -208,7 +232,9 @@ pub async fn mark_complete(lake: &dyn Lake, pipeline: &crate::pipeline::Pipeline
 
 /// The Lambda handler for an EventBridge schedule event: copies the Parquet of the last
 /// `run.days` event days (as of the event's time) to `/tmp`, computes every report over them,
-/// and writes the objects back under `reports/`.
+/// and writes the objects back under `reports/`; then, unless `run.features` is off, the
+/// feature table as of the event's time ([`crate::features::AsOf::scheduled`]) from the same
+/// days, under `features/`.
 #[cfg(feature = "aws")]
 pub async fn handle(
     lake: &dyn Lake,
@@ -217,17 +243,24 @@ pub async fn handle(
     event: &aws_lambda_events::event::eventbridge::EventBridgeEvent,
 ) -> Result<Published> {
     tracing::info!(source = %event.source, days = run.days, "Scheduled report run.");
+    run.check()?;
     if let Some(pipeline) = &run.pipeline {
         mark_complete(lake, pipeline).await;
     }
     let now = event.time.unwrap_or_else(Utc::now);
     let scope = Scope::last_days(run.days, now.date_naive());
     let source = LakeSource::fetch(lake, &scope, run.max_bytes).await?;
-    let published = publish(lake, &source, &scope, settings, now).await?;
+    let mut published = publish(lake, &source, &scope, settings, now).await?;
     tracing::info!(
         apps = published.apps.len(),
         objects = published.objects,
         "Reports written."
     );
+    if run.features {
+        let as_of = crate::features::AsOf::scheduled(now);
+        let table = crate::features::publish(&source, lake, &as_of, now.timestamp_millis()).await?;
+        tracing::info!(rows = table.rows, table = %table.table, "Feature table written.");
+        published.features = Some(table);
+    }
     Ok(published)
 }

@@ -6,14 +6,16 @@
 mod common;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use cauce_analytics::features::{self, AsOf};
 use cauce_analytics::output::json;
 use cauce_analytics::reporter::{handle, ReporterSettings, REPORT_DAYS};
-use cauce_analytics::{Settings, ALL};
+use cauce_analytics::{LakeSource, Settings, ALL};
 use cauce_store::lake::layout::{dashboard_key, report_key};
 use cauce_store::lake::local::LocalLake;
 use cauce_store::lake::s3::S3Lake;
 use cauce_store::lake::Lake;
 use common::{reports, Lake as Records, DAY, MONDAY};
+use polars::prelude::{ParquetReader, SerReader};
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -74,12 +76,26 @@ async fn the_reporter_writes_each_apps_reports_from_an_s3_lake() {
         days,
         max_bytes,
         pipeline: None,
+        features: true,
     };
+    // The feature table reads 36 days: fewer are refused before any work, with what to change.
+    let short = handle(&lake, &run(20, u64::MAX), &Settings::default(), &event).await;
+    let message = short.unwrap_err().to_string();
+    assert!(
+        message.contains("CAUCE_REPORT_DAYS is 20") && message.contains("CAUCE_FEATURES=false"),
+        "{message}"
+    );
+    assert!(lake.list("reports/").await.unwrap().is_empty());
     // A run reads only the partitions of its days: the records are 23 to 25 days old.
-    let recent = handle(&lake, &run(20, u64::MAX), &Settings::default(), &event)
+    let without_features = ReporterSettings {
+        features: false,
+        ..run(20, u64::MAX)
+    };
+    let recent = handle(&lake, &without_features, &Settings::default(), &event)
         .await
         .unwrap();
     assert!(recent.apps.is_empty(), "nothing in the last 20 days");
+    assert!(recent.features.is_none());
     // A scope over the copy budget fails before copying, and says what to change.
     let over = handle(
         &lake,
@@ -103,6 +119,26 @@ async fn the_reporter_writes_each_apps_reports_from_an_s3_lake() {
     .unwrap();
     assert_eq!(published.apps, ["news", "shop"]);
     assert_eq!(published.generated_at, "2026-11-27T06:00:00Z");
+
+    // The feature table as of a week before the run (its labels complete), equal to the one
+    // computed straight from the folder: the 8 users, active 23 to 25 days before the run.
+    let as_of = AsOf::scheduled(event.time.unwrap());
+    assert_eq!(as_of.day.to_string(), "2026-11-20");
+    let table = published.features.expect("the feature table");
+    assert_eq!((table.rows, table.labels_complete), (8, true));
+    let (table_key, manifest_key) = features::keys(as_of.day);
+    assert_eq!(
+        (&table.table, &table.definitions),
+        (&table_key, &manifest_key)
+    );
+    let written = lake.get(&table_key).await.unwrap();
+    let written = ParquetReader::new(std::io::Cursor::new(written.to_vec()))
+        .finish()
+        .unwrap();
+    let expected = features::user_features(&LakeSource::folder(dir.path()), &as_of).unwrap();
+    assert!(written.equals_missing(&expected), "{written}\n{expected}");
+    let manifest: Value = serde_json::from_slice(&lake.get(&manifest_key).await.unwrap()).unwrap();
+    assert_eq!(manifest["RecordIdentifierFeatureName"], "user_key");
 
     // Each app's objects hold exactly its own rows, as computed straight from the folder.
     let local = reports(dir.path(), &Default::default(), &Settings::default());

@@ -172,12 +172,8 @@ impl Server {
     }
 }
 
-/// The horizon of the feature table the report job writes: its as-of day is this many days
-/// back, so that its labels are complete.
-const FEATURE_HORIZON_DAYS: u32 = 7;
-
 /// Runs the reports over the last `days` event days every `every`, publishing them into the
-/// lake, and writes the feature table for ML as of [`FEATURE_HORIZON_DAYS`] ago.
+/// lake, and writes the feature table for ML ([`AsOf::scheduled`]).
 async fn report_job(lake: Arc<LocalLake>, every: Duration, days: u32) {
     let source = LakeSource::folder(lake.root());
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -195,10 +191,7 @@ async fn report_job(lake: Arc<LocalLake>, every: Duration, days: u32) {
                 tracing::error!(error = %e, "The report job failed; it runs again at the next interval.")
             }
         }
-        let as_of = AsOf {
-            day: now.date_naive() - chrono::Days::new(u64::from(FEATURE_HORIZON_DAYS)),
-            horizon_days: FEATURE_HORIZON_DAYS,
-        };
+        let as_of = AsOf::scheduled(now);
         let written = features::publish(&source, lake.as_ref(), &as_of, now.timestamp_millis());
         match written.await {
             Ok(p) => tracing::info!(rows = p.rows, table = %p.table, "Feature table written."),

@@ -1,6 +1,6 @@
 //! The `reporter` Lambda: on an EventBridge schedule, computes every report over the last
 //! `CAUCE_REPORT_DAYS` of the S3 lake (`CAUCE_LAKE`, `s3://bucket/prefix`) and writes each
-//! app's reports under `reports/`.
+//! app's reports under `reports/`, and the feature table for ML under `features/`.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use cauce_analytics::{reporter::handle, ReporterSettings, Settings};
