@@ -59,9 +59,13 @@ variable "ttl_days" {
 }
 
 variable "report_days" {
-  description = "Event days each scheduled report run covers."
+  description = "Event days each scheduled report run covers (0: the whole lake). The run also writes the feature table for ML, whose windows need at least 36 days."
   type        = number
   default     = 90
+  validation {
+    condition     = var.report_days == 0 || var.report_days >= 36
+    error_message = "report_days must be 0 (the whole lake) or at least 36: the reporter's feature table reads 28 days before its as-of day and a 7-day horizon after it."
+  }
 }
 
 variable "report_hourly" {

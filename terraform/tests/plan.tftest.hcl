@@ -611,3 +611,14 @@ run "authorizer_knows_the_pool" {
     error_message = "The deployment names the pool and its client."
   }
 }
+
+run "report_days_hold_the_feature_table" {
+  command = plan
+
+  variables {
+    report_days = 20
+  }
+
+  # The reporter's feature table reads 36 days: fewer would stop the Lambda at start.
+  expect_failures = [var.report_days]
+}
