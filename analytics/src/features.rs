@@ -126,7 +126,10 @@ pub const SCHEDULED_HORIZON_DAYS: u32 = 7;
 
 /// The fewest event days up to a scheduled run's day that hold every window of its table: the
 /// longest window before the as-of day, and the horizon after it.
-pub const SCHEDULED_DAYS: u32 = 28 + SCHEDULED_HORIZON_DAYS + 1;
+pub const SCHEDULED_DAYS: u32 = LONGEST_WINDOW as u32 + SCHEDULED_HORIZON_DAYS + 1;
+
+/// The longest window, in days.
+pub const LONGEST_WINDOW: i64 = WINDOWS[WINDOWS.len() - 1];
 
 /// Every column of the table, in order.
 pub fn definitions(as_of: &AsOf) -> Vec<Definition> {

@@ -67,12 +67,13 @@ impl ReporterSettings {
 
     /// Refuses settings whose days are too few for the feature table's windows.
     pub fn check(&self) -> Result<()> {
-        use crate::features::SCHEDULED_DAYS;
+        use crate::features::{LONGEST_WINDOW, SCHEDULED_DAYS, SCHEDULED_HORIZON_DAYS};
         if self.features && self.days > 0 && self.days < SCHEDULED_DAYS {
             return Err(crate::error::AnalyticsError::Invalid(format!(
                 "CAUCE_REPORT_DAYS is {}, but the feature table reads {SCHEDULED_DAYS} days \
-                 (28 before its as-of day and a 7-day horizon after it): set at least \
-                 {SCHEDULED_DAYS}, 0 for the whole lake, or CAUCE_FEATURES=false",
+                 ({LONGEST_WINDOW} before its as-of day and a {SCHEDULED_HORIZON_DAYS}-day \
+                 horizon after it): set at least {SCHEDULED_DAYS}, 0 for the whole lake, or \
+                 CAUCE_FEATURES=false",
                 self.days
             )));
         }
