@@ -293,6 +293,13 @@ pub struct PollConfig {
     pub batch: usize,
     /// Sleep when the queue is empty.
     pub idle: Duration,
+    /// The least time between the starts of two receives while the queue does not fill a whole
+    /// `batch`: the messages that arrive meanwhile are written in one transaction instead of
+    /// several. A store whose cost is per transaction and per page it dirties (SQLite's random
+    /// index inserts: a timeline index entry per event) writes an event for a fraction of the
+    /// cost in a large transaction; the price is up to this much more lag. Zero for SQS, whose
+    /// receive is capped at 10 messages anyway.
+    pub linger: Duration,
     /// How a message group waits after a transient failure.
     pub backoff: Backoff,
 }
@@ -302,6 +309,7 @@ impl Default for PollConfig {
         PollConfig {
             batch: 256,
             idle: Duration::from_millis(20),
+            linger: Duration::ZERO,
             backoff: Backoff::default(),
         }
     }
@@ -317,7 +325,13 @@ pub async fn poll(queue: Arc<dyn Queue>, store: Arc<dyn RecordStore>, config: Po
     // embedded queue does both in one transaction (one commit, one fsync) and SQS in parallel.
     // The ack is asked first, so a group's acknowledged messages make way for its next ones.
     let mut done: Vec<Delivery> = Vec::new();
+    // When the last receive started, and whether it filled a whole batch.
+    let mut last: Option<(tokio::time::Instant, bool)> = None;
     loop {
+        if let Some((started, false)) = last {
+            tokio::time::sleep_until(started + config.linger).await;
+        }
+        let started = tokio::time::Instant::now();
         let (acked, received) =
             tokio::join!(ack(queue.as_ref(), &done), queue.receive(config.batch));
         if acked {
@@ -331,6 +345,7 @@ pub async fn poll(queue: Arc<dyn Queue>, store: Arc<dyn RecordStore>, config: Po
                 continue;
             }
         };
+        last = Some((started, deliveries.len() >= config.batch));
         if deliveries.is_empty() {
             tokio::time::sleep(config.idle).await;
             continue;

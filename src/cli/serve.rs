@@ -79,6 +79,12 @@ pub struct ServeArgs {
     /// written, as DynamoDB's TTL does in AWS; the lake keeps everything. 0 keeps records forever.
     #[arg(long, env = "CAUCE_TTL_DAYS", default_value_t = 30)]
     pub ttl_days: u32,
+    /// Milliseconds the writer lets messages gather in the queue before it takes them, while
+    /// it keeps up: fewer, larger store transactions cost less per event (see the README's
+    /// "Sustained end to end"), for at most this much more lag before the lake. 0 takes them
+    /// as soon as they come.
+    #[arg(long, env = "CAUCE_WRITER_LINGER_MS", default_value_t = WRITER_LINGER_MS)]
+    pub writer_linger_ms: u64,
     /// Keep the raw archive in DATA/raw: every request body the API takes, by hour, zstd
     /// NDJSON, from which `cauce replay` rebuilds the store and the lake.
     #[arg(long, env = "CAUCE_RAW_ARCHIVE", default_value_t = true, action = clap::ArgAction::Set)]
@@ -98,6 +104,9 @@ pub struct ServeArgs {
 }
 
 /// How often the hot store's expired records are deleted.
+/// How long the writer lets messages gather by default, milliseconds (`--writer-linger-ms`).
+pub const WRITER_LINGER_MS: u64 = 100;
+
 const EXPIRE_EVERY: Duration = Duration::from_secs(600);
 
 /// How often the lake's watermark is written.
@@ -233,7 +242,10 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
     let mut background = vec![tokio::spawn(poll(
         queue.clone(),
         store.clone(),
-        PollConfig::default(),
+        PollConfig {
+            linger: Duration::from_millis(args.writer_linger_ms),
+            ..PollConfig::default()
+        },
     ))];
     let lake = Arc::new(LocalLake::new(dir.join("lake")));
     let exporter = Embedded::new((*store).clone(), lake.clone(), EmbeddedConfig::default()).await?;

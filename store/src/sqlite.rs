@@ -9,6 +9,13 @@
 //!   replaced), and an event that the hot store expires before the feed's slowest consumer
 //!   passed it, moved there under its own position.
 //!
+//! An event's timeline entry is not indexed as it is written: a random insert into an index of
+//! every user's events dirties a page of it per user in each commit, which was most of the
+//! writer's work. The entries of the events written since the last flush are kept in memory,
+//! where this process's timeline reads find them, and the `timeline` table (keyed by app, user,
+//! time and position) is filled from the `events` table in one sorted transaction every
+//! [`TIMELINE_EVERY`], and at open for whatever a stopped process left unindexed.
+//!
 //! Reads of the feed merge the two in order. Rows of `events` made before the feed existed
 //! (when every event was also copied to `changes`) have negative positions: the feed never
 //! shows them, since their copy in `changes` does.
@@ -117,12 +124,16 @@ CREATE TABLE IF NOT EXISTS tests (
     app_id TEXT NOT NULL, key TEXT NOT NULL, user_id TEXT, ts INTEGER NOT NULL,
     updated_at INTEGER, doc TEXT NOT NULL, received_at INTEGER,
     PRIMARY KEY (app_id, key)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS events_user ON events (app_id, user_id, ts);
 CREATE INDEX IF NOT EXISTS stories_user ON stories (app_id, user_id, ts);
 CREATE INDEX IF NOT EXISTS tests_user ON tests (app_id, user_id, ts);
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, op TEXT NOT NULL,
     app_id TEXT NOT NULL, key TEXT NOT NULL, new_doc TEXT, old_doc TEXT);
+CREATE TABLE IF NOT EXISTS timeline (
+    app_id TEXT NOT NULL, user_id TEXT NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (app_id, user_id, ts, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS timeline_mark (
+    id INTEGER PRIMARY KEY CHECK (id = 1), through INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS feed (
     id INTEGER PRIMARY KEY CHECK (id = 1), next_seq INTEGER NOT NULL, pruned INTEGER NOT NULL);
@@ -188,11 +199,40 @@ impl Readers {
     }
 }
 
+/// How often the `timeline` table takes the entries of the events written since its last flush.
+pub const TIMELINE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// One event's timeline entry, written but not yet in the `timeline` table.
+struct Entry {
+    seq: i64,
+    ts: i64,
+    app_id: String,
+    user_id: String,
+}
+
+/// The timeline entries of the events this process wrote since the last flush, in feed order.
+struct Staged {
+    entries: Vec<Entry>,
+    flushed: std::time::Instant,
+}
+
+impl Staged {
+    /// The times and positions of one user's staged events.
+    fn of(&self, app_id: &str, user_id: &str) -> Vec<(i64, i64)> {
+        self.entries
+            .iter()
+            .filter(|e| e.user_id == user_id && e.app_id == app_id)
+            .map(|e| (e.ts, e.seq))
+            .collect()
+    }
+}
+
 /// The SQLite record store: one connection writes, [`READERS`] others read.
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     readers: Arc<Readers>,
+    staged: Arc<Mutex<Staged>>,
     path: PathBuf,
 }
 
@@ -212,11 +252,17 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA)?;
         add_received_at(&conn)?;
         events_as_feed(&conn)?;
+        timeline_table(&conn)?;
+        flush_timeline(&conn)?;
         let readers = Arc::new(Readers::open(&path, READERS)?);
         spawn_checkpointer(&conn, &path, Arc::downgrade(&readers))?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             readers,
+            staged: Arc::new(Mutex::new(Staged {
+                entries: Vec::new(),
+                flushed: std::time::Instant::now(),
+            })),
             path,
         })
     }
@@ -253,8 +299,15 @@ impl SqliteStore {
                              AND seq > (SELECT MAX(COALESCE((SELECT MIN(seq) FROM cursors), 0), pruned) FROM feed)",
                         )?
                         .execute(params![before_ms, chunk.max(1) as i64])?;
+                        // Their timeline entries (the staged ones find no row and are skipped).
+                        tx.prepare_cached(
+                            "DELETE FROM timeline WHERE (app_id, user_id, ts, seq) IN
+                             (SELECT app_id, user_id, ts, seq FROM events WHERE seq IN
+                              (SELECT seq FROM events WHERE received_at < ?1 LIMIT ?2))",
+                        )?
+                        .execute(params![before_ms, chunk.max(1) as i64])?;
                     }
-                    // Events by the same selection as the move above.
+                    // Events by the same selection as the moves above.
                     let (id, cols) = match kind {
                         Kind::Event => ("seq", "seq"),
                         _ => ("(app_id, key)", "app_id, key"),
@@ -505,10 +558,59 @@ fn add_received_at(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Gives a store made before the `timeline` table its entries (every stored event of a known
+/// user), in one transaction, and drops the index of events by user that it replaces.
+fn timeline_table(conn: &Connection) -> Result<()> {
+    let marked: bool =
+        conn.query_row("SELECT COUNT(*) > 0 FROM timeline_mark", [], |r| r.get(0))?;
+    if !marked {
+        conn.execute_batch(
+            "BEGIN IMMEDIATE;
+             INSERT OR IGNORE INTO timeline (app_id, user_id, ts, seq)
+                 SELECT app_id, user_id, ts, seq FROM events WHERE user_id IS NOT NULL
+                 ORDER BY app_id, user_id, ts, seq;
+             INSERT INTO timeline_mark (id, through)
+                 VALUES (1, COALESCE((SELECT MAX(seq) FROM events), 0));
+             DROP INDEX IF EXISTS events_user;
+             COMMIT;",
+        )?;
+    }
+    Ok(())
+}
+
+/// Puts the timeline entries of every event written after the mark into the `timeline` table,
+/// sorted (so that each user's new entries go to one place), from the `events` table itself:
+/// whichever process wrote them. Returns the new mark: every event at or before it is indexed.
+fn flush_timeline(conn: &Connection) -> Result<i64> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let done = (|| {
+        let through: i64 = conn.query_row("SELECT through FROM timeline_mark", [], |r| r.get(0))?;
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO timeline (app_id, user_id, ts, seq)
+             SELECT app_id, user_id, ts, seq FROM events WHERE seq > ?1 AND user_id IS NOT NULL
+             ORDER BY app_id, user_id, ts, seq",
+        )?
+        .execute([through])?;
+        let last: Option<i64> = conn.query_row(
+            "SELECT MAX(seq) FROM events WHERE seq > ?1",
+            [through],
+            |r| r.get(0),
+        )?;
+        let last = last.unwrap_or(through);
+        conn.execute("UPDATE timeline_mark SET through = ?1", [last])?;
+        conn.execute_batch("COMMIT")?;
+        Ok(last)
+    })();
+    if done.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    done
+}
+
 /// Moves a store made before the events table was the feed of events (a `WITHOUT ROWID` table
 /// keyed by app and key) to the feed's layout, in one transaction, and indexes the key. The
 /// rows it had get negative positions, which the feed never shows: their changes are in the
-/// change log already.
+/// change log already. Their timeline entries are made next, by [`timeline_table`].
 fn events_as_feed(conn: &Connection) -> Result<()> {
     let is_feed: bool = conn.query_row(
         "SELECT COUNT(*) > 0 FROM pragma_table_info('events') WHERE name = 'seq'",
@@ -530,8 +632,9 @@ fn events_as_feed(conn: &Connection) -> Result<()> {
                         updated_at, doc, received_at
                  FROM events_before_feed;
              DROP TABLE events_before_feed;
-             CREATE INDEX events_user ON events (app_id, user_id, ts);
              CREATE INDEX events_received ON events (received_at);
+             DELETE FROM timeline;
+             DELETE FROM timeline_mark;
              COMMIT;",
         )?;
     }
@@ -655,19 +758,53 @@ fn put_one(
 #[async_trait]
 impl RecordStore for SqliteStore {
     async fn put(&self, records: Vec<Record>) -> Result<Vec<PutOutcome>> {
+        let staged = Arc::clone(&self.staged);
         with_conn(&self.conn, move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let sql = Kind::ALL.map(Statements::of);
             let first: i64 = tx.query_row("SELECT next_seq FROM feed", [], |r| r.get(0))?;
             let mut next = first;
+            let mut entries = Vec::new();
             let outcomes = records
                 .iter()
-                .map(|r| put_one(&tx, &sql[r.kind().index()], r, &mut next))
+                .map(|r| {
+                    let at = next;
+                    let outcome = put_one(&tx, &sql[r.kind().index()], r, &mut next)?;
+                    if let (Kind::Event, PutOutcome::Inserted, Some(user)) =
+                        (r.kind(), outcome, r.user_id())
+                    {
+                        entries.push(Entry {
+                            seq: at,
+                            ts: r.ts(),
+                            app_id: r.app_id().to_owned(),
+                            user_id: user.to_owned(),
+                        });
+                    }
+                    Ok(outcome)
+                })
                 .collect::<Result<Vec<_>>>()?;
             if next != first {
                 tx.execute("UPDATE feed SET next_seq = ?1", [next])?;
             }
             tx.commit()?;
+            let due = {
+                let mut staged = staged.lock().unwrap_or_else(|p| p.into_inner());
+                staged.entries.extend(entries);
+                staged.flushed.elapsed() >= TIMELINE_EVERY
+            };
+            // Without the staged entries' lock, which timeline reads take: the flush may wait
+            // for another process's write. The events are stored whether or not their entries
+            // reach the table now: a failed flush leaves them staged, and the next flush (or
+            // the next open) takes them.
+            if due {
+                let through = flush_timeline(c);
+                let mut staged = staged.lock().unwrap_or_else(|p| p.into_inner());
+                match through {
+                    Ok(through) => staged.entries.retain(|e| e.seq > through),
+                    Err(e) => tracing::warn!(error = %e, "The timeline index could not be updated; trying again later."),
+                }
+                staged.flushed = std::time::Instant::now();
+            }
             Ok(outcomes)
         })
         .await
@@ -691,10 +828,40 @@ impl RecordStore for SqliteStore {
     }
 
     async fn timeline(&self, app_id: &str, user_id: &str, limit: usize) -> Result<Vec<Record>> {
+        // Staged first, then the tables: an entry flushed in between is in the second read.
+        let staged = self
+            .staged
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .of(app_id, user_id);
         let (app_id, user_id) = (app_id.to_owned(), user_id.to_owned());
         self.read(move |c| {
+            // Events: the indexed entries and the staged ones (a position can be in both).
+            let mut newest: Vec<(i64, i64)> = c
+                .prepare_cached(
+                    "SELECT ts, seq FROM timeline WHERE app_id = ?1 AND user_id = ?2
+                     ORDER BY ts DESC LIMIT ?3",
+                )?
+                .query_map(params![app_id, user_id, limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            newest.extend(staged);
+            newest.sort_unstable_by(|a, b| b.cmp(a));
+            newest.dedup();
+            newest.truncate(limit);
             let mut out = Vec::new();
-            for kind in Kind::ALL {
+            let mut by_seq = c.prepare_cached("SELECT doc FROM events WHERE seq = ?1")?;
+            for (_, seq) in newest {
+                // An entry whose event has expired since has no row.
+                if let Some(d) = by_seq
+                    .query_row([seq], |r| r.get::<_, String>(0))
+                    .optional()?
+                {
+                    out.push(Record::from_json(Kind::Event, &d)?);
+                }
+            }
+            for kind in [Kind::Story, Kind::Exposure] {
                 let mut stmt = c.prepare_cached(&format!(
                     "SELECT doc FROM {} WHERE app_id = ?1 AND user_id = ?2 ORDER BY ts DESC LIMIT ?3",
                     kind.plural()

@@ -635,3 +635,63 @@ async fn sqlite_feed_tells_when_its_oldest_untaken_record_arrived() {
     store.set_cursor("lake", last).await.unwrap();
     assert_eq!(store.oldest_untaken("lake").await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn sqlite_timeline_index_fills_in_batches_at_open_and_loses_nothing() {
+    use cauce_store::sqlite::TIMELINE_EVERY;
+    const DAY: i64 = 86_400_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let indexed = || -> i64 {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.query_row("SELECT COUNT(*) FROM timeline", [], |r| r.get(0))
+            .unwrap()
+    };
+    let keys = |rs: Vec<Record>| rs.iter().map(Record::key).collect::<Vec<_>>();
+    let store = SqliteStore::open(&path).unwrap();
+    let first: Vec<Record> = (0..3)
+        .map(|i| event("a", &format!("e{i}"), "x", "u", NOW + i))
+        .collect();
+    put(&store, first).await;
+    // Written, and read from this process's staged entries: none is in the table yet.
+    assert_eq!(indexed(), 0);
+    assert_eq!(
+        keys(store.timeline("a", "u", 10).await.unwrap()),
+        ["e2", "e1", "e0"]
+    );
+    // Another process opening the store indexes what the first has not (as a restart after a
+    // crash does), from the events table itself.
+    let other = SqliteStore::open(&path).unwrap();
+    assert_eq!(indexed(), 3);
+    assert_eq!(
+        keys(other.timeline("a", "u", 10).await.unwrap()),
+        ["e2", "e1", "e0"]
+    );
+    // Once the interval has passed, the next write flushes, its own entries included; a copy
+    // of a stored event adds no entry, and an entry both staged and indexed is read once.
+    tokio::time::sleep(TIMELINE_EVERY).await;
+    put(
+        &store,
+        vec![
+            event("a", "e3", "x", "u", NOW + 3),
+            event("a", "e0", "copy", "u", NOW + 9),
+            event("a", "v0", "x", "v", NOW),
+            event("b", "e4", "x", "u", NOW + 4),
+        ],
+    )
+    .await;
+    assert_eq!(indexed(), 6);
+    assert_eq!(
+        keys(store.timeline("a", "u", 10).await.unwrap()),
+        ["e3", "e2", "e1", "e0"]
+    );
+    assert_eq!(
+        keys(store.timeline("a", "u", 2).await.unwrap()),
+        ["e3", "e2"]
+    );
+    assert_eq!(keys(store.timeline("b", "u", 10).await.unwrap()), ["e4"]);
+    // Expiry takes the entries with their events.
+    assert_eq!(store.expire(NOW + DAY, 2).await.unwrap(), 6);
+    assert_eq!(indexed(), 0);
+    assert!(store.timeline("a", "u", 10).await.unwrap().is_empty());
+}

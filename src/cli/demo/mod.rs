@@ -358,6 +358,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         auth_failures_per_minute: ApiConfig::default().auth_failures_per_minute,
         ttl_days: 30,
         raw_archive: true,
+        writer_linger_ms: serve::WRITER_LINGER_MS,
         tls_cert: None,
         tls_key: None,
         metrics: super::metrics::Access::Off,
