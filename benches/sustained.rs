@@ -22,7 +22,8 @@
 //! `CAUCE_SUSTAINED_CONNS` (32), `CAUCE_SUSTAINED_BURST_SECS` (15), `CAUCE_SUSTAINED_ANCHOR_EVENTS`
 //! (1,000,000; 0 skips DuckDB), `CAUCE_PYTHON` (a Python with duckdb, default `.venv/bin/python`),
 //! `CAUCE_SUSTAINED_PROFILE` (seconds of a perf profile of the server halfway through the first
-//! rate, split by stage with `benches/stage_cpu.py`; 0, the default, skips it).
+//! rate, split by stage with `benches/stage_cpu.py`; 0, the default, skips it),
+//! `CAUCE_BENCH_IDS` (`sequential`, the default, or `random`: event ids like the SDKs' UUIDs).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -60,11 +60,27 @@ fn batch_of(n: u64, tail: &str, item: impl Fn(usize, usize, usize) -> String) ->
     s
 }
 
+/// The id of item `i` of request `n` of sender `thread`: `t{thread}-{n}-{i}`, or, with
+/// `CAUCE_BENCH_IDS=random`, 32 hex digits that look random, as the analytics SDKs' UUIDs do
+/// (the store's key index then takes each one at a random place, which costs more).
+fn event_id(thread: usize, n: u64, i: usize) -> String {
+    static RANDOM: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *RANDOM.get_or_init(|| std::env::var("CAUCE_BENCH_IDS").is_ok_and(|v| v == "random")) {
+        let k = ((thread as u64) << 48) ^ (n << 8) ^ i as u64;
+        // A bijection of `k` (an odd multiplier, a rotation): the ids stay unique.
+        let mix = |x: u64| x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+        format!("{:016x}{:016x}", mix(k), mix(!k))
+    } else {
+        format!("t{thread}-{n}-{i}")
+    }
+}
+
 /// A batch of `BATCH` events with ids unique to (`thread`, `n`), as JSON.
 pub fn body(thread: usize, n: u64, now: i64) -> String {
     batch_of(n, "]}", |i, user, session| {
+        let id = event_id(thread, n, i);
         format!(
-            r#"{{"event_id":"t{thread}-{n}-{i}","name":"screen_view","timestamp":{now},"user_id":"user-{user}","session_id":"s-{session}","properties":{{"screen":"checkout","step":{i}}},"context":{{"app_version":"3.2.1","os":"ios"}}}}"#
+            r#"{{"event_id":"{id}","name":"screen_view","timestamp":{now},"user_id":"user-{user}","session_id":"s-{session}","properties":{{"screen":"checkout","step":{i}}},"context":{{"app_version":"3.2.1","os":"ios"}}}}"#
         )
     })
 }

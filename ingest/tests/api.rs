@@ -425,6 +425,12 @@ async fn a_record_the_store_cannot_read_is_a_500_not_a_503() {
         [&app.app_id],
     )
     .unwrap();
+    // With its timeline entry, as the store's flush would make it.
+    conn.execute(
+        "INSERT INTO timeline (app_id, user_id, ts, seq) VALUES (?1, 'u1', 1, last_insert_rowid())",
+        [&app.app_id],
+    )
+    .unwrap();
     let path = "/v1/users/u1/timeline";
     let res = call(&h.router, Method::GET, path, Some(&app.api_key), None, "").await;
     assert_eq!(

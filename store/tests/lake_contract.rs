@@ -133,6 +133,22 @@ async fn contract(lake: &dyn Lake) {
         Err(cauce_store::StoreError::NotFound(_))
     ));
     lake.delete(d).await.unwrap();
+
+    // Writes of one key at once (the watermark's timer and the last write at a stop) each
+    // succeed, and the object is one of them, whole.
+    let w = "state/watermark.json";
+    let writes = (0..16).map(|i| lake.put(w, Bytes::from(format!("writer {i:02}"))));
+    for done in futures::future::join_all(writes).await {
+        done.unwrap();
+    }
+    let last = String::from_utf8(lake.get(w).await.unwrap().to_vec()).unwrap();
+    assert!(last.len() == 9 && last.starts_with("writer "), "{last:?}");
+    assert_eq!(
+        keys(lake.list("state/").await.unwrap()),
+        [(w.to_owned(), 9)],
+        "no temporary file is left"
+    );
+    lake.delete(w).await.unwrap();
 }
 
 #[tokio::test]

@@ -103,7 +103,11 @@ fn replace_atomically(
         .file_name()
         .expect("keys have a name")
         .to_string_lossy();
-    let tmp = dir.join(format!(".tmp-{name}-{}", std::process::id()));
+    // One temporary file per write, not per process: two writes of the same key at once (the
+    // watermark's timer and the last write at a stop) must not rename each other's file away.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".tmp-{name}-{}-{n}", std::process::id()));
     let mut f = std::fs::File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
     write(&mut f, &tmp)?;
     f.sync_all().map_err(|e| StoreError::io(&tmp, e))?;
