@@ -103,10 +103,10 @@ pub struct ServeArgs {
     pub metrics: Access,
 }
 
-/// How often the hot store's expired records are deleted.
 /// How long the writer lets messages gather by default, milliseconds (`--writer-linger-ms`).
 pub const WRITER_LINGER_MS: u64 = 100;
 
+/// How often the hot store's expired records are deleted.
 const EXPIRE_EVERY: Duration = Duration::from_secs(600);
 
 /// How often the lake's watermark is written.

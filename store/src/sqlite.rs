@@ -248,12 +248,12 @@ impl SqliteStore {
     /// Opens (and creates if needed) the store at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let conn = open(&path)?;
+        let mut conn = open(&path)?;
         conn.execute_batch(SCHEMA)?;
         add_received_at(&conn)?;
         events_as_feed(&conn)?;
         timeline_table(&conn)?;
-        flush_timeline(&conn)?;
+        flush_timeline(&mut conn)?;
         let readers = Arc::new(Readers::open(&path, READERS)?);
         spawn_checkpointer(&conn, &path, Arc::downgrade(&readers))?;
         Ok(SqliteStore {
@@ -558,53 +558,39 @@ fn add_received_at(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Gives a store made before the `timeline` table its entries (every stored event of a known
-/// user), in one transaction, and drops the index of events by user that it replaces.
+/// Gives a store made before the `timeline` table a mark before its first event, so that the
+/// flush that follows at open indexes every stored event, and drops the index of events by
+/// user that the table replaces.
 fn timeline_table(conn: &Connection) -> Result<()> {
-    let marked: bool =
-        conn.query_row("SELECT COUNT(*) > 0 FROM timeline_mark", [], |r| r.get(0))?;
-    if !marked {
-        conn.execute_batch(
-            "BEGIN IMMEDIATE;
-             INSERT OR IGNORE INTO timeline (app_id, user_id, ts, seq)
-                 SELECT app_id, user_id, ts, seq FROM events WHERE user_id IS NOT NULL
-                 ORDER BY app_id, user_id, ts, seq;
-             INSERT INTO timeline_mark (id, through)
-                 VALUES (1, COALESCE((SELECT MAX(seq) FROM events), 0));
-             DROP INDEX IF EXISTS events_user;
-             COMMIT;",
-        )?;
-    }
+    conn.execute_batch(
+        "INSERT OR IGNORE INTO timeline_mark (id, through)
+             VALUES (1, COALESCE((SELECT MIN(seq) FROM events), 1) - 1);
+         DROP INDEX IF EXISTS events_user;",
+    )?;
     Ok(())
 }
 
 /// Puts the timeline entries of every event written after the mark into the `timeline` table,
 /// sorted (so that each user's new entries go to one place), from the `events` table itself:
 /// whichever process wrote them. Returns the new mark: every event at or before it is indexed.
-fn flush_timeline(conn: &Connection) -> Result<i64> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    let done = (|| {
-        let through: i64 = conn.query_row("SELECT through FROM timeline_mark", [], |r| r.get(0))?;
-        conn.prepare_cached(
-            "INSERT OR IGNORE INTO timeline (app_id, user_id, ts, seq)
-             SELECT app_id, user_id, ts, seq FROM events WHERE seq > ?1 AND user_id IS NOT NULL
-             ORDER BY app_id, user_id, ts, seq",
-        )?
-        .execute([through])?;
-        let last: Option<i64> = conn.query_row(
-            "SELECT MAX(seq) FROM events WHERE seq > ?1",
-            [through],
-            |r| r.get(0),
-        )?;
-        let last = last.unwrap_or(through);
-        conn.execute("UPDATE timeline_mark SET through = ?1", [last])?;
-        conn.execute_batch("COMMIT")?;
-        Ok(last)
-    })();
-    if done.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    done
+fn flush_timeline(conn: &mut Connection) -> Result<i64> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let through: i64 = tx.query_row("SELECT through FROM timeline_mark", [], |r| r.get(0))?;
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO timeline (app_id, user_id, ts, seq)
+         SELECT app_id, user_id, ts, seq FROM events WHERE seq > ?1 AND user_id IS NOT NULL
+         ORDER BY app_id, user_id, ts, seq",
+    )?
+    .execute([through])?;
+    let last: Option<i64> = tx.query_row(
+        "SELECT MAX(seq) FROM events WHERE seq > ?1",
+        [through],
+        |r| r.get(0),
+    )?;
+    let last = last.unwrap_or(through);
+    tx.execute("UPDATE timeline_mark SET through = ?1", [last])?;
+    tx.commit()?;
+    Ok(last)
 }
 
 /// Moves a store made before the events table was the feed of events (a `WITHOUT ROWID` table
