@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use cauce_store::sqlite::SqliteStore;
 use cauce_store::Kind;
-use support::{cli, lake_column, now, serve, Client};
+use support::{create_unlimited_app, lake_column, now, serve, Client};
 
 const EVENTS: usize = 200_000;
 const BATCH: usize = 100;
@@ -95,18 +95,7 @@ fn draws(seed: u64, n: usize, below: u64) -> Vec<u64> {
 async fn kill_9_at_twenty_random_moments_loses_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    let app = cli(
-        data,
-        &[
-            "apps",
-            "create",
-            "--name",
-            "crash",
-            "--rate-limit",
-            "1000000",
-        ],
-    );
-    let app_id = app["app_id"].as_str().unwrap().to_owned();
+    let (app_id, key) = create_unlimited_app(data, "crash");
     let seed = std::env::var("CAUCE_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -118,7 +107,7 @@ async fn kill_9_at_twenty_random_moments_loses_and_doubles_nothing() {
     let mut server = serve(data);
     let load = Arc::new(Load {
         base: RwLock::new(server.base.clone()),
-        key: app["api_key"].as_str().unwrap().to_owned(),
+        key,
         acked: AtomicUsize::new(0),
         resent: AtomicUsize::new(0),
         done: AtomicBool::new(false),

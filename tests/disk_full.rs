@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use cauce_store::sqlite::SqliteStore;
 use cauce_store::Kind;
 use serde_json::json;
-use support::{cli, lake_column, now, serve, Client};
+use support::{create_unlimited_app, lake_column, now, serve, Client};
 
 const EVENTS: usize = 10_000;
 const BATCH: usize = 100;
@@ -87,21 +87,8 @@ async fn a_full_store_disk_loses_nothing_and_dead_letters_nothing() {
     let volume = Volume::mount(&dir.path().join("store-volume"), "48m");
     // SQLite follows the link and keeps its WAL beside the real file, on the small volume.
     std::os::unix::fs::symlink(volume.0.join("store.db"), data.join("store.db")).unwrap();
-    let app = cli(
-        &data,
-        &[
-            "apps",
-            "create",
-            "--name",
-            "shop",
-            "--rate-limit",
-            "1000000",
-        ],
-    );
-    let (app_id, key) = (
-        app["app_id"].as_str().unwrap(),
-        app["api_key"].as_str().unwrap(),
-    );
+    let (app_id, key) = create_unlimited_app(&data, "shop");
+    let (app_id, key) = (app_id.as_str(), key.as_str());
     let server = serve(&data);
     let c = Client::new(&server.base);
 

@@ -85,6 +85,12 @@ pub struct ServeArgs {
     /// as soon as they come.
     #[arg(long, env = "CAUCE_WRITER_LINGER_MS", default_value_t = WRITER_LINGER_MS)]
     pub writer_linger_ms: u64,
+    /// Items pending (accepted, not yet in the lake, as `/healthz` counts them) past which the
+    /// write routes answer 429 `backlog_full` with `Retry-After` until the pipeline catches up:
+    /// a load above the sustained rate then waits at the clients instead of filling the disk.
+    /// 0: no bound.
+    #[arg(long, env = "CAUCE_MAX_BACKLOG", default_value_t = MAX_BACKLOG)]
+    pub max_backlog: u64,
     /// Keep the raw archive in DATA/raw: every request body the API takes, by hour, zstd
     /// NDJSON, from which `cauce replay` rebuilds the store and the lake.
     #[arg(long, env = "CAUCE_RAW_ARCHIVE", default_value_t = true, action = clap::ArgAction::Set)]
@@ -105,6 +111,13 @@ pub struct ServeArgs {
 
 /// How long the writer lets messages gather by default, milliseconds (`--writer-linger-ms`).
 pub const WRITER_LINGER_MS: u64 = 100;
+
+/// The default bound of the backlog (`--max-backlog`): about a minute of bursts at the API's
+/// accept rate on two cores, a few GB of disk.
+pub const MAX_BACKLOG: u64 = 10_000_000;
+
+/// How often the API reads the backlog, for `--max-backlog`.
+const BACKLOG_EVERY: Duration = Duration::from_millis(200);
 
 /// How often the hot store's expired records are deleted.
 const EXPIRE_EVERY: Duration = Duration::from_secs(600);
@@ -269,6 +282,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
         default_rate_limit: args.rate_limit,
         body_timeout: Duration::from_secs(args.body_timeout.max(1)),
         auth_failures_per_minute: args.auth_failures_per_minute.max(1),
+        max_backlog: args.max_backlog,
         ..ApiConfig::default()
     };
     config.packing.group_buckets = args.group_buckets.max(1);
@@ -307,7 +321,11 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = router(Arc::new(state));
+    let state = Arc::new(state);
+    if args.max_backlog > 0 {
+        background.push(tokio::spawn(state.clone().watch_backlog(BACKLOG_EVERY)));
+    }
+    let app = router(state);
     let guards = Guards {
         header_timeout: Duration::from_secs(args.header_timeout.max(1)),
         max_connections: args.max_connections.max(1),

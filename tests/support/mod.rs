@@ -148,6 +148,17 @@ pub fn create_app(data: &Path, name: &str, role: &str) -> (String, String) {
     (field("app_id"), field("api_key"))
 }
 
+/// Creates an app named `name` whose key has no practical rate limit (a million requests a
+/// second), for the load and fault tests: (app id, key).
+pub fn create_unlimited_app(data: &Path, name: &str) -> (String, String) {
+    let app = cli(
+        data,
+        &["apps", "create", "--name", name, "--rate-limit", "1000000"],
+    );
+    let field = |f: &str| app[f].as_str().expect("apps create prints it").to_owned();
+    (field("app_id"), field("api_key"))
+}
+
 /// An HTTP client of a running server; answers of any status come back as (status, JSON).
 pub struct Client {
     agent: ureq::Agent,

@@ -164,12 +164,13 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Reads a batch body: at most `max` bytes as sent and, with `Content-Encoding: gzip`, at most
 /// `max` bytes inflated. A body that inflates past the limit (a zip bomb) is refused with 413
 /// as soon as the limit is passed, never inflated further; one that is not valid gzip is 400
-/// `bad_gzip`; another encoding is 415.
+/// `bad_gzip`; another encoding is 415. A body read while the backlog is at its bound is 429
+/// ([`ApiState::admit`]): it is read first, so that the connection stays usable.
 pub(super) async fn read_batch_body(
+    api: &ApiState,
     headers: &HeaderMap,
     body: Body,
     max: usize,
-    timeout: std::time::Duration,
 ) -> Result<Bytes, ApiError> {
     let gzip = match headers
         .get(header::CONTENT_ENCODING)
@@ -186,7 +187,8 @@ pub(super) async fn read_batch_body(
             ))
         }
     };
-    let bytes = read_body(body, max, timeout).await?;
+    let bytes = read_body(body, max, api.config.body_timeout).await?;
+    api.admit()?;
     if !gzip || !bytes.starts_with(&GZIP_MAGIC) {
         return Ok(bytes);
     }
@@ -359,13 +361,7 @@ async fn ingest(
     }
     let app_id = caller.app_id;
     let limits = &api.config.limits;
-    let bytes = read_batch_body(
-        headers,
-        body,
-        limits.max_body_bytes,
-        api.config.body_timeout,
-    )
-    .await?;
+    let bytes = read_batch_body(api, headers, body, limits.max_body_bytes).await?;
     let received_at = cauce_store::time::now_ms();
     let parsed = accept(kind, &app_id, &bytes, received_at, &api.config)?;
     let accepted = parsed.accepted;

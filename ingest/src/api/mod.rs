@@ -20,6 +20,7 @@ pub mod reports;
 mod segment;
 pub mod tenant;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -77,6 +78,12 @@ pub struct ApiConfig {
     /// gets 429 for keys that are not already known (embedded mode, where the peer address is
     /// the client's).
     pub auth_failures_per_minute: u32,
+    /// Admission control: once this many items are pending (accepted, not yet in the lake, as
+    /// `GET /healthz` counts them), the write routes answer 429 `backlog_full` with
+    /// `Retry-After` until the pipeline catches up, so that a load above what it sustains
+    /// fills neither the disk nor the lake's lag without bound. 0: no bound (the `api` Lambda,
+    /// whose queue is SQS).
+    pub max_backlog: u64,
 }
 
 impl Default for ApiConfig {
@@ -88,6 +95,7 @@ impl Default for ApiConfig {
             max_timeline: 1_000,
             body_timeout: std::time::Duration::from_secs(30),
             auth_failures_per_minute: 30,
+            max_backlog: 0,
         }
     }
 }
@@ -167,6 +175,8 @@ pub struct ApiState {
     pub unguarded_keys: Option<Arc<CachedKeys>>,
     rate: RateLimits,
     auth_failures: AuthFailures,
+    /// Items pending at the last reading ([`ApiState::watch_backlog`]).
+    pending: AtomicU64,
 }
 
 impl ApiState {
@@ -192,6 +202,7 @@ impl ApiState {
             metrics: None,
             ops: None,
             unguarded_keys: None,
+            pending: AtomicU64::new(0),
         }
     }
 
@@ -234,11 +245,50 @@ impl ApiState {
 
     /// Accepted items not yet in the lake, and messages in the dead letters.
     async fn health(&self) -> Result<(u64, u64)> {
+        let pending = self.pending_items().await?;
+        self.pending.store(pending, Ordering::Relaxed);
+        Ok((pending, self.queue.dead_lettered().await?))
+    }
+
+    /// Reads the items pending every `every`, for admission control
+    /// ([`ApiConfig::max_backlog`]); runs until dropped. A reading that fails keeps the last
+    /// one (the write routes then answer as the queue does).
+    pub async fn watch_backlog(self: Arc<Self>, every: std::time::Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match self.pending_items().await {
+                Ok(n) => self.pending.store(n, Ordering::Relaxed),
+                Err(e) => tracing::warn!(error = %e, "The backlog could not be read."),
+            }
+        }
+    }
+
+    async fn pending_items(&self) -> Result<u64> {
         let mut pending = self.queue.pending().await?;
         for b in &self.backlogs {
             pending += b.backlog().await?;
         }
-        Ok((pending, self.queue.dead_lettered().await?))
+        Ok(pending)
+    }
+
+    /// Whether a write may go on: 429 `backlog_full` while the backlog is at its bound.
+    pub(crate) fn admit(&self) -> std::result::Result<(), ApiError> {
+        let limit = self.config.max_backlog;
+        let pending = self.pending.load(Ordering::Relaxed);
+        if limit == 0 || pending < limit {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "backlog_full",
+            format!(
+                "the server is behind: {pending} items wait to reach the lake (the bound is \
+                 {limit}); nothing was accepted; retry after the Retry-After delay"
+            ),
+        )
+        .retry_after(1))
     }
 }
 

@@ -182,7 +182,8 @@ impl Errors {
         (
             "429",
             "Too many requests for the key, or too many failed keys from this address \
-             (`rate_limited`, `too_many_auth_failures`); `Retry-After` says when to retry.",
+             (`rate_limited`, `too_many_auth_failures`), or, on a write, a backlog at its \
+             bound (`backlog_full`: nothing was accepted); `Retry-After` says when to retry.",
         ),
     ];
     const ALL: [(&'static str, &'static str); 1] = [(

@@ -339,7 +339,7 @@ async fn receive(
         Err(e) if e.code() != "missing_api_key" => return Err(e),
         c => c,
     };
-    let bytes = read_batch_body(&headers, body, max, api.config.body_timeout).await?;
+    let bytes = read_batch_body(&api, &headers, body, max).await?;
     let received_at = cauce_store::time::now_ms();
     let sdk = read(&bytes, shape).map_err(malformed)?;
     let caller = match (caller, &sdk.write_key) {

@@ -359,6 +359,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ttl_days: 30,
         raw_archive: true,
         writer_linger_ms: serve::WRITER_LINGER_MS,
+        max_backlog: serve::MAX_BACKLOG,
         tls_cert: None,
         tls_key: None,
         metrics: super::metrics::Access::Off,
