@@ -7,7 +7,8 @@
 //! planned at the rate whatever happens; a sender that is behind sends at once.
 //!
 //! Run with `cargo bench --bench soak`. Settings: `CAUCE_SOAK_SECS` (600), `CAUCE_SOAK_RATE`
-//! (events a second, default 300,000: twice the API's 150,000 accept target),
+//! (events a second, default 300,000: twice the API's 150,000 accept target; past the server's
+//! `--max-backlog`, what the pipeline cannot take is answered 429 and counted so),
 //! `CAUCE_SOAK_CONNS` (32), `CAUCE_SOAK_READERS` (timeline readers, 2).
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -183,5 +184,17 @@ fn main() {
         mib(last),
         last / first.max(1.0),
         mib(peak as f64)
+    );
+    // Flat means level once warm: each minute's mean, and the second half's spread.
+    let by_minute: Vec<f64> = rss_samples.chunks(60).map(|m| mib(mean(m))).collect();
+    let series: Vec<String> = by_minute.iter().map(|m| format!("{m:.0}")).collect();
+    let half = &by_minute[by_minute.len() / 2..];
+    let (low, high) = half
+        .iter()
+        .fold((f64::MAX, 0f64), |(l, h), &m| (l.min(m), h.max(m)));
+    println!(
+        "RSS by minute, MiB: {}; second half {low:.0}-{high:.0} ({:.2}x)",
+        series.join(", "),
+        high / low.max(1.0)
     );
 }
