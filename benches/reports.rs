@@ -83,10 +83,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    // One thread for Polars, set before its pool starts; DuckDB is set to one thread too. The
-    // scan settings are the ones `cauce` and the `reporter` Lambda use.
+    // One thread for Polars, set before its pool starts; DuckDB is set to one thread too.
     std::env::set_var("POLARS_MAX_THREADS", "1");
-    cauce_analytics::configure_polars();
     let events = setting("CAUCE_BENCH_EVENTS", 1_000_000);
     let runs = setting("CAUCE_BENCH_RUNS", 5) as usize;
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -12,6 +12,5 @@ mod cli;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
-    cauce_analytics::configure_polars();
     cli::run()
 }

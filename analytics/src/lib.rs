@@ -28,4 +28,4 @@ pub mod stats;
 pub use error::{AnalyticsError, Result};
 pub use report::{run, Report, Reports, Settings, ALL};
 pub use reporter::ReporterSettings;
-pub use source::{configure_polars, LakeSource, Scope};
+pub use source::{LakeSource, Scope};

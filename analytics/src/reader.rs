@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use polars::prelude::*;
+use polars_core::runtime::RAYON;
+use polars_core::utils::accumulate_dataframes_vertical_unchecked;
+use rayon::prelude::*;
 
 use cauce_store::lake::layout::{kind_prefix, Partition};
 use cauce_store::lake::local::LocalLake;
@@ -59,25 +62,101 @@ pub fn files(root: &Path, kind: Kind, days: Days) -> Result<Vec<PathBuf>> {
     Ok(hours(root, kind, days)?.concat())
 }
 
+/// One kind's files, read by the lazy plan in place of Polars' multi-file Parquet scan: in
+/// Polars 0.55 that scan runs on the streaming engine, whose build (with its object-store and
+/// HTTP clients) was a seventh of `cauce`'s. The plan pushes its projection down: only the
+/// columns a query uses are read, each file by the eager Parquet reader, the files in parallel
+/// on Polars' thread pool. The partition folders are in the columns already (`received_at`):
+/// no hive columns. Columns come in the lake's schema, so that a file written before a nullable
+/// column existed (`extra`) reads that column as null.
+struct LakeFiles {
+    paths: Vec<PathBuf>,
+    schema: SchemaRef,
+}
+
+impl LakeFiles {
+    /// The `wanted` columns of one file, in that order, with nulls for any it lacks.
+    fn read(&self, path: &Path, wanted: &[PlSmallStr]) -> PolarsResult<DataFrame> {
+        let file = std::fs::File::open(path)
+            .map_err(|e| polars_err!(ComputeError: "{}: {e}", path.display()))?;
+        let mut reader = ParquetReader::new(file);
+        let in_file = reader.schema()?;
+        let present: Vec<String> = wanted
+            .iter()
+            .filter(|c| in_file.contains(c))
+            .map(|c| c.to_string())
+            .collect();
+        let height = match present.is_empty() {
+            true => reader.num_rows()?,
+            false => 0,
+        };
+        let df = reader
+            .with_columns(Some(present))
+            .read_parallel(ParallelStrategy::None)
+            .finish()?;
+        let height = height.max(df.height());
+        let columns = wanted
+            .iter()
+            .map(|c| match df.column(c) {
+                Ok(column) => Ok(column.clone()),
+                Err(_) => Ok(Column::full_null(
+                    c.clone(),
+                    height,
+                    self.schema.try_get(c)?,
+                )),
+            })
+            .collect::<PolarsResult<Vec<_>>>()?;
+        DataFrame::new(height, columns)
+    }
+}
+
+impl AnonymousScan for LakeFiles {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn schema(&self, _infer_schema_length: Option<usize>) -> PolarsResult<SchemaRef> {
+        Ok(self.schema.clone())
+    }
+
+    fn allows_projection_pushdown(&self) -> bool {
+        true
+    }
+
+    fn scan(&self, args: AnonymousScanArgs) -> PolarsResult<DataFrame> {
+        let wanted: Vec<PlSmallStr> = match &args.with_columns {
+            Some(columns) => columns.to_vec(),
+            None => self.schema.iter_names().cloned().collect(),
+        };
+        let frames = RAYON.install(|| {
+            self.paths
+                .par_iter()
+                .map(|path| self.read(path, &wanted))
+                .collect::<PolarsResult<Vec<_>>>()
+        })?;
+        let mut df = accumulate_dataframes_vertical_unchecked(frames);
+        if let Some(n) = args.n_rows {
+            df = df.head(Some(n));
+        }
+        Ok(df)
+    }
+}
+
 fn scan_files(kind: Kind, paths: Vec<PathBuf>) -> Result<Option<LazyFrame>> {
     if paths.is_empty() {
         return Ok(None);
     }
-    let paths = paths
-        .into_iter()
-        .map(PlRefPath::try_from_pathbuf)
-        .collect::<PolarsResult<_>>()?;
-    // The partition folders are in the columns already (`received_at`): no hive columns. The
-    // schema is the lake's, so that a file written before a nullable column existed (`extra`)
-    // reads that column as null.
-    let args = ScanArgsParquet {
-        glob: false,
-        hive_options: HiveOptions::new_disabled(),
-        schema: Some(Arc::new(empty_schema(kind))),
-        allow_missing_columns: true,
-        ..ScanArgsParquet::default()
+    let schema: SchemaRef = Arc::new(empty_schema(kind));
+    let files = LakeFiles {
+        paths,
+        schema: schema.clone(),
     };
-    Ok(Some(LazyFrame::scan_parquet_files(paths, args)?))
+    let args = ScanArgsAnonymous {
+        schema: Some(schema),
+        name: "lake",
+        ..ScanArgsAnonymous::default()
+    };
+    Ok(Some(LazyFrame::anonymous_scan(Arc::new(files), args)?))
 }
 
 /// Every row of one kind in range, as written (copies and versions included). `None` when the

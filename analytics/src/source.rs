@@ -202,26 +202,6 @@ impl LakeSource {
     }
 }
 
-/// Polars' multi-file scan settings that suit a lake of many small hourly files: how many files
-/// are scanned at once and how many readers are opened ahead. With the defaults, opening each
-/// file costs more than reading it. Measured on the reports benchmark, one compute thread:
-/// `experiments` 196 → 138 ms, `funnels` 451 → 412 ms, with less CPU time in all.
-const POLARS_SCAN_SETTINGS: [(&str, &str); 2] = [
-    ("POLARS_MAX_CONCURRENT_SCANS", "128"),
-    ("POLARS_NUM_READERS_PRE_INIT", "128"),
-];
-
-/// Applies the scan settings (`POLARS_SCAN_SETTINGS`) to this process, leaving any value already set alone.
-/// Polars reads them from the environment, so call this first thing in `main`, before threads
-/// start.
-pub fn configure_polars() {
-    for (name, value) in POLARS_SCAN_SETTINGS {
-        if std::env::var_os(name).is_none() {
-            std::env::set_var(name, value);
-        }
-    }
-}
-
 fn polars_type(ty: ColumnType) -> DataType {
     match ty {
         ColumnType::Text => DataType::String,

@@ -7,20 +7,17 @@ use cauce_analytics::{reporter::handle, ReporterSettings, Settings};
 use cauce_store::metrics::emf::Emf;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
-fn main() -> Result<(), Error> {
-    // Polars reads its scan settings from the environment: set them before any thread starts.
-    cauce_analytics::configure_polars();
-    tokio::runtime::Runtime::new()?.block_on(async {
-        lambda_runtime::tracing::init_default_subscriber();
-        let emf = Emf::install("reporter");
-        let settings = ReporterSettings::from_env()?;
-        let lake = cauce_store::lake::open(&settings.lake).await?;
-        let (lake, settings) = (lake.as_ref(), &settings);
-        run(service_fn(|e: LambdaEvent<EventBridgeEvent>| async move {
-            let defaults = Settings::default();
-            let run = handle(lake, settings, &defaults, &e.payload);
-            Ok::<_, Error>(emf.flushing(run).await?)
-        }))
-        .await
-    })
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let emf = Emf::install("reporter");
+    let settings = ReporterSettings::from_env()?;
+    let lake = cauce_store::lake::open(&settings.lake).await?;
+    let (lake, settings) = (lake.as_ref(), &settings);
+    run(service_fn(|e: LambdaEvent<EventBridgeEvent>| async move {
+        let defaults = Settings::default();
+        let run = handle(lake, settings, &defaults, &e.payload);
+        Ok::<_, Error>(emf.flushing(run).await?)
+    }))
+    .await
 }
