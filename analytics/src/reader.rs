@@ -86,15 +86,12 @@ impl LakeFiles {
             .filter(|c| in_file.contains(c))
             .map(|c| c.to_string())
             .collect();
-        let height = match present.is_empty() {
-            true => reader.num_rows()?,
-            false => 0,
-        };
+        // From the footer already read: the height even when no column is read.
+        let height = reader.num_rows()?;
         let df = reader
             .with_columns(Some(present))
             .read_parallel(ParallelStrategy::None)
             .finish()?;
-        let height = height.max(df.height());
         let columns = wanted
             .iter()
             .map(|c| match df.column(c) {
