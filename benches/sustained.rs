@@ -206,10 +206,20 @@ fn sustained(rate: f64, secs: u64, conns: usize, profile_secs: u64) -> Outcome {
             );
         }
     }
-    let mut lat: Vec<Duration> = senders
+    // Sender `t`'s `k`-th request was planned at (k × conns + t) / rps seconds into the load.
+    let rps = rate / BATCH as f64;
+    let mut timed: Vec<(f64, Duration)> = senders
         .into_iter()
-        .flat_map(|s| s.join().unwrap())
+        .enumerate()
+        .flat_map(|(t, s)| {
+            let lat = s.join().unwrap();
+            lat.into_iter()
+                .enumerate()
+                .map(move |(k, d)| ((k * conns + t) as f64 / rps, d))
+        })
         .collect();
+    println!("{}", tail(&mut timed));
+    let mut lat: Vec<Duration> = timed.into_iter().map(|(_, d)| d).collect();
     let load_secs = started.elapsed().as_secs_f64();
     if let Some(p) = profiling {
         print!("{}", p.join().unwrap());
@@ -254,6 +264,39 @@ fn sustained(rate: f64, secs: u64, conns: usize, profile_secs: u64) -> Outcome {
         stored,
         in_lake: parquet_rows(&data.join("lake").join("events")),
     }
+}
+
+/// Where a run's slow requests (over 50 ms, the p99 the issue allows) were: how many, the
+/// latency percentiles past p99, and the five seconds of the load with most of them, so that a
+/// tail of a few stalls tells itself from one spread over the run. `timed`: (planned second,
+/// latency) of each request.
+fn tail(timed: &mut [(f64, Duration)]) -> String {
+    let limit = Duration::from_millis(50);
+    let mut by_second = std::collections::BTreeMap::<u64, (u64, Duration)>::new();
+    for &(at, d) in timed.iter().filter(|(_, d)| *d > limit) {
+        let e = by_second.entry(at as u64).or_default();
+        e.0 += 1;
+        e.1 = e.1.max(d);
+    }
+    let slow: u64 = by_second.values().map(|(n, _)| n).sum();
+    let mut worst: Vec<_> = by_second.into_iter().collect();
+    worst.sort_by_key(|(_, (n, _))| std::cmp::Reverse(*n));
+    let worst = worst
+        .iter()
+        .take(5)
+        .map(|(s, (n, max))| format!("{s} s: {n} (max {} ms)", max.as_millis()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    timed.sort_by_key(|(_, d)| *d);
+    let lat: Vec<Duration> = timed.iter().map(|(_, d)| *d).collect();
+    format!(
+        "  requests over 50 ms: {slow} of {} ({:.2}%); p50 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms; the seconds with most: {worst}",
+        lat.len(),
+        100.0 * slow as f64 / lat.len().max(1) as f64,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.999),
+        lat.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+    )
 }
 
 /// DuckDB converting `events` of the benchmark's events from NDJSON to zstd Parquet with all

@@ -98,6 +98,11 @@ impl SqliteQueue {
     /// stops when every clone of the queue is dropped.
     pub fn open(path: impl AsRef<Path>, config: SqliteQueueConfig) -> Result<Self> {
         let conn = cauce_store::sqlite::open(path.as_ref())?;
+        // The log keeps the size it grew to, and is written again from its start after each
+        // checkpoint. Cutting it back (the store's 64 MiB limit) is an ftruncate on this thread,
+        // which every send waits for: freeing hundreds of MB of just-written log took 100 to
+        // 440 ms on a shared disk, the request stalls that made the API's p99 (issue 12).
+        conn.pragma_update(None, "journal_size_limit", -1)?;
         conn.execute_batch(SCHEMA)?;
         add_retries_column(&conn)?;
         let alive = std::sync::Arc::new(());
