@@ -218,9 +218,10 @@ fn sustained(rate: f64, secs: u64, conns: usize, profile_secs: u64) -> Outcome {
                 .map(move |(k, d)| ((k * conns + t) as f64 / rps, d))
         })
         .collect();
-    println!("{}", tail(&mut timed));
-    let mut lat: Vec<Duration> = timed.into_iter().map(|(_, d)| d).collect();
     let load_secs = started.elapsed().as_secs_f64();
+    timed.sort_by_key(|(_, d)| *d);
+    let lat: Vec<Duration> = timed.iter().map(|(_, d)| *d).collect();
+    println!("{}", tail(&timed, &lat));
     if let Some(p) = profiling {
         print!("{}", p.join().unwrap());
     }
@@ -231,7 +232,6 @@ fn sustained(rate: f64, secs: u64, conns: usize, profile_secs: u64) -> Outcome {
     }
     let drain_s = drain.elapsed().as_secs_f64();
     server.interrupt_peak_rss();
-    lat.sort();
     let lags = lags(&samples, load_secs);
     let accepted = counts.accepted.load(Ordering::Relaxed) * BATCH as u64;
     // Measured before the count below opens the store (with this build's code).
@@ -269,8 +269,8 @@ fn sustained(rate: f64, secs: u64, conns: usize, profile_secs: u64) -> Outcome {
 /// Where a run's slow requests (over 50 ms, the p99 the issue allows) were: how many, the
 /// latency percentiles past p99, and the five seconds of the load with most of them, so that a
 /// tail of a few stalls tells itself from one spread over the run. `timed`: (planned second,
-/// latency) of each request.
-fn tail(timed: &mut [(f64, Duration)]) -> String {
+/// latency) of each request; `lat`: the same latencies, sorted.
+fn tail(timed: &[(f64, Duration)], lat: &[Duration]) -> String {
     let limit = Duration::from_millis(50);
     let mut by_second = std::collections::BTreeMap::<u64, (u64, Duration)>::new();
     for &(at, d) in timed.iter().filter(|(_, d)| *d > limit) {
@@ -287,14 +287,12 @@ fn tail(timed: &mut [(f64, Duration)]) -> String {
         .map(|(s, (n, max))| format!("{s} s: {n} (max {} ms)", max.as_millis()))
         .collect::<Vec<_>>()
         .join(", ");
-    timed.sort_by_key(|(_, d)| *d);
-    let lat: Vec<Duration> = timed.iter().map(|(_, d)| *d).collect();
     format!(
         "  requests over 50 ms: {slow} of {} ({:.2}%); p50 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms; the seconds with most: {worst}",
         lat.len(),
         100.0 * slow as f64 / lat.len().max(1) as f64,
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.999),
+        percentile(lat, 0.5),
+        percentile(lat, 0.999),
         lat.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
     )
 }
