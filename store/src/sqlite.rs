@@ -54,18 +54,41 @@ pub fn open(path: &Path) -> Result<Connection> {
 /// How often [`spawn_checkpointer`] copies the write-ahead log into the database.
 pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// A write-ahead log file larger than this is cut back to nothing at a quiet moment (see
+/// [`spawn_checkpointer`]).
+pub const TRIM_LOG_ABOVE: u64 = 64 * 1024 * 1024;
+
+/// At most this much log between two checkpoints (a quarter of a second) is a light load: a
+/// few thousand events a second, where a pause of the writers while the log shrinks holds up
+/// a few requests. The API at tens of thousands a second writes more, and is never cut back.
+const LIGHT_WRITES: u64 = 1024 * 1024;
+
+/// How long the log must stay quiet, in checkpoints of [`CHECKPOINT_EVERY`], before it is cut
+/// back: two seconds.
+const QUIET_CHECKPOINTS: u32 = 8;
+
 /// Takes WAL checkpoints off a writing connection: turns its automatic checkpoints off (they
 /// would run inside its commits, copying and syncing the database while the writer waits) and
 /// starts a thread with a connection of its own that runs a passive checkpoint every
 /// [`CHECKPOINT_EVERY`], beside the writes, until `alive` can no longer be upgraded (its owner
 /// was dropped). A passive checkpoint never blocks writers or readers; the log restarts from
 /// its beginning once a checkpoint has copied all of it.
+///
+/// A log file keeps the size it once grew to (a burst, a slow checkpoint). Once it is over
+/// [`TRIM_LOG_ABOVE`] and the writes have been quiet for two seconds (every checkpoint of them
+/// copied all of the log, which either did not change or held at most 1 MiB),
+/// the thread cuts it back with a truncating checkpoint. That one waits at most
+/// [`TRIM_WAIT`] for readers and holds off writers while the file shrinks (100–440 ms for
+/// hundreds of MB on a shared disk), which a quiet moment can afford and a busy one could not.
 pub fn spawn_checkpointer<T: Send + Sync + 'static>(
     writer: &Connection,
     path: &Path,
     alive: std::sync::Weak<T>,
 ) -> Result<()> {
     let conn = open(path)?;
+    conn.busy_timeout(TRIM_WAIT)?;
+    let page_size: u64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
     writer.pragma_update(None, "wal_autocheckpoint", 0)?;
     // Thread names show in profiles cut to 15 bytes: `ckpt-store`, `ckpt-queue`.
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("db");
@@ -76,23 +99,87 @@ pub fn spawn_checkpointer<T: Send + Sync + 'static>(
             // Said once when checkpoints start failing (a full disk, say) and once when they
             // work again, not four times a second.
             let mut failing = false;
+            let mut quiet = Quiet::default();
             while alive.upgrade().is_some() {
                 std::thread::sleep(CHECKPOINT_EVERY);
-                match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    Err(e) if !failing => {
-                        tracing::warn!(error = %e, "WAL checkpoints fail; trying again every 250 ms.");
-                        failing = true;
+                let frames = match checkpoint(&conn, "PASSIVE") {
+                    Ok(frames) => frames,
+                    Err(e) => {
+                        if !failing {
+                            tracing::warn!(error = %e, "WAL checkpoints fail; trying again every 250 ms.");
+                            failing = true;
+                        }
+                        continue;
                     }
-                    Ok(()) if failing => {
-                        tracing::info!("WAL checkpoints work again.");
-                        failing = false;
-                    }
-                    _ => {}
+                };
+                if failing {
+                    tracing::info!("WAL checkpoints work again.");
+                    failing = false;
+                }
+                let log_file = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+                if quiet.observe(frames, page_size) && log_file > TRIM_LOG_ABOVE {
+                    trim_log(&conn, &wal, log_file);
+                    quiet = Quiet::default();
                 }
             }
         })
         .map_err(|e| StoreError::io(path, e))?;
     Ok(())
+}
+
+/// How long a truncating checkpoint waits for readers before it gives up until the next quiet
+/// moment: while it waits, writers wait too.
+pub const TRIM_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// What a checkpoint reports: frames in the log, and how many of them are in the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Frames {
+    busy: bool,
+    log: u64,
+    copied: u64,
+}
+
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<Frames> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        Ok(Frames {
+            busy: r.get::<_, i64>(0)? != 0,
+            log: r.get::<_, i64>(1)?.max(0) as u64,
+            copied: r.get::<_, i64>(2)?.max(0) as u64,
+        })
+    })
+}
+
+/// Whether a log's writes have been quiet for [`QUIET_CHECKPOINTS`] checkpoints in a row.
+#[derive(Debug, Default)]
+struct Quiet {
+    last: Option<Frames>,
+    for_checkpoints: u32,
+}
+
+impl Quiet {
+    /// Takes one checkpoint's report and says whether the log is now quiet: copied in full,
+    /// and either unchanged since the last checkpoint (no writes) or small (light ones).
+    fn observe(&mut self, frames: Frames, page_size: u64) -> bool {
+        let small = frames.log * page_size <= LIGHT_WRITES;
+        let settled =
+            !frames.busy && frames.log == frames.copied && (self.last == Some(frames) || small);
+        self.for_checkpoints = if settled { self.for_checkpoints + 1 } else { 0 };
+        self.last = Some(frames);
+        self.for_checkpoints >= QUIET_CHECKPOINTS
+    }
+}
+
+/// Cuts a quiet log back to nothing; a reader that stays past [`TRIM_WAIT`] puts it off.
+fn trim_log(conn: &Connection, wal: &Path, was: u64) {
+    match checkpoint(conn, "TRUNCATE") {
+        Ok(f) if !f.busy => tracing::info!(
+            log = %wal.display(),
+            was_mib = was / (1024 * 1024),
+            "cut the write-ahead log back at a quiet moment"
+        ),
+        Ok(_) => tracing::debug!(log = %wal.display(), "a reader put off cutting the log back"),
+        Err(e) => tracing::debug!(log = %wal.display(), error = %e, "could not cut the log back"),
+    }
 }
 
 /// How many read-only connections a store keeps beside its one writing connection.
@@ -899,4 +986,52 @@ pub fn newest_first(mut records: Vec<Record>, limit: usize) -> Vec<Record> {
     records.sort_by(|a, b| b.ts().cmp(&a.ts()).then_with(|| a.key().cmp(&b.key())));
     records.truncate(limit);
     records
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(log: u64, copied: u64) -> Frames {
+        Frames {
+            busy: false,
+            log,
+            copied,
+        }
+    }
+
+    #[test]
+    fn a_log_is_quiet_after_two_seconds_without_writes_or_with_light_ones() {
+        const PAGE: u64 = 4096;
+        let big = TRIM_LOG_ABOVE / PAGE;
+        // Unchanged and copied in full: quiet once it has been so for eight checkpoints.
+        let mut quiet = Quiet::default();
+        let seen: Vec<bool> = (0..10)
+            .map(|_| quiet.observe(frames(big, big), PAGE))
+            .collect();
+        assert_eq!(seen.iter().position(|q| *q), Some(8));
+        // Light writes (the log restarts small each time): quiet too.
+        let mut quiet = Quiet::default();
+        let seen: Vec<bool> = (1..=10)
+            .map(|i| quiet.observe(frames(i, i), PAGE))
+            .collect();
+        assert_eq!(seen.iter().position(|q| *q), Some(7));
+        // A log that keeps changing by more than light writes (2.4 MiB a checkpoint, the API at
+        // some 30,000 events/s), or one not yet copied, is not.
+        let mut quiet = Quiet::default();
+        assert!((0..20).all(|i| !quiet.observe(frames(600 + i, 600 + i), PAGE)));
+        let mut quiet = Quiet::default();
+        assert!((0..20).all(|i| !quiet.observe(frames(big + i, big + i), PAGE)));
+        let mut quiet = Quiet::default();
+        assert!((0..20).all(|_| !quiet.observe(frames(big, big - 1), PAGE)));
+        // A busy checkpoint starts the count again.
+        let mut quiet = Quiet::default();
+        (0..7).for_each(|_| assert!(!quiet.observe(frames(big, big), PAGE)));
+        let busy = Frames {
+            busy: true,
+            ..frames(big, big)
+        };
+        assert!(!quiet.observe(busy, PAGE));
+        assert!(!quiet.observe(frames(big, big), PAGE));
+    }
 }

@@ -531,4 +531,57 @@ mod tests {
             "a receive of 2 MiB of bodies wrote {written} bytes of log"
         );
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_log_a_burst_grew_is_cut_back_once_the_sends_stop_and_loses_nothing() {
+        use cauce_store::sqlite::{CHECKPOINT_EVERY, TRIM_LOG_ABOVE};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.db");
+        let queue = SqliteQueue::open(&path, SqliteQueueConfig::default()).unwrap();
+        // One transaction of 80 MiB of bodies: the log grows past the trim size at once.
+        let body = |i: usize| format!("{i:08}{}", "y".repeat(1024 * 1024 - 8));
+        let burst = (0..80)
+            .map(|i| OutMessage::new(format!("g{}", i % 4), body(i), 1))
+            .collect();
+        queue.send(burst).await.unwrap();
+        let grown = wal_bytes(&path);
+        assert!(
+            grown > TRIM_LOG_ABOVE,
+            "the burst grew the log to {grown} bytes only"
+        );
+
+        // Quiet: the checkpointer cuts the log back after two seconds without writes.
+        let started = std::time::Instant::now();
+        while wal_bytes(&path) > 0 {
+            assert!(
+                started.elapsed() < 60 * CHECKPOINT_EVERY,
+                "the log is still {} bytes after {:?} of quiet",
+                wal_bytes(&path),
+                started.elapsed()
+            );
+            tokio::time::sleep(CHECKPOINT_EVERY / 2).await;
+        }
+        assert!(
+            started.elapsed() >= 6 * CHECKPOINT_EVERY,
+            "cut back before the quiet was long enough"
+        );
+
+        // Everything sent is still there, and the queue takes more.
+        queue
+            .send(vec![OutMessage::new("g0".into(), "after".into(), 1)])
+            .await
+            .unwrap();
+        assert_eq!(queue.pending().await.unwrap(), 81);
+        let mut bodies = Vec::new();
+        while bodies.len() < 81 {
+            let got = queue.receive(100).await.unwrap();
+            assert!(!got.is_empty(), "received {} of 81", bodies.len());
+            queue.ack(&got).await.unwrap();
+            bodies.extend(got.into_iter().map(|d| d.body));
+        }
+        for i in 0..80 {
+            assert!(bodies.contains(&body(i)), "message {i} is lost");
+        }
+        assert!(bodies.contains(&"after".to_string()));
+    }
 }
