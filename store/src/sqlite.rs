@@ -77,8 +77,9 @@ const QUIET_CHECKPOINTS: u32 = 8;
 /// A log file keeps the size it once grew to (a burst, a slow checkpoint). Once it is over
 /// [`TRIM_LOG_ABOVE`] and the writes have been quiet for two seconds (every checkpoint of them
 /// copied all of the log, which either did not change or held at most 1 MiB),
-/// the thread cuts it back with a truncating checkpoint. That one waits at most
-/// [`TRIM_WAIT`] for readers and holds off writers while the file shrinks (100–440 ms for
+/// the thread cuts it back with a truncating checkpoint. That one never waits: a writer or a
+/// reader in its way (a long transaction looks quiet until it commits) puts it off to the next
+/// quiet moment. Once it runs, it holds off writers while the file shrinks (100–440 ms for
 /// hundreds of MB on a shared disk), which a quiet moment can afford and a busy one could not.
 pub fn spawn_checkpointer<T: Send + Sync + 'static>(
     writer: &Connection,
@@ -86,7 +87,9 @@ pub fn spawn_checkpointer<T: Send + Sync + 'static>(
     alive: std::sync::Weak<T>,
 ) -> Result<()> {
     let conn = open(path)?;
-    conn.busy_timeout(TRIM_WAIT)?;
+    // The truncating checkpoint gives way at once to a writer or a reader; the passive ones
+    // never wait anyway.
+    conn.busy_timeout(std::time::Duration::ZERO)?;
     let page_size: u64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
     let wal = PathBuf::from(format!("{}-wal", path.display()));
     writer.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -127,10 +130,6 @@ pub fn spawn_checkpointer<T: Send + Sync + 'static>(
     Ok(())
 }
 
-/// How long a truncating checkpoint waits for readers before it gives up until the next quiet
-/// moment: while it waits, writers wait too.
-pub const TRIM_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
-
 /// What a checkpoint reports: frames in the log, and how many of them are in the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Frames {
@@ -169,7 +168,7 @@ impl Quiet {
     }
 }
 
-/// Cuts a quiet log back to nothing; a reader that stays past [`TRIM_WAIT`] puts it off.
+/// Cuts a quiet log back to nothing, unless a writer or a reader is in the way.
 fn trim_log(conn: &Connection, wal: &Path, was: u64) {
     match checkpoint(conn, "TRUNCATE") {
         Ok(f) if !f.busy => tracing::info!(
@@ -177,7 +176,9 @@ fn trim_log(conn: &Connection, wal: &Path, was: u64) {
             was_mib = was / (1024 * 1024),
             "cut the write-ahead log back at a quiet moment"
         ),
-        Ok(_) => tracing::debug!(log = %wal.display(), "a reader put off cutting the log back"),
+        Ok(_) => {
+            tracing::debug!(log = %wal.display(), "a transaction put off cutting the log back")
+        }
         Err(e) => tracing::debug!(log = %wal.display(), error = %e, "could not cut the log back"),
     }
 }
