@@ -119,8 +119,12 @@ pub fn spawn_checkpointer<T: Send + Sync + 'static>(
                     tracing::info!("WAL checkpoints work again.");
                     failing = false;
                 }
+                if !quiet.observe(frames, page_size) {
+                    continue;
+                }
+                // The file's size only matters once the writes are quiet.
                 let log_file = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-                if quiet.observe(frames, page_size) && log_file > TRIM_LOG_ABOVE {
+                if log_file > TRIM_LOG_ABOVE {
                     trim_log(&conn, &wal, log_file);
                     quiet = Quiet::default();
                 }
