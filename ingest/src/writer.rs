@@ -319,6 +319,19 @@ impl Default for PollConfig {
 /// the long-running worker for containers. A group whose write failed for a transient reason
 /// is released to come back after its back-off; the others go on meanwhile.
 pub async fn poll(queue: Arc<dyn Queue>, store: Arc<dyn RecordStore>, config: PollConfig) {
+    poll_until(queue, store, config, std::future::pending()).await;
+}
+
+/// [`poll`] until `stop` completes, then finishes the batch in hand, acknowledges what it
+/// stored and returns: a stop that leaves no write half done and no stored message to be
+/// delivered again.
+pub async fn poll_until(
+    queue: Arc<dyn Queue>,
+    store: Arc<dyn RecordStore>,
+    config: PollConfig,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let mut stop = std::pin::pin!(stop);
     // Transient failures in a row, per message group.
     let mut failures: HashMap<String, u32> = HashMap::new();
     // What the last batch stored: acknowledged together with the next receive, so that the
@@ -328,8 +341,16 @@ pub async fn poll(queue: Arc<dyn Queue>, store: Arc<dyn RecordStore>, config: Po
     // When the last receive started, and whether it filled a whole batch.
     let mut last: Option<(tokio::time::Instant, bool)> = None;
     loop {
-        if let Some((started, false)) = last {
-            tokio::time::sleep_until(started + config.linger).await;
+        // The stop is looked at before each round, also when full batches leave no pause.
+        let linger = async {
+            if let Some((started, false)) = last {
+                tokio::time::sleep_until(started + config.linger).await;
+            }
+        };
+        tokio::select! {
+            biased;
+            () = &mut stop => break,
+            () = linger => {}
         }
         let started = tokio::time::Instant::now();
         let (acked, received) =
@@ -347,8 +368,10 @@ pub async fn poll(queue: Arc<dyn Queue>, store: Arc<dyn RecordStore>, config: Po
         };
         last = Some((started, deliveries.len() >= config.batch));
         if deliveries.is_empty() {
-            tokio::time::sleep(config.idle).await;
-            continue;
+            tokio::select! {
+                () = &mut stop => break,
+                () = tokio::time::sleep(config.idle) => continue,
+            }
         }
         let report = write_batch(&deliveries, store.as_ref(), queue.as_ref()).await;
         let mut failed: HashMap<&str, Vec<Delivery>> = HashMap::new();
@@ -378,6 +401,7 @@ pub async fn poll(queue: Arc<dyn Queue>, store: Arc<dyn RecordStore>, config: Po
             }
         }
     }
+    ack(queue.as_ref(), &done).await;
 }
 
 /// Acknowledges `done` (nothing to do when it is empty): whether that worked. On a failure the

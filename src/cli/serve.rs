@@ -17,7 +17,7 @@ use cauce_ingest::api::{router, ApiConfig, ApiState, FeedLag, LakeShelf, Metrics
 use cauce_ingest::archive::local::LocalArchive;
 use cauce_ingest::auth::{CachedKeys, SqliteKeys};
 use cauce_ingest::queue::sqlite::{SqliteQueue, SqliteQueueConfig};
-use cauce_ingest::writer::{poll, PollConfig};
+use cauce_ingest::writer::{poll_until, PollConfig};
 use cauce_store::lake::local::LocalLake;
 use cauce_store::lake::watermark;
 use cauce_store::sqlite::SqliteStore;
@@ -112,6 +112,9 @@ pub struct ServeArgs {
 /// How long the writer lets messages gather by default, milliseconds (`--writer-linger-ms`).
 pub const WRITER_LINGER_MS: u64 = 100;
 
+/// How long a stop waits for the writer to finish the batch in hand.
+const WRITER_STOP: Duration = Duration::from_secs(10);
+
 /// The default bound of the backlog (`--max-backlog`): about a minute of bursts at the API's
 /// accept rate on two cores, a few GB of disk.
 pub const MAX_BACKLOG: u64 = 10_000_000;
@@ -171,6 +174,8 @@ pub struct Server {
     pub lake: Arc<LocalLake>,
     stop: tokio::sync::oneshot::Sender<()>,
     api: JoinHandle<std::io::Result<()>>,
+    stop_writer: tokio::sync::oneshot::Sender<()>,
+    writer: JoinHandle<()>,
     archive: Option<LocalArchive>,
     background: Vec<JoinHandle<()>>,
     watermarks: Watermarks,
@@ -182,6 +187,20 @@ impl Server {
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
         self.api.await??;
+        // The writer finishes the batch in hand and acknowledges it, so that a restart does
+        // not wait for those messages to be delivered again.
+        let _ = self.stop_writer.send(());
+        let mut writer = self.writer;
+        if tokio::time::timeout(WRITER_STOP, &mut writer)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                within_s = WRITER_STOP.as_secs(),
+                "The writer did not stop in time; its batch will be delivered again."
+            );
+            writer.abort();
+        }
         // What the lake holds now, for the reports of a stopped system.
         self.watermarks.write().await?;
         if let Some(archive) = &self.archive {
@@ -252,14 +271,19 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
     // Before the stages start, so that they record into it.
     let scrape =
         (args.metrics != Access::Off).then(|| Scrape::install(queue.clone(), (*store).clone()));
-    let mut background = vec![tokio::spawn(poll(
+    let (stop_writer, writer_stopped) = tokio::sync::oneshot::channel::<()>();
+    let writer = tokio::spawn(poll_until(
         queue.clone(),
         store.clone(),
         PollConfig {
             linger: Duration::from_millis(args.writer_linger_ms),
             ..PollConfig::default()
         },
-    ))];
+        async move {
+            let _ = writer_stopped.await;
+        },
+    ));
+    let mut background = Vec::new();
     let lake = Arc::new(LocalLake::new(dir.join("lake")));
     let exporter = Embedded::new((*store).clone(), lake.clone(), EmbeddedConfig::default()).await?;
     background.push(tokio::spawn(exporter.run()));
@@ -340,6 +364,8 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
         lake,
         stop,
         api,
+        stop_writer,
+        writer,
         archive,
         background,
         watermarks,
@@ -349,7 +375,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let server = start(&args).await?;
     println!("cauce listening on {}://{}", server.scheme, server.addr);
-    let _ = tokio::signal::ctrl_c().await;
+    super::stop_signal().await?;
     server.stop().await?;
     tracing::info!("Cauce stopped.");
     Ok(())

@@ -15,7 +15,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     use std::time::Duration;
 
     use cauce_ingest::config::{AwsSettings, Needs};
-    use cauce_ingest::writer::{poll, PollConfig};
+    use cauce_ingest::writer::{poll_until, PollConfig};
 
     let (cfg, aws) = AwsSettings::load(Needs::QUEUE_AND_TABLES).await?;
     let config = PollConfig {
@@ -24,11 +24,20 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         ..PollConfig::default()
     };
     tracing::info!(queue = %cfg.queue_url, tables = %cfg.table_prefix, "Cauce worker is polling.");
-    let worker = poll(Arc::new(cfg.queue(&aws)), Arc::new(cfg.store(&aws)), config);
-    tokio::select! {
-        () = worker => {}
-        _ = tokio::signal::ctrl_c() => tracing::info!("Cauce worker stopped."),
-    }
+    // On Ctrl-C or SIGTERM (a container's stop) the batch in hand is written and acknowledged.
+    let stop = async {
+        if let Err(e) = super::stop_signal().await {
+            tracing::error!(error = %e, "Stopping: signals cannot be watched.");
+        }
+    };
+    poll_until(
+        Arc::new(cfg.queue(&aws)),
+        Arc::new(cfg.store(&aws)),
+        config,
+        stop,
+    )
+    .await;
+    tracing::info!("Cauce worker stopped.");
     Ok(())
 }
 

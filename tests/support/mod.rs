@@ -44,6 +44,15 @@ impl Server {
         peak
     }
 
+    /// Asks the server to stop with SIGTERM, as systemd, Docker and Kubernetes do, and waits
+    /// until it has: its exit code (128 + the signal when a signal ended it).
+    pub fn terminate(&mut self) -> i32 {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        wait_peak_rss(&self.child).0
+    }
+
     /// Kills the server with SIGKILL, as a crash or the OOM killer does, and waits for it.
     pub fn kill_9(&mut self) {
         self.child.kill().unwrap();
