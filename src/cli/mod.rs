@@ -44,22 +44,12 @@ enum LogFormat {
 /// Waits for a request to stop: Ctrl-C (SIGINT), or SIGTERM, which service managers and
 /// container runtimes (systemd, Docker, ECS, Kubernetes) send; either stops the process in order.
 pub async fn stop_signal() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use anyhow::Context;
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut terminate = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
-        tokio::select! {
-            stopped = tokio::signal::ctrl_c() => stopped.context("cannot watch for Ctrl-C")?,
-            _ = terminate.recv() => tracing::info!("SIGTERM: stopping."),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        use anyhow::Context;
-        tokio::signal::ctrl_c()
-            .await
-            .context("cannot watch for Ctrl-C")?;
+    use anyhow::Context;
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
+    tokio::select! {
+        stopped = tokio::signal::ctrl_c() => stopped.context("cannot watch for Ctrl-C")?,
+        _ = terminate.recv() => tracing::info!("SIGTERM: stopping."),
     }
     Ok(())
 }
